@@ -1,0 +1,237 @@
+// The byte layout shared by both hot-path engines and the stack.
+//
+// Both engines work over one linear memory (the guest arena):
+//
+//   [0, SCRATCH_BASE)                     engine-private (Wasm static data)
+//   [SCRATCH_BASE, ARENA_META_BASE)       fixed records: decoded frame, encode request
+//   [ARENA_META_BASE, arenaChunksBase)    arena metadata: one 8-byte entry per chunk
+//   [arenaChunksBase, memory end)         CHUNK_SIZE-byte chunks (frames, buffers)
+//
+// The stack reads a decoded frame and writes an encode request as arrays of
+// u32 words at fixed word indexes, so that the per-packet exchange between the
+// TypeScript stack and the engine is a handful of typed-array loads and stores.
+// All words are little-endian u32 (the Wasm and x86/arm64 native order).
+// Multi-byte network values (addresses, ports, sequence numbers) are stored as
+// plain numbers already converted from network byte order.
+
+/** Chunk size of the arena: one Ethernet frame slot (1514 bytes) fits, with room. */
+export const CHUNK_SIZE = 2048;
+
+/** Start of the fixed records. Wasm static data must end below this. */
+export const SCRATCH_BASE = 16384;
+/** Decoded-frame record: DECODED_WORDS u32 words. */
+export const DECODED_BASE = SCRATCH_BASE;
+export const DECODED_WORDS = 64;
+/** Encode request record: ENCODE_WORDS u32 words. */
+export const ENCODE_BASE = DECODED_BASE + DECODED_WORDS * 4;
+export const ENCODE_WORDS = 64;
+/** Arena metadata starts here (aligned to 64). */
+export const ARENA_META_BASE = 32768;
+/** Bytes of metadata per chunk: owner tag (u32) and free-list link (u32). */
+export const ARENA_META_BYTES_PER_CHUNK = 8;
+
+/** Wasm page size. Memories are whole pages, fixed (initial = maximum). */
+export const PAGE_SIZE = 65536;
+
+// ---------------------------------------------------------------------------
+// Frame kinds written to D.KIND by decode.
+export const enum Kind {
+  None = 0,
+  Arp = 1,
+  Ipv4Other = 2, // an IPv4 protocol the stack has no handler for (payload located)
+  Icmp = 3,
+  Udp = 4,
+  Tcp = 5,
+  Ipv4Fragment = 6, // a fragment (MF set or offset != 0): L4 not decoded
+}
+
+// Ethernet types.
+export const ETHERTYPE_IPV4 = 0x0800;
+export const ETHERTYPE_ARP = 0x0806;
+export const ETHERTYPE_IPV6 = 0x86dd;
+
+// IP protocol numbers.
+export const IPPROTO_ICMP = 1;
+export const IPPROTO_TCP = 6;
+export const IPPROTO_UDP = 17;
+
+// TCP flag bits (as in the header's low byte; CWR/ECE included).
+export const TCP_FIN = 0x01;
+export const TCP_SYN = 0x02;
+export const TCP_RST = 0x04;
+export const TCP_PSH = 0x08;
+export const TCP_ACK = 0x10;
+export const TCP_URG = 0x20;
+export const TCP_ECE = 0x40;
+export const TCP_CWR = 0x80;
+
+// ---------------------------------------------------------------------------
+// Rejection reasons. decode returns one (0 = accepted) and writes it to D.REASON.
+// The stack counts drops by these codes; names are exported for stats().
+export const enum Reason {
+  Ok = 0,
+  FrameTooShort = 1, // shorter than an Ethernet header
+  UnknownEthertype = 2, // not IPv4 or ARP (IPv6 included for now)
+  ArpTooShort = 3,
+  ArpUnsupported = 4, // hardware type != Ethernet, protocol != IPv4, bad lengths
+  ArpBadOp = 5, // op not request (1) or reply (2)
+  IpTooShort = 6, // fewer than 20 bytes after Ethernet
+  IpBadVersion = 7,
+  IpBadIhl = 8, // IHL < 5 or header longer than the frame
+  IpBadTotalLength = 9, // total length < header or > bytes present
+  IpBadChecksum = 10,
+  IpBadOptions = 11, // malformed IPv4 option lengths
+  IpBadFragment = 12, // fragment fields impossible (offset*8 + len > 65535, DF with MF ...)
+  IcmpTooShort = 13,
+  IcmpBadChecksum = 14,
+  UdpTooShort = 15,
+  UdpBadLength = 16, // UDP length < 8 or > IP payload
+  UdpBadChecksum = 17,
+  TcpTooShort = 18,
+  TcpBadDataOffset = 19, // data offset < 5 or header beyond the segment
+  TcpBadChecksum = 20,
+  TcpBadOption = 21, // malformed option length (0/1 for a length-bearing kind, runs past header, wrong fixed length)
+  IpSourceInvalid = 22, // source is multicast/broadcast (0xE0000000.. or 255.255.255.255)
+  TcpBadFlags = 23, // SYN+FIN, SYN+RST, or no flags at all
+  ReasonCount = 24,
+}
+
+export const REASON_NAMES: readonly string[] = [
+  'ok',
+  'frameTooShort',
+  'unknownEthertype',
+  'arpTooShort',
+  'arpUnsupported',
+  'arpBadOp',
+  'ipTooShort',
+  'ipBadVersion',
+  'ipBadIhl',
+  'ipBadTotalLength',
+  'ipBadChecksum',
+  'ipBadOptions',
+  'ipBadFragment',
+  'icmpTooShort',
+  'icmpBadChecksum',
+  'udpTooShort',
+  'udpBadLength',
+  'udpBadChecksum',
+  'tcpTooShort',
+  'tcpBadDataOffset',
+  'tcpBadChecksum',
+  'tcpBadOption',
+  'ipSourceInvalid',
+  'tcpBadFlags',
+];
+
+// ---------------------------------------------------------------------------
+// Decoded-frame record: word indexes (u32 each) from DECODED_BASE.
+// Offsets ("_OFF") are absolute byte offsets in linear memory.
+// Fields of layers that were not decoded are left unspecified: read D.KIND first.
+export const enum D {
+  REASON = 0,
+  KIND = 1,
+  FRAME_OFF = 2, // the frame's start (Ethernet destination MAC)
+  FRAME_LEN = 3,
+  ETHERTYPE = 4,
+  // ARP (IPv4 over Ethernet). MACs are read from the frame at SHA_OFF / THA_OFF.
+  ARP_OP = 5,
+  ARP_SHA_OFF = 6,
+  ARP_SPA = 7,
+  ARP_THA_OFF = 8,
+  ARP_TPA = 9,
+  // IPv4
+  IP_OFF = 10, // start of the IPv4 header
+  IP_HLEN = 11, // header length in bytes (IHL * 4)
+  IP_TOS = 12,
+  IP_TOTAL_LEN = 13,
+  IP_ID = 14,
+  IP_FRAG = 15, // raw flags+fragment-offset 16-bit field
+  IP_TTL = 16,
+  IP_PROTO = 17,
+  IP_SRC = 18,
+  IP_DST = 19,
+  L4_OFF = 20, // start of the IP payload (transport header)
+  L4_LEN = 21, // IP payload length (total length - header length)
+  // ICMP
+  ICMP_TYPE = 22,
+  ICMP_CODE = 23,
+  ICMP_REST = 24, // the 4 "rest of header" bytes as one big-endian u32 (echo: id << 16 | seq)
+  // UDP and TCP ports
+  SPORT = 25,
+  DPORT = 26,
+  // TCP
+  TCP_SEQ = 27,
+  TCP_ACK = 28,
+  TCP_HLEN = 29, // header length in bytes (data offset * 4)
+  TCP_FLAGS = 30, // low 8 flag bits
+  TCP_WINDOW = 31, // raw, unscaled
+  TCP_URG = 32,
+  OPT_MSS = 33, // 0 when absent
+  OPT_WSCALE = 34, // 0xff when absent; otherwise the shift as sent (the stack clamps to 14)
+  OPT_SACK_OK = 35, // 1 when SACK-permitted is present
+  OPT_TS = 36, // 1 when the timestamps option is present
+  OPT_TSVAL = 37,
+  OPT_TSECR = 38,
+  OPT_SACK_COUNT = 39, // number of SACK blocks (0..4)
+  OPT_SACK = 40, // 8 words: left0, right0, left1, right1, ... (absolute sequence numbers)
+  // Application payload of ICMP (after 8 bytes), UDP or TCP.
+  PAYLOAD_OFF = 48,
+  PAYLOAD_LEN = 49,
+}
+
+// ---------------------------------------------------------------------------
+// Encode request record: word indexes (u32 each) from ENCODE_BASE. The stack fills
+// the words, then calls an encode function; the engine writes Ethernet, IPv4 and the
+// transport header with every checksum filled in.
+// MACs are 6 bytes as two words: HI = first 2 bytes (big-endian), LO = last 4 (big-endian).
+export const enum E {
+  DST_MAC_HI = 0,
+  DST_MAC_LO = 1,
+  SRC_MAC_HI = 2,
+  SRC_MAC_LO = 3,
+  // IPv4
+  IP_SRC = 4,
+  IP_DST = 5,
+  IP_TTL = 6,
+  IP_TOS = 7,
+  IP_ID = 8,
+  IP_FRAG = 9, // raw flags+offset field (0x4000 = DF)
+  IP_PROTO = 10, // used by encodeIpv4 only
+  // Ports
+  SPORT = 11,
+  DPORT = 12,
+  // TCP
+  TCP_SEQ = 13,
+  TCP_ACK = 14,
+  TCP_FLAGS = 15,
+  TCP_WINDOW = 16, // raw (already scaled down by the sender's shift)
+  TCP_URG = 17,
+  OPT_MSS = 18, // 0 = omit
+  OPT_WSCALE = 19, // 0xff = omit
+  OPT_SACK_OK = 20, // 1 = include SACK-permitted
+  OPT_TS = 21, // 1 = include timestamps
+  OPT_TSVAL = 22,
+  OPT_TSECR = 23,
+  OPT_SACK_COUNT = 24, // 0..4 blocks
+  OPT_SACK = 25, // 8 words
+  // ICMP
+  ICMP_TYPE = 33,
+  ICMP_CODE = 34,
+  ICMP_REST = 35,
+  // ARP
+  ARP_OP = 36,
+  ARP_SHA_HI = 37,
+  ARP_SHA_LO = 38,
+  ARP_SPA = 39,
+  ARP_THA_HI = 40,
+  ARP_THA_LO = 41,
+  ARP_TPA = 42,
+}
+
+/** Sizes of fixed headers. */
+export const ETH_HLEN = 14;
+export const IPV4_HLEN = 20; // the encoder never emits IPv4 options
+export const UDP_HLEN = 8;
+export const ICMP_HLEN = 8;
+export const TCP_BASE_HLEN = 20;
+export const ARP_FRAME_LEN = 42; // Ethernet + ARP, before padding to 60
