@@ -1,0 +1,73 @@
+// Contracts between the layers of one stack. The walk is one-directional:
+// the device hands a frame to Ethernet, Ethernet to ARP or IPv4, IPv4 to a
+// transport registered for its protocol. Upper layers register handlers with
+// lower ones; no layer reaches back up.
+
+import type { HotPath } from './hotpath/engine.js';
+import type { Clock } from './clock.js';
+
+/** What IPv4 offers to a transport (TCP, UDP, ICMP users). */
+export interface TransportLower {
+  readonly hot: HotPath;
+  readonly clock: Clock;
+  /** This interface's IPv4 address (u32). */
+  readonly localAddress: number;
+  /** Largest transport payload + transport header that fits one IPv4 packet
+   *  without fragmentation on the route to `dst` (MTU - 20). */
+  maxTransportLength(dst: number): number;
+  /** An arena chunk to build one outgoing frame in (owner kind Tx), or 0 when the
+   *  arena is full (the caller counts and retries later; nothing is lost). */
+  allocTx(): number;
+  /** Return a TX chunk that will not be sent. */
+  freeTx(slot: number): void;
+  /**
+   * Send the TCP segment built in `slot`. The caller has set the request record's
+   * TCP words (SPORT, DPORT, TCP_*, OPT_*) and copied the payload to
+   * slot + 34 + hot.tcpHeaderLen(). This layer fills the IPv4 and Ethernet words,
+   * calls hot.encodeTcp and hands the frame to the device (or to the ARP queue,
+   * which then owns the slot). The slot is consumed either way.
+   * Returns false if the frame was dropped (counted by this layer).
+   */
+  sendTcp(slot: number, payloadLen: number, dst: number): boolean;
+  /** Same for UDP: payload already at slot + 42. */
+  sendUdp(slot: number, payloadLen: number, dst: number): boolean;
+  /** ICMP destination unreachable for the datagram in the decoded record that is
+   *  being handled now (port unreachable = code 3, protocol = 2). Rate-limited. */
+  sendUnreachable(code: number): void;
+}
+
+/** What a transport registers with IPv4 for its protocol number. */
+export interface TransportHandler {
+  /** A datagram for us, decoded into hot.decoded (KIND, SPORT, DPORT, PAYLOAD_OFF,
+   *  PAYLOAD_LEN, ...). The bytes are valid only during the call: keep them by
+   *  copying into chunks you own. */
+  input(): void;
+}
+
+// ---------------------------------------------------------------------------
+// Timers. One TimerQueue (stack/time/timers.ts) per stack holds every timer of
+// every layer, keyed by (owner object, kind); no timer is a closure. The stack
+// expires due timers and dispatches each by kind range to its layer.
+export const enum TimerKind {
+  // TCP: 0..7 (the TCP layer assigns meanings within its range)
+  TcpFirst = 0,
+  TcpLast = 7,
+  // ARP: resolution retry and cache expiry
+  ArpRetry = 8,
+  ArpExpire = 9,
+  // IPv4 fragment reassembly timeout
+  FragmentExpire = 10,
+  // Stack-wide housekeeping (rate-limit buckets, gratuitous ARP)
+  Housekeeping = 11,
+  Count = 12,
+}
+
+/** Objects that can own timers. timerIndex has TimerKind.Count entries, all -1
+ *  when no timer is armed; the TimerQueue maintains it (heap positions). */
+export interface TimerOwner {
+  readonly timerIndex: Int32Array;
+}
+
+export function newTimerIndex(): Int32Array {
+  return new Int32Array(TimerKind.Count).fill(-1);
+}
