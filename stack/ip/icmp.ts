@@ -1,0 +1,121 @@
+// ICMP (RFC 792) as far as a host needs it: echo replies, and the
+// destination-unreachable errors transports ask for, rate-limited by a token
+// bucket (RFC 1812 4.3.2.8) and never about ICMP errors, broadcasts or
+// non-initial fragments (RFC 1122 3.2.2).
+
+import type { HotPath } from '../hotpath/engine.js';
+import { D, E, ICMP_HLEN, IPPROTO_ICMP } from '../hotpath/layout.js';
+import type { Clock } from '../clock.js';
+import type { TransportHandler } from '../layers.js';
+import { Drop, type DropCounters } from '../stats.js';
+
+export interface IcmpLimits {
+  /** Errors allowed per second on average. */
+  icmpRatePerSec: number;
+  /** Errors allowed in a burst. */
+  icmpBurst: number;
+}
+
+export const ICMP_DEFAULTS: IcmpLimits = { icmpRatePerSec: 10, icmpBurst: 10 };
+
+/** What ICMP needs from IPv4 to send. */
+export interface IcmpLower {
+  readonly localAddress: number;
+  maxTransportLength(dst: number): number;
+  allocTx(): number;
+  isBroadcast(address: number): boolean;
+  /** ICMP words of the encode record set, payload at slot + 42; consumes the slot. */
+  sendIcmp(slot: number, payloadLen: number, dst: number): boolean;
+}
+
+const ECHO_REPLY = 0;
+const DEST_UNREACHABLE = 3;
+const ECHO_REQUEST = 8;
+/** An error quotes the offending datagram up to a 576-byte error (RFC 1812 4.3.2.3). */
+const MAX_QUOTE = 576 - 20 - ICMP_HLEN;
+const IP_OFFSET_MASK = 0x1fff;
+
+/** ICMP types that are errors (an error is never sent about one of these). */
+function isErrorType(type: number): boolean {
+  return type === 3 || type === 4 || type === 5 || type === 11 || type === 12;
+}
+
+export class Icmp implements TransportHandler {
+  echoReplies = 0;
+  unreachables = 0;
+
+  private tokens: number;
+  private refilledAt: number;
+
+  constructor(
+    private readonly hot: HotPath,
+    private readonly ip: IcmpLower,
+    private readonly clock: Clock,
+    private readonly drops: DropCounters,
+    private readonly limits: IcmpLimits,
+  ) {
+    this.tokens = limits.icmpBurst;
+    this.refilledAt = clock.now();
+  }
+
+  /** An ICMP message for us in hot.decoded: answer echo requests, ignore the rest. */
+  input(): void {
+    const d = this.hot.decoded;
+    if (d[D.ICMP_TYPE] !== ECHO_REQUEST || d[D.IP_DST] !== this.ip.localAddress) {
+      return this.drops.count(Drop.IcmpIgnored);
+    }
+    const src = d[D.IP_SRC]!;
+    const len = d[D.PAYLOAD_LEN]!;
+    if (len + ICMP_HLEN > this.ip.maxTransportLength(src)) return this.drops.count(Drop.IcmpTooBig);
+    const slot = this.ip.allocTx();
+    if (slot === 0) return this.drops.count(Drop.TxArenaFull);
+    const off = d[D.PAYLOAD_OFF]!;
+    this.hot.bytes.copyWithin(slot + 42, off, off + len);
+    const req = this.hot.request;
+    req[E.ICMP_TYPE] = ECHO_REPLY;
+    req[E.ICMP_CODE] = 0;
+    req[E.ICMP_REST] = d[D.ICMP_REST]!; // identifier and sequence number
+    if (this.ip.sendIcmp(slot, len, src)) this.echoReplies++;
+  }
+
+  /** Destination unreachable about the datagram in hot.decoded (code 2: protocol, 3: port). */
+  sendUnreachable(code: number): void {
+    const d = this.hot.decoded;
+    const src = d[D.IP_SRC]!;
+    if (!this.errorAllowed(src)) return;
+    if (!this.takeToken()) return this.drops.count(Drop.IcmpRateLimited);
+    const quote = Math.min(d[D.IP_HLEN]! + d[D.L4_LEN]!, MAX_QUOTE, this.ip.maxTransportLength(src) - ICMP_HLEN);
+    const slot = this.ip.allocTx();
+    if (slot === 0) return this.drops.count(Drop.TxArenaFull);
+    const off = d[D.IP_OFF]!;
+    this.hot.bytes.copyWithin(slot + 42, off, off + quote);
+    const req = this.hot.request;
+    req[E.ICMP_TYPE] = DEST_UNREACHABLE;
+    req[E.ICMP_CODE] = code;
+    req[E.ICMP_REST] = 0;
+    if (this.ip.sendIcmp(slot, quote, src)) this.unreachables++;
+  }
+
+  /** RFC 1122 3.2.2: no error about an error, a broadcast, a non-initial fragment,
+   *  or a datagram without a unicast source. */
+  private errorAllowed(src: number): boolean {
+    const d = this.hot.decoded;
+    if (src === 0 || this.ip.isBroadcast(src) || this.ip.isBroadcast(d[D.IP_DST]!)) return false;
+    if ((d[D.IP_FRAG]! & IP_OFFSET_MASK) !== 0) return false;
+    if (d[D.IP_PROTO] === IPPROTO_ICMP && d[D.L4_LEN]! > 0) {
+      return !isErrorType(this.hot.bytes[d[D.L4_OFF]!]!);
+    }
+    return true;
+  }
+
+  /** Token bucket, refilled lazily from the clock (no timer needed). */
+  private takeToken(): boolean {
+    const now = this.clock.now();
+    const { icmpRatePerSec: rate, icmpBurst: burst } = this.limits;
+    this.tokens = Math.min(burst, this.tokens + ((now - this.refilledAt) * rate) / 1000);
+    this.refilledAt = now;
+    if (this.tokens < 1) return false;
+    this.tokens -= 1;
+    return true;
+  }
+}

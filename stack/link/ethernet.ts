@@ -1,0 +1,157 @@
+// Ethernet: the bottom of the stack. Received frames are filtered by
+// destination MAC, copied into an arena RX slot, decoded by the hot path and
+// handed to ARP or IPv4; the slot is freed as soon as that synchronous handling
+// returns (DESIGN.md section 2). Outgoing frames built in arena chunks leave
+// through send(), which always consumes the chunk.
+//
+// Frames are handled one at a time: the decoded record is a single shared
+// place. A device that delivers a frame from inside send() (a synchronous
+// loopback, say) gets it deferred until the current frame is done.
+
+import type { HotPath } from '../hotpath/engine.js';
+import { OwnerKind, ownerTag } from '../hotpath/engine.js';
+import { CHUNK_SIZE, D, ETH_HLEN, Kind, Reason } from '../hotpath/layout.js';
+import type { NetDevice } from '../netdev.js';
+import { macHi, macLo } from '../address.js';
+import { Drop, type DropCounters } from '../stats.js';
+
+/** A layer above Ethernet: reads the frame from hot.decoded during the call. */
+export interface FrameHandler {
+  input(): void;
+}
+
+const RX_TAG = ownerTag(OwnerKind.Rx, 0);
+/** Frames a device may deliver re-entrantly during the handling of one frame. */
+const DEFER_MAX = 16;
+
+export class Ethernet {
+  /** Our MAC as the encode record's two words. */
+  readonly macHi: number;
+  readonly macLo: number;
+  framesRx = 0;
+  framesTx = 0;
+
+  private readonly mac: Uint8Array;
+  private arp: FrameHandler | null = null;
+  private ipv4: FrameHandler | null = null;
+  private stopped = false;
+  // Frames deferred while another is handled (see defer()).
+  private busy = false;
+  private readonly deferredSlots = new Int32Array(DEFER_MAX);
+  private readonly deferredLens = new Int32Array(DEFER_MAX);
+  private deferred = 0;
+  private nextDeferred = 0;
+
+  constructor(
+    private readonly hot: HotPath,
+    private readonly device: NetDevice,
+    private readonly drops: DropCounters,
+  ) {
+    this.mac = Uint8Array.from(device.mac.subarray(0, 6));
+    this.macHi = macHi(this.mac, 0);
+    this.macLo = macLo(this.mac, 0);
+  }
+
+  /** The largest frame we build or accept: an IP MTU's worth, within one chunk. */
+  get maxFrameLength(): number {
+    return Math.min(this.device.mtu + ETH_HLEN, CHUNK_SIZE);
+  }
+
+  registerArp(handler: FrameHandler): void {
+    this.arp = handler;
+  }
+
+  registerIpv4(handler: FrameHandler): void {
+    this.ipv4 = handler;
+  }
+
+  /** The device's receive callback (bound once; the frame view is valid during the call). */
+  readonly receive = (frame: Uint8Array): void => {
+    this.framesRx++;
+    const len = frame.length;
+    if (this.stopped) return this.drops.count(Drop.Stopped);
+    if (len < ETH_HLEN) return this.drops.reason(Reason.FrameTooShort);
+    if (len > CHUNK_SIZE) return this.drops.count(Drop.FrameTooLong);
+    if (!this.forUs(frame)) return this.drops.count(Drop.NotOurMac);
+    const slot = this.hot.alloc(RX_TAG);
+    if (slot === 0) return this.drops.count(Drop.RxArenaFull);
+    this.hot.bytes.set(frame, slot);
+    if (this.busy) return this.defer(slot, len);
+    this.busy = true;
+    try {
+      this.handle(slot, len);
+      while (this.nextDeferred < this.deferred) {
+        const i = this.nextDeferred++;
+        this.handle(this.deferredSlots[i]!, this.deferredLens[i]!);
+      }
+    } finally {
+      // Only reached with frames left if a handler threw: free them, counted.
+      while (this.nextDeferred < this.deferred) this.dropDeferred(this.deferredSlots[this.nextDeferred++]!);
+      this.nextDeferred = 0;
+      this.deferred = 0;
+      this.busy = false;
+    }
+  };
+
+  /** Hand the frame built in `slot` to the device and free the slot. */
+  send(slot: number, len: number): boolean {
+    const ok = this.device.send(this.hot.bytes.subarray(slot, slot + len));
+    this.hot.free(slot);
+    if (ok) this.framesTx++;
+    else this.drops.count(Drop.DeviceDrop);
+    return ok;
+  }
+
+  /** After shutdown every received frame is counted and dropped. */
+  stop(): void {
+    this.stopped = true;
+  }
+
+  /** Decode and dispatch the frame in `slot`, then free the slot whatever happens. */
+  private handle(slot: number, len: number): void {
+    try {
+      this.dispatch(slot, len);
+    } finally {
+      this.hot.free(slot);
+    }
+  }
+
+  /** A device delivered a frame from inside send() while another frame is being
+   *  handled: keep it in its RX slot and handle it right after, so the one
+   *  decoded record is never overwritten halfway through a frame. */
+  private defer(slot: number, len: number): void {
+    if (this.deferred >= DEFER_MAX) return this.dropDeferred(slot);
+    this.deferredSlots[this.deferred] = slot;
+    this.deferredLens[this.deferred] = len;
+    this.deferred++;
+  }
+
+  private dropDeferred(slot: number): void {
+    this.hot.free(slot);
+    this.drops.count(Drop.RxReentrant);
+  }
+
+  private dispatch(slot: number, len: number): void {
+    const reason = this.hot.decode(slot, len);
+    if (reason !== Reason.Ok) return this.drops.reason(reason);
+    const kind = this.hot.decoded[D.KIND]!;
+    if (kind === Kind.Arp) this.arp?.input();
+    else if (kind !== Kind.None) this.ipv4?.input();
+  }
+
+  /** Unicast to our MAC or broadcast; multicast and other hosts' frames are not ours. */
+  private forUs(frame: Uint8Array): boolean {
+    const mac = this.mac;
+    if (
+      frame[0] === mac[0] &&
+      frame[1] === mac[1] &&
+      frame[2] === mac[2] &&
+      frame[3] === mac[3] &&
+      frame[4] === mac[4] &&
+      frame[5] === mac[5]
+    ) {
+      return true;
+    }
+    return (frame[0]! & frame[1]! & frame[2]! & frame[3]! & frame[4]! & frame[5]!) === 0xff;
+  }
+}

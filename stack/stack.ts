@@ -1,0 +1,264 @@
+// The Stack: one network interface with its layers composed (Ethernet, ARP,
+// IPv4 with ICMP and reassembly, UDP, TCP), one TimerQueue for all of their
+// timers, one Alarm on the clock, and stats().
+//
+// Time: every layer arms timers in the one queue, keyed by (owner, kind). The
+// queue is wrapped so that arming a timer earlier than the alarm pulls the
+// alarm in, whoever arms it (input, an expiring timer, or an application call
+// such as connect() or send()); after input and expiry the alarm is set to the
+// queue's next deadline exactly. Expired timers are dispatched by kind range.
+
+import type { HotPath } from './hotpath/engine.js';
+import { OWNER_KIND_NAMES, OwnerKind } from './hotpath/engine.js';
+import { CHUNK_SIZE, IPPROTO_TCP, IPPROTO_UDP } from './hotpath/layout.js';
+import type { Alarm, Clock } from './clock.js';
+import type { NetDevice } from './netdev.js';
+import { TimerKind, newTimerIndex, type TimerOwner } from './layers.js';
+import { TimerQueue } from './time/timers.js';
+import { IPV4_BROADCAST, formatIpv4, isMulticast, toIpv4, type Ipv4Input } from './address.js';
+import { DropCounters, type ArenaStats, type StackStats, type TimerStats } from './stats.js';
+import { Ethernet } from './link/ethernet.js';
+import { ARP_DEFAULTS, Arp, type ArpLimits } from './link/arp.js';
+import { Ipv4 } from './ip/ipv4.js';
+import { ICMP_DEFAULTS, type IcmpLimits } from './ip/icmp.js';
+import { FRAGMENT_DEFAULTS, type FragmentLimits } from './ip/fragments.js';
+import { UDP_DEFAULTS, Udp, type UdpLimits } from './udp/udp.js';
+import { Tcp } from './tcp/tcp.js';
+import type { TcpOptions } from './tcp/options.js';
+
+export interface StackLimits extends ArpLimits, FragmentLimits, IcmpLimits, UdpLimits {
+  /** TTL of the datagrams we send. */
+  ttl: number;
+  /** Gratuitous ARP announcements at start (RFC 5227 ANNOUNCE_NUM). */
+  arpAnnouncements: number;
+  /** Interval between them, ms (RFC 5227 ANNOUNCE_INTERVAL). */
+  arpAnnounceIntervalMs: number;
+}
+
+export const STACK_DEFAULTS: StackLimits = {
+  ...ARP_DEFAULTS,
+  ...FRAGMENT_DEFAULTS,
+  ...ICMP_DEFAULTS,
+  ...UDP_DEFAULTS,
+  ttl: 64,
+  arpAnnouncements: 2,
+  arpAnnounceIntervalMs: 2_000,
+};
+
+export interface StackOptions {
+  device: NetDevice;
+  hotpath: HotPath;
+  clock: Clock;
+  ipv4: { address: Ipv4Input; prefix: number; gateway?: Ipv4Input | null };
+  tcp?: Partial<TcpOptions>;
+  limits?: Partial<StackLimits>;
+}
+
+/** Bounds that size a table or a retry count cannot be 0; the rest may be. */
+const AT_LEAST_ONE: readonly (keyof StackLimits)[] = ['arpEntries', 'arpTries', 'fragDatagrams', 'ttl'];
+
+function resolveLimits(partial: Partial<StackLimits> = {}): StackLimits {
+  const limits = { ...STACK_DEFAULTS, ...partial };
+  for (const [name, value] of Object.entries(limits) as [keyof StackLimits, number][]) {
+    const integral = name !== 'icmpRatePerSec';
+    const min = AT_LEAST_ONE.includes(name) ? 1 : 0;
+    if (!Number.isFinite(value) || value < min || (integral && !Number.isInteger(value))) {
+      throw new RangeError(`stack limit ${name} must be ${integral ? 'an integer' : 'a number'} >= ${min}, got ${value}`);
+    }
+  }
+  if (limits.ttl > 255) throw new RangeError(`stack limit ttl must be <= 255, got ${limits.ttl}`);
+  return limits;
+}
+
+/** The timer queue, telling the stack about each arming so its alarm is never late. */
+class StackTimers extends TimerQueue<TimerOwner> {
+  constructor(private readonly armed: (deadline: number) => void) {
+    super();
+  }
+
+  override arm(owner: TimerOwner, kind: TimerKind, deadline: number): void {
+    super.arm(owner, kind, deadline);
+    this.armed(deadline);
+  }
+}
+
+export class Stack implements TimerOwner {
+  /** Owner of the Housekeeping timer. */
+  readonly timerIndex = newTimerIndex();
+  readonly hot: HotPath;
+  readonly clock: Clock;
+  readonly device: NetDevice;
+  /** Our IPv4 address, prefix length and gateway (0 = none), as u32s. */
+  readonly address: number;
+  readonly prefix: number;
+  readonly gateway: number;
+  readonly limits: StackLimits;
+  readonly timers: TimerQueue<TimerOwner>;
+  readonly drops = new DropCounters();
+  readonly ethernet: Ethernet;
+  readonly arp: Arp;
+  readonly ipv4: Ipv4;
+  readonly udp: Udp;
+  readonly tcp: Tcp;
+
+  private readonly alarm: Alarm;
+  private alarmAt = Infinity;
+  private announcementsLeft: number;
+  private down = false;
+
+  constructor(opts: StackOptions) {
+    this.hot = opts.hotpath;
+    this.clock = opts.clock;
+    this.device = opts.device;
+    this.limits = resolveLimits(opts.limits);
+    this.address = toIpv4(opts.ipv4.address);
+    if (this.address === 0 || this.address === IPV4_BROADCAST || isMulticast(this.address)) {
+      throw new RangeError(`stack: ${formatIpv4(this.address)} cannot be an interface address`);
+    }
+    this.prefix = opts.ipv4.prefix;
+    this.gateway = opts.ipv4.gateway == null ? 0 : toIpv4(opts.ipv4.gateway);
+    this.alarm = this.clock.createAlarm(this.onAlarm);
+    this.timers = new StackTimers(this.onArm);
+
+    this.ethernet = new Ethernet(this.hot, this.device, this.drops);
+    this.arp = new Arp(this.hot, this.ethernet, this.timers, this.clock, this.drops, this.address, this.limits);
+    this.ipv4 = new Ipv4(
+      this.hot,
+      this.clock,
+      this.ethernet,
+      this.arp,
+      this.timers,
+      this.drops,
+      { address: this.address, prefix: this.prefix, gateway: this.gateway, ttl: this.limits.ttl },
+      this.limits,
+    );
+    this.ethernet.registerArp(this.arp);
+    this.ethernet.registerIpv4(this.ipv4);
+    this.udp = new Udp(this.ipv4, this.drops, this.limits);
+    this.ipv4.register(IPPROTO_UDP, this.udp);
+    this.tcp = new Tcp(this.ipv4, this.timers, opts.tcp);
+    this.ipv4.register(IPPROTO_TCP, this.tcp);
+
+    this.device.setReceiver(this.receive);
+    this.announcementsLeft = this.limits.arpAnnouncements;
+    this.housekeeping();
+  }
+
+  /** Exact and cheap: counters and gauges only, no walk over connections or tables. */
+  stats(): StackStats {
+    return {
+      arena: this.arenaStats(),
+      tcp: this.tcp.stats(),
+      udp: { sockets: this.udp.socketCount, queued: this.udp.queued, queuedBytes: this.udp.queuedBytes },
+      arp: { entries: this.arp.entries, pending: this.arp.pending, queued: this.arp.queued },
+      fragments: { datagrams: this.ipv4.fragments.datagrams, chunks: this.ipv4.fragments.chunks },
+      timers: this.timerStats(),
+      frames: { rx: this.ethernet.framesRx, tx: this.ethernet.framesTx },
+      icmp: { echoReplies: this.ipv4.icmp.echoReplies, unreachables: this.ipv4.icmp.unreachables },
+      drops: this.drops.snapshot(),
+    };
+  }
+
+  /** End everything: TCP connections through TCP's release path, UDP sockets,
+   *  ARP entries and queues, reassemblies, timers and the alarm. Afterwards
+   *  received frames are dropped, sends fail, and no arena chunk is held by the
+   *  stack. Idempotent. */
+  shutdown(): void {
+    if (this.down) return;
+    this.down = true;
+    this.tcp.shutdown();
+    this.ethernet.stop();
+    this.ipv4.stop();
+    this.udp.shutdown();
+    this.arp.clear();
+    this.ipv4.fragments.clear();
+    this.timers.cancel(this, TimerKind.Housekeeping);
+    this.alarm.cancel();
+    this.alarmAt = Infinity;
+  }
+
+  get isShutdown(): boolean {
+    return this.down;
+  }
+
+  // ---- time ------------------------------------------------------------------
+
+  private readonly receive = (frame: Uint8Array): void => {
+    try {
+      this.ethernet.receive(frame);
+    } finally {
+      this.syncAlarm();
+    }
+  };
+
+  private readonly onAlarm = (): void => {
+    this.alarmAt = Infinity;
+    try {
+      this.timers.expire(this.clock.now(), this.fire);
+    } finally {
+      this.syncAlarm();
+    }
+  };
+
+  /** A timer was armed: pull the alarm in if it would otherwise be late. */
+  private readonly onArm = (deadline: number): void => {
+    if (deadline < this.alarmAt && !this.down) {
+      this.alarmAt = deadline;
+      this.alarm.reschedule(deadline);
+    }
+  };
+
+  /** Dispatch one expired timer to its layer by kind. */
+  private readonly fire = (owner: TimerOwner, kind: TimerKind): void => {
+    if (kind <= TimerKind.TcpLast) this.tcp.onTimer(owner, kind);
+    else if (kind === TimerKind.ArpRetry || kind === TimerKind.ArpExpire) this.arp.onTimer(owner, kind);
+    else if (kind === TimerKind.FragmentExpire) this.ipv4.fragments.onTimer(owner);
+    else if (kind === TimerKind.Housekeeping) this.housekeeping();
+  };
+
+  /** Set the alarm to the queue's next deadline exactly (cancellations may have moved it later). */
+  private syncAlarm(): void {
+    if (this.down) return;
+    const next = this.timers.nextDeadline();
+    if (next === this.alarmAt) return;
+    this.alarmAt = next;
+    if (next === Infinity) this.alarm.cancel();
+    else this.alarm.reschedule(next);
+  }
+
+  /** Stack-wide periodic work: the gratuitous ARP announcements after start. */
+  private housekeeping(): void {
+    if (this.announcementsLeft <= 0) return;
+    this.announcementsLeft--;
+    this.arp.announce();
+    if (this.announcementsLeft > 0) {
+      this.timers.arm(this, TimerKind.Housekeeping, this.clock.now() + this.limits.arpAnnounceIntervalMs);
+    }
+  }
+
+  // ---- stats -----------------------------------------------------------------
+
+  private arenaStats(): ArenaStats {
+    const byKind: Record<string, number> = {};
+    for (let kind = 1; kind < OwnerKind.KindCount; kind++) {
+      byKind[OWNER_KIND_NAMES[kind]!] = this.hot.chunksByKind(kind);
+    }
+    const inUse = this.hot.chunksInUse();
+    return { chunksTotal: this.hot.chunkCount, chunksInUse: inUse, bytesInUse: inUse * CHUNK_SIZE, byKind };
+  }
+
+  private timerStats(): TimerStats {
+    let tcp = 0;
+    for (let kind = TimerKind.TcpFirst; kind <= TimerKind.TcpLast; kind++) tcp += this.timers.countByKind(kind);
+    return {
+      armed: this.timers.size,
+      byKind: {
+        tcp,
+        arpRetry: this.timers.countByKind(TimerKind.ArpRetry),
+        arpExpire: this.timers.countByKind(TimerKind.ArpExpire),
+        fragmentExpire: this.timers.countByKind(TimerKind.FragmentExpire),
+        housekeeping: this.timers.countByKind(TimerKind.Housekeeping),
+      },
+    };
+  }
+}
