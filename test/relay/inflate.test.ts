@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { constants, deflateRawSync, deflateSync } from 'node:zlib';
+import { constants, deflateRawSync, deflateSync, gzipSync } from 'node:zlib';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ZlibInflater } from '../../relay/pack/inflate.js';
@@ -77,8 +77,9 @@ describe('ZlibInflater against node:zlib', () => {
   for (const [label, data] of samples) {
     it(`${label}: every level and strategy, followed by trailing bytes`, () => {
       const trailing = Buffer.from('trailing-bytes-after-the-stream');
-      for (const level of [0, 1, 4, 6, 9]) {
-        for (const strategy of [constants.Z_DEFAULT_STRATEGY, constants.Z_FIXED, constants.Z_HUFFMAN_ONLY, constants.Z_RLE]) {
+      const strategies = [constants.Z_DEFAULT_STRATEGY, constants.Z_FILTERED, constants.Z_FIXED, constants.Z_HUFFMAN_ONLY, constants.Z_RLE];
+      for (let level = 0; level <= 9; level++) {
+        for (const strategy of strategies) {
           const stream = Buffer.concat([deflateSync(data, { level, strategy }), trailing]);
           const got = inflateInPieces(stream, [], data.length);
           expect(got.error).toBeUndefined();
@@ -132,26 +133,39 @@ describe('ZlibInflater rejects bad streams', () => {
 
   it('a bad header', () => {
     expect(inflateInPieces(Buffer.from([0x78, 0x00, 0, 0])).error).toMatch(/header check/);
-    expect(inflateInPieces(Buffer.from([0x79, 0x9c])).error).toMatch(/not a zlib stream/);
-    expect(inflateInPieces(Buffer.from([0x78, 0xbb])).error).toMatch(/dictionar/);
+    // Valid header checks, but method 9, a 64 KiB window, a preset dictionary (id 1), gzip.
+    expect(inflateInPieces(Buffer.from([0x79, 0x18])).error).toMatch(/unknown compression method/);
+    expect(inflateInPieces(Buffer.from([0x88, 0x98])).error).toMatch(/invalid window size/);
+    expect(inflateInPieces(Buffer.from([0x78, 0xbb, 0, 0, 0, 1])).error).toMatch(/dictionar/);
+    expect(inflateInPieces(gzipSync(data)).error).toMatch(/header check/);
   });
 
   it('a bad checksum', () => {
     const bad = Buffer.from(good);
     bad[bad.length - 1] ^= 1;
-    expect(inflateInPieces(bad).error).toMatch(/checksum/);
+    expect(inflateInPieces(bad).error).toMatch(/incorrect data check/);
   });
 
   it('more output than allowed, without producing it all', () => {
     const got = inflateInPieces(deflateSync(Buffer.alloc(10_000_000)), [], 1000);
     expect(got.error).toMatch(/more than the declared 1000/);
-    expect(got.output.length).toBeLessThanOrEqual(65536);
+    expect(got.output.length).toBeLessThanOrEqual(1000);
+    // Exactly the declared size passes; one byte less is refused.
+    expect(inflateInPieces(good, [], data.length).done).toBe(true);
+    expect(inflateInPieces(good, [], data.length - 1).error).toMatch(/more than the declared 9999/);
   });
 
   it('block type 3 and a distance before the start', () => {
-    expect(inflateInPieces(Buffer.from([0x78, 0x9c, 0x07])).error).toMatch(/block type 3/);
+    expect(inflateInPieces(Buffer.from([0x78, 0x9c, 0x07])).error).toMatch(/invalid block type/);
     // Fixed block: length symbol 257 (3 bytes) with distance 1 and no output yet.
-    expect(inflateInPieces(Buffer.from([0x78, 0x9c, 0x03, 0x02, 0x00])).error).toMatch(/before the start/);
+    expect(inflateInPieces(Buffer.from([0x78, 0x9c, 0x03, 0x02, 0x00])).error).toMatch(/too far back/);
+  });
+
+  it('refuses new input while zlib still holds unread input', () => {
+    const inflater = new ZlibInflater(Number.MAX_SAFE_INTEGER);
+    inflater.feed(deflateSync(Buffer.alloc(1_000_000)));
+    expect(inflater.run().kind).toBe('output'); // a full 64 KiB buffer, most of the input still unread
+    expect(() => inflater.feed(Buffer.from('more'))).toThrow(/used up/);
   });
 
   it('a truncated stream just waits for more input', () => {
