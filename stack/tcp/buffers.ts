@@ -1,0 +1,260 @@
+// Byte queues over arena chunks (DESIGN.md sections 2 and 4).
+//
+// A connection's send and receive buffers are FIFOs of CHUNK_SIZE-byte arena
+// chunks tagged with the connection as owner. Bytes are packed: a queue of
+// small writes or small segments fills each chunk before taking another, so
+// memory use follows the byte count, not the segment count. No ArrayBuffer is
+// allocated on the data path; copies are memory-to-memory inside the arena.
+
+import { CHUNK_SIZE } from '../hotpath/layout.js';
+import type { HotPath } from '../hotpath/engine.js';
+
+export class ChunkQueue {
+  /** Arena offsets of the chunks, oldest first. */
+  private chunks: number[] = [];
+  /** Offset of the first byte inside chunks[0]. */
+  private head = 0;
+  /** Bytes queued. */
+  length = 0;
+
+  constructor(
+    private readonly hot: HotPath,
+    /** Owner tag of every chunk this queue allocates. */
+    private readonly owner: number,
+  ) {}
+
+  /** Chunks held (for stats and tests). */
+  get chunkCount(): number {
+    return this.chunks.length;
+  }
+
+  /** Room left in the last chunk before another must be allocated. */
+  tailRoom(): number {
+    if (this.chunks.length === 0) return 0;
+    return this.chunks.length * CHUNK_SIZE - this.head - this.length;
+  }
+
+  /**
+   * Append up to n bytes found at arena offset src (src may be anywhere in the
+   * engine's memory, including an RX slot). Returns the bytes appended, fewer
+   * than n only when the arena is out of chunks.
+   */
+  appendFromArena(src: number, n: number): number {
+    const bytes = this.hot.bytes;
+    let done = 0;
+    while (done < n) {
+      const at = this.reserveTail();
+      if (at < 0) break;
+      const room = CHUNK_SIZE - ((this.head + this.length) % CHUNK_SIZE);
+      const k = Math.min(room, n - done);
+      bytes.copyWithin(at, src + done, src + done + k);
+      this.length += k;
+      done += k;
+    }
+    return done;
+  }
+
+  /** Append up to n bytes of a JS array (an application write). Same contract. */
+  appendFromArray(src: Uint8Array, srcOff: number, n: number): number {
+    const bytes = this.hot.bytes;
+    let done = 0;
+    while (done < n) {
+      const at = this.reserveTail();
+      if (at < 0) break;
+      const room = CHUNK_SIZE - ((this.head + this.length) % CHUNK_SIZE);
+      const k = Math.min(room, n - done);
+      bytes.set(src.subarray(srcOff + done, srcOff + done + k), at);
+      this.length += k;
+      done += k;
+    }
+    return done;
+  }
+
+  /** Arena offset where the next byte goes, allocating a chunk if the last is
+   *  full; -1 when the arena has none left. */
+  private reserveTail(): number {
+    const end = this.head + this.length;
+    if (end < this.chunks.length * CHUNK_SIZE) {
+      return this.chunks[(end / CHUNK_SIZE) | 0]! + (end % CHUNK_SIZE);
+    }
+    const chunk = this.hot.alloc(this.owner);
+    if (chunk === 0) return -1;
+    this.chunks.push(chunk);
+    return chunk + (end % CHUNK_SIZE);
+  }
+
+  /**
+   * Copy n bytes starting at logical position pos (0 = oldest byte) to arena
+   * offset dst. A range that spans chunks is copied piece by piece, so a TCP
+   * segment built from two chunks lands contiguous in its TX slot.
+   */
+  copyToArena(pos: number, n: number, dst: number): void {
+    const bytes = this.hot.bytes;
+    let at = this.head + pos;
+    let done = 0;
+    while (done < n) {
+      const chunk = this.chunks[(at / CHUNK_SIZE) | 0]!;
+      const inChunk = at % CHUNK_SIZE;
+      const k = Math.min(CHUNK_SIZE - inChunk, n - done);
+      bytes.copyWithin(dst + done, chunk + inChunk, chunk + inChunk + k);
+      done += k;
+      at += k;
+    }
+  }
+
+  /** Copy n bytes from position pos into a JS array (a stream read). */
+  copyToArray(pos: number, n: number, dst: Uint8Array, dstOff: number): void {
+    const bytes = this.hot.bytes;
+    let at = this.head + pos;
+    let done = 0;
+    while (done < n) {
+      const chunk = this.chunks[(at / CHUNK_SIZE) | 0]!;
+      const inChunk = at % CHUNK_SIZE;
+      const k = Math.min(CHUNK_SIZE - inChunk, n - done);
+      dst.set(bytes.subarray(chunk + inChunk, chunk + inChunk + k), dstOff + done);
+      done += k;
+      at += k;
+    }
+  }
+
+  /** Length of the contiguous run of bytes at the head (at most one chunk). */
+  headRun(): number {
+    if (this.length === 0) return 0;
+    return Math.min(this.length, CHUNK_SIZE - this.head);
+  }
+
+  /** Arena offset of the oldest byte (valid when length > 0). */
+  headOffset(): number {
+    return this.chunks[0]! + this.head;
+  }
+
+  /** Drop n bytes from the head; chunks that become empty go back to the arena at once. */
+  consume(n: number): void {
+    const k = Math.min(n, this.length);
+    this.length -= k;
+    this.head += k;
+    if (this.length === 0) {
+      // Everything consumed: free every chunk, including a partly used tail.
+      this.clear();
+      return;
+    }
+    while (this.head >= CHUNK_SIZE) {
+      this.hot.free(this.chunks.shift()!);
+      this.head -= CHUNK_SIZE;
+    }
+  }
+
+  /** Free every chunk. */
+  clear(): void {
+    for (const chunk of this.chunks) this.hot.free(chunk);
+    this.chunks.length = 0;
+    this.head = 0;
+    this.length = 0;
+  }
+}
+
+/**
+ * Out-of-order segments waiting for a hole to fill (RFC 9293 3.10.7.4,
+ * seventh: "segments with higher beginning sequence numbers ... may be held").
+ * One chunk per segment, kept sorted by sequence number in parallel arrays so
+ * that no object is allocated per segment. Overlapping data is trimmed on
+ * insertion, so stored ranges never overlap.
+ */
+export class Reassembly {
+  private seqs: number[] = [];
+  private lens: number[] = [];
+  private offs: number[] = []; // arena offset of the data inside its chunk
+  /** Bytes held. */
+  bytes = 0;
+
+  constructor(
+    private readonly hot: HotPath,
+    private readonly owner: number,
+  ) {}
+
+  get count(): number {
+    return this.seqs.length;
+  }
+
+  /** First held sequence number (valid when count > 0). */
+  firstSeq(): number {
+    return this.seqs[0]!;
+  }
+
+  /**
+   * Keep [seq, seq+len) whose bytes are at arena offset src. Parts already held
+   * are not stored twice. Returns false when nothing new was stored because
+   * the segment is a duplicate, the table is full, or the arena has no chunk.
+   */
+  insert(seq: number, len: number, src: number, maxSegments: number): boolean {
+    const hot = this.hot;
+    // Find the first stored range that ends after seq.
+    let i = 0;
+    while (i < this.seqs.length && hot.seqLe(hot.seqAdd(this.seqs[i]!, this.lens[i]!), seq)) i++;
+    // Trim the front against range i-1 (ends at or before seq: no overlap) and i.
+    if (i < this.seqs.length && hot.seqLe(this.seqs[i]!, seq)) {
+      const cut = hot.seqDiff(hot.seqAdd(this.seqs[i]!, this.lens[i]!), seq);
+      if (cut >= len) return false; // fully held already
+      seq = hot.seqAdd(seq, cut);
+      src += cut;
+      len -= cut;
+      i++;
+    }
+    // Trim the back against the next stored range.
+    if (i < this.seqs.length) {
+      const gap = hot.seqDiff(this.seqs[i]!, seq);
+      if (gap < len) len = gap;
+    }
+    if (len <= 0) return false;
+    if (this.seqs.length >= maxSegments) return false;
+    const chunk = hot.alloc(this.owner);
+    if (chunk === 0) return false;
+    hot.bytes.copyWithin(chunk, src, src + len);
+    this.seqs.splice(i, 0, seq);
+    this.lens.splice(i, 0, len);
+    this.offs.splice(i, 0, chunk);
+    this.bytes += len;
+    return true;
+  }
+
+  /**
+   * Move every held byte that is now in order (starting at rcvNxt) into the
+   * receive queue, dropping what lies before rcvNxt. Returns the new rcvNxt.
+   */
+  drainInto(rcvNxt: number, queue: ChunkQueue): number {
+    const hot = this.hot;
+    while (this.seqs.length > 0 && hot.seqLe(this.seqs[0]!, rcvNxt)) {
+      const seq = this.seqs[0]!;
+      const len = this.lens[0]!;
+      const skip = hot.seqDiff(rcvNxt, seq);
+      if (skip < len) {
+        const taken = queue.appendFromArena(this.offs[0]! + skip, len - skip);
+        rcvNxt = hot.seqAdd(rcvNxt, taken);
+        if (taken < len - skip) {
+          // The arena is full: keep the rest for later.
+          this.seqs[0] = rcvNxt;
+          this.offs[0] = this.offs[0]! + skip + taken;
+          this.lens[0] = len - skip - taken;
+          this.bytes -= skip + taken;
+          return rcvNxt;
+        }
+      }
+      this.removeFirst();
+    }
+    return rcvNxt;
+  }
+
+  private removeFirst(): void {
+    const off = this.offs.shift()!;
+    this.bytes -= this.lens.shift()!;
+    this.seqs.shift();
+    // The data may start anywhere inside its chunk after a partial drain.
+    this.hot.free(off - ((off - this.hot.chunksBase) % CHUNK_SIZE));
+  }
+
+  /** Free every chunk. */
+  clear(): void {
+    while (this.seqs.length > 0) this.removeFirst();
+    this.bytes = 0;
+  }
+}

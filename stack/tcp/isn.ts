@@ -1,0 +1,51 @@
+// Initial sequence numbers per RFC 6528:
+//   ISN = M + F(localip, localport, remoteip, remoteport, secretkey)
+// M is a clock ticking every 4 microseconds (RFC 9293 3.4.1) and F a keyed
+// hash, so that an off-path attacker cannot predict another connection's ISN,
+// while a new incarnation of the same 4-tuple still starts above the old one
+// (which is what lets a TIME_WAIT record accept a new SYN).
+
+/** A per-stack secret: four random 32-bit words (RFC 6528 section 3). */
+export function randomSecret(): Uint32Array {
+  const secret = new Uint32Array(4);
+  globalThis.crypto.getRandomValues(secret);
+  return secret;
+}
+
+/** One 32-bit mixing round (multiply-xorshift); a small keyed PRF is all RFC 6528 asks for. */
+function mix(h: number, v: number): number {
+  h ^= v;
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
+export class IsnGenerator {
+  constructor(private readonly secret: Uint32Array = randomSecret()) {}
+
+  /** F: keyed hash of the 4-tuple. */
+  hash(localAddr: number, localPort: number, remoteAddr: number, remotePort: number): number {
+    const k = this.secret;
+    let h = k[0]!;
+    h = mix(h, localAddr);
+    h = mix(h, k[1]!);
+    h = mix(h, ((localPort << 16) | remotePort) >>> 0);
+    h = mix(h, k[2]!);
+    h = mix(h, remoteAddr);
+    h = mix(h, k[3]!);
+    return h;
+  }
+
+  /** ISN for a connection opened at monotonic time nowMs. */
+  isn(nowMs: number, localAddr: number, localPort: number, remoteAddr: number, remotePort: number): number {
+    const ticks = Math.floor(nowMs * 250) % 0x100000000; // 4 us ticks, mod 2^32
+    return (ticks + this.hash(localAddr, localPort, remoteAddr, remotePort)) >>> 0;
+  }
+}
+
+/** A random u32 (ephemeral port choice and similar). */
+export function randomU32(): number {
+  const one = new Uint32Array(1);
+  globalThis.crypto.getRandomValues(one);
+  return one[0]!;
+}

@@ -1,0 +1,125 @@
+// A passive open (RFC 9293 3.10.1 OPEN, passive): a port, a bounded backlog
+// and the established connections the application has not taken yet.
+//
+// The backlog counts both halves (connections in SYN_RECEIVED and established
+// connections not yet taken); a SYN that would exceed it is dropped (counted).
+// Applications take connections with the onConnection callback or the async
+// iterator (or accept()); whatever is still queued when the listener closes is
+// reset.
+
+import type { Connection } from './connection.js';
+import { TcpError } from './errors.js';
+
+/** What a Listener needs from Tcp. */
+export interface ListenerCore {
+  closeListener(listener: Listener): void;
+  /** The application took `conn` from the listener's queue. */
+  taken(conn: Connection): void;
+}
+
+export interface ListenOptions {
+  /** SYN_RECEIVED + accepted-not-yet-taken connections allowed (default: TcpOptions.defaultBacklog). */
+  backlog?: number;
+}
+
+type Waiter = {
+  resolve: (r: IteratorResult<Connection, undefined>) => void;
+  reject: (e: Error) => void;
+};
+
+export class Listener implements AsyncIterable<Connection> {
+  /** Called for each new established connection; while set, nothing is queued. */
+  onConnection: ((conn: Connection) => void) | null = null;
+  /** Connections in SYN_RECEIVED for this listener. */
+  synReceived = 0;
+  private readonly queue: Connection[] = [];
+  private readonly waiters: Waiter[] = [];
+  private closedFlag = false;
+
+  constructor(
+    private readonly core: ListenerCore,
+    /** The port listened on; 0 for the wildcard listener (Tcp.listenAny). */
+    readonly port: number,
+    readonly backlog: number,
+  ) {}
+
+  get closed(): boolean {
+    return this.closedFlag;
+  }
+
+  /** Established connections waiting to be taken. */
+  get queued(): number {
+    return this.queue.length;
+  }
+
+  /** Backlog in use: SYN_RECEIVED plus queued. */
+  get pending(): number {
+    return this.synReceived + this.queue.length;
+  }
+
+  /** The next connection (waits for one). Rejects once the listener is closed. */
+  accept(): Promise<Connection> {
+    return this.next().then((r) => {
+      if (r.done) throw new TcpError('ECONNABORTED', `listener on port ${this.port} closed`);
+      return r.value;
+    });
+  }
+
+  next(): Promise<IteratorResult<Connection, undefined>> {
+    const conn = this.queue.shift();
+    if (conn) {
+      this.core.taken(conn);
+      return Promise.resolve({ done: false, value: conn });
+    }
+    if (this.closedFlag) return Promise.resolve({ done: true, value: undefined });
+    return new Promise((resolve, reject) => this.waiters.push({ resolve, reject }));
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<Connection, undefined> {
+    return {
+      next: () => this.next(),
+      // Leaving a for-await loop does not close the listener; call close() for that.
+      return: () => Promise.resolve({ done: true, value: undefined }),
+    };
+  }
+
+  /** Stop listening: reset connections not yet taken, end the iterator. */
+  close(): void {
+    this.core.closeListener(this);
+  }
+
+  // ---- used by Tcp ----------------------------------------------------------
+
+  /** A connection completed its handshake. Returns true if the application took it now. */
+  deliver(conn: Connection): boolean {
+    if (this.onConnection) {
+      this.onConnection(conn);
+      return true;
+    }
+    const waiter = this.waiters.shift();
+    if (waiter) {
+      waiter.resolve({ done: false, value: conn });
+      return true;
+    }
+    this.queue.push(conn);
+    return false;
+  }
+
+  /** A queued connection ended before it was taken. */
+  forget(conn: Connection): void {
+    const i = this.queue.indexOf(conn);
+    if (i >= 0) this.queue.splice(i, 1);
+  }
+
+  /** Queued connections (for closing them). */
+  drainQueue(): Connection[] {
+    return this.queue.splice(0, this.queue.length);
+  }
+
+  /** Mark closed and end every pending iteration. */
+  markClosed(): void {
+    this.closedFlag = true;
+    this.onConnection = null;
+    for (const w of this.waiters.splice(0, this.waiters.length)) w.resolve({ done: true, value: undefined });
+  }
+}

@@ -1,0 +1,141 @@
+// Tunables of one TCP instance and the per-segment option record.
+//
+// Every number a deployment may want to change lives here, with the default
+// and the reason for it. Memory-related defaults are modest on purpose: the
+// relay runs 512 connections in a 40 MB guest (DESIGN.md section 4).
+
+export interface TcpOptions {
+  /** Send buffer per connection, bytes (application data not yet acknowledged). */
+  sndBuf: number;
+  /** Receive buffer per connection, bytes: the most we ever advertise. */
+  rcvBuf: number;
+  /** Upper bound on live control blocks (TIME_WAIT records are counted apart). */
+  maxConnections: number;
+  /** Default listen backlog (SYN_RECEIVED + accepted-not-yet-taken). */
+  defaultBacklog: number;
+  /** Out-of-order segments kept per connection (RFC 9293 3.10.7.4 allows dropping them). */
+  maxReassemblySegments: number;
+
+  // ---- RFC 6298 retransmission timer ------------------------------------
+  /** Initial RTO before any RTT sample, ms (RFC 6298 2.1: 1 s). */
+  initialRto: number;
+  /** Lower bound of the RTO, ms (RFC 6298 2.4 says 1 s; 200 ms is common practice). */
+  minRto: number;
+  /** Upper bound of the RTO, ms (RFC 6298 2.5: at least 60 s). */
+  maxRto: number;
+  /** Retransmissions of data or FIN before giving up (RFC 9293 3.8.3, R2). */
+  maxRetries: number;
+  /** Retransmissions of SYN or SYN-ACK before giving up. */
+  synRetries: number;
+
+  // ---- Acknowledgements and sending ----------------------------------------
+  /** Delayed-ACK timeout, ms (RFC 9293 3.8.6.3: under 0.5 s; we default to 200). */
+  delayedAckMs: number;
+  /** Disable Nagle's algorithm on new connections (RFC 9293 3.7.4). */
+  noDelay: boolean;
+  /** Ceiling of the persist (zero-window probe) interval, ms. */
+  maxPersist: number;
+
+  // ---- Closing ---------------------------------------------------------------
+  /** FIN_WAIT_2 timeout, ms, after the application closed (close(), not end()):
+   *  a silent peer cannot pin a connection nobody reads any more. */
+  finWait2Timeout: number;
+  /** Maximum segment lifetime, ms; TIME_WAIT lasts 2 * msl (RFC 9293 3.4.2). */
+  msl: number;
+  /** Bound of the compact TIME_WAIT table; the oldest record is recycled when full. */
+  maxTimeWait: number;
+
+  // ---- Keepalive (RFC 9293 3.8.4: off by default) -------------------------
+  keepalive: boolean;
+  keepaliveIdle: number;
+  keepaliveInterval: number;
+  keepaliveCount: number;
+
+  // ---- Ports and defences --------------------------------------------------
+  /** Ephemeral port range, inclusive (RFC 6335: 49152-65535). */
+  ephemeralLow: number;
+  ephemeralHigh: number;
+  /** Challenge ACKs allowed per second for the whole stack (RFC 5961 section 7). */
+  challengeAckLimit: number;
+  /** Arena chunks held back for frames: below this many free chunks, new SYNs
+   *  are dropped and receive windows stop growing. */
+  arenaReserve: number;
+
+  // ---- Later extensions (parsed by the decoder; not negotiated yet) --------
+  /** RFC 7323 window scaling. Not sent yet: windows stay below 64 KiB. */
+  windowScaling: boolean;
+  /** RFC 7323 timestamps. Not sent yet. */
+  timestamps: boolean;
+  /** RFC 2018 SACK. Not sent yet. */
+  sack: boolean;
+}
+
+export const DEFAULT_TCP_OPTIONS: Readonly<TcpOptions> = Object.freeze({
+  sndBuf: 64 * 1024,
+  rcvBuf: 64 * 1024,
+  maxConnections: 4096,
+  defaultBacklog: 128,
+  maxReassemblySegments: 32,
+  initialRto: 1000,
+  minRto: 200,
+  maxRto: 60_000,
+  maxRetries: 8,
+  synRetries: 5,
+  delayedAckMs: 200,
+  noDelay: false,
+  maxPersist: 60_000,
+  finWait2Timeout: 60_000,
+  msl: 30_000,
+  maxTimeWait: 4096,
+  keepalive: false,
+  keepaliveIdle: 7_200_000,
+  keepaliveInterval: 75_000,
+  keepaliveCount: 9,
+  ephemeralLow: 49152,
+  ephemeralHigh: 65535,
+  challengeAckLimit: 10,
+  arenaReserve: 32,
+  windowScaling: false,
+  timestamps: false,
+  sack: false,
+});
+
+/** Merge user options over the defaults and check they make sense. */
+export function resolveOptions(partial: Partial<TcpOptions> | undefined): TcpOptions {
+  const o: TcpOptions = { ...DEFAULT_TCP_OPTIONS, ...(partial ?? {}) };
+  const positive: (keyof TcpOptions)[] = [
+    'sndBuf', 'rcvBuf', 'maxConnections', 'initialRto', 'minRto', 'maxRto',
+    'delayedAckMs', 'maxPersist', 'finWait2Timeout', 'msl', 'maxTimeWait',
+    'keepaliveIdle', 'keepaliveInterval', 'keepaliveCount',
+  ];
+  for (const key of positive) {
+    const v = o[key] as number;
+    if (!(typeof v === 'number' && v > 0 && Number.isFinite(v))) {
+      throw new RangeError(`tcp option ${key} must be a positive number, got ${String(v)}`);
+    }
+  }
+  if (o.minRto > o.maxRto) throw new RangeError('tcp option minRto exceeds maxRto');
+  if (o.ephemeralLow < 1 || o.ephemeralHigh > 65535 || o.ephemeralLow > o.ephemeralHigh) {
+    throw new RangeError(`tcp ephemeral port range ${o.ephemeralLow}-${o.ephemeralHigh} is invalid`);
+  }
+  // The advertised window field is 16 bits until window scaling is negotiated.
+  if (o.rcvBuf > 65535 && !o.windowScaling) o.rcvBuf = 65535;
+  return o;
+}
+
+/**
+ * TCP options carried by one segment (RFC 9293 3.1, RFC 7323, RFC 2018), as the
+ * decoder reports them. Only MSS is acted upon today; the others have their
+ * place so that window scaling, timestamps and SACK can be added without
+ * reshaping the input path.
+ */
+export interface SegmentOptions {
+  /** MSS option value, 0 when absent. */
+  mss: number;
+  /** Window-scale shift as sent, 0xff when absent. */
+  wscale: number;
+  sackOk: boolean;
+  ts: boolean;
+  tsVal: number;
+  tsEcr: number;
+}

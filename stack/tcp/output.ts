@@ -1,0 +1,373 @@
+// Building and sending segments (RFC 9293 3.8.6, 3.7.4; RFC 5681; RFC 6298).
+//
+// Every segment is built the same way (layers.ts TransportLower): take a TX
+// chunk, fill the encode request's TCP words, copy the payload from the send
+// chunks to slot + 34 + tcpHeaderLen() (a segment spanning two chunks is
+// copied in two pieces), and hand the slot to IPv4. No JS object is allocated
+// per segment.
+
+import { CHUNK_SIZE, E, TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN } from '../hotpath/layout.js';
+import type { TcpContext } from './context.js';
+import { startTiming } from './rtt.js';
+import type { Segment } from './segment.js';
+import { State } from './state.js';
+import type { Tcb } from './tcb.js';
+import { TcpTimer, TX_RETRY_MS } from './timer-kinds.js';
+
+/** Offset of the TCP header in a TX slot (Ethernet 14 + IPv4 20). */
+const TCP_AT = 34;
+
+/** Fill the option words: only MSS, and only on SYNs (options.ts). */
+function setOptions(r: Uint32Array, mss: number): void {
+  r[E.OPT_MSS] = mss;
+  r[E.OPT_WSCALE] = 0xff;
+  r[E.OPT_SACK_OK] = 0;
+  r[E.OPT_TS] = 0;
+  r[E.OPT_SACK_COUNT] = 0;
+}
+
+/**
+ * The window to advertise, in bytes. Never moves the right edge left
+ * (RFC 9293 3.8.6.2.2 "shrinking the window is strongly discouraged"), and
+ * moves it right only by at least min(RCV.BUFF / 2, MSS) (receiver-side SWS
+ * avoidance). The space offered is what the buffer and the arena can hold.
+ */
+export function receiveWindow(ctx: TcpContext, tcb: Tcb): number {
+  const current = Math.max(0, ctx.hot.seqDiff(tcb.rcvAdvRight, tcb.rcvNxt));
+  let space = tcb.readClosed ? ctx.opts.rcvBuf : ctx.opts.rcvBuf - tcb.recvBuf.length;
+  if (!tcb.readClosed) {
+    // Arena pressure: offer only what free chunks can hold (DESIGN.md section 4).
+    const canHold = tcb.recvBuf.tailRoom() + ctx.spareChunks() * CHUNK_SIZE;
+    if (canHold < space) space = Math.max(0, canHold);
+  }
+  const threshold = Math.min(ctx.opts.rcvBuf >>> 1, tcb.rcvMss);
+  if (space - current >= threshold) return space;
+  return current;
+}
+
+/** The window field for a non-SYN segment; records the right edge it promises. */
+function windowField(ctx: TcpContext, tcb: Tcb): number {
+  const hot = ctx.hot;
+  const raw = hot.windowRaw(receiveWindow(ctx, tcb), tcb.rcvShift);
+  const right = hot.seqAdd(tcb.rcvNxt, hot.windowScaled(raw, tcb.rcvShift));
+  if (hot.seqGt(right, tcb.rcvAdvRight)) tcb.rcvAdvRight = right;
+  return raw;
+}
+
+/** Take a TX chunk; on failure count it and schedule a retry. */
+function takeSlot(ctx: TcpContext, tcb: Tcb | null): number {
+  const slot = ctx.lower.allocTx();
+  if (slot !== 0) return slot;
+  ctx.counters.txNoSlot++;
+  ctx.arenaPressure();
+  if (tcb !== null && !tcb.released && !ctx.timers.isArmed(tcb, TcpTimer.Retry)) {
+    ctx.timers.arm(tcb, TcpTimer.Retry, ctx.now() + TX_RETRY_MS);
+  }
+  return 0;
+}
+
+/**
+ * Send one segment of tcb: `len` payload bytes taken from the send buffer at
+ * position `pos` (0 = SND.UNA). Returns false if no TX chunk was available.
+ */
+export function transmit(ctx: TcpContext, tcb: Tcb, seq: number, flags: number, pos: number, len: number): boolean {
+  const slot = takeSlot(ctx, tcb);
+  if (slot === 0) return false;
+  const hot = ctx.hot;
+  const r = hot.request;
+  r[E.SPORT] = tcb.localPort;
+  r[E.DPORT] = tcb.remotePort;
+  r[E.TCP_SEQ] = seq;
+  r[E.TCP_FLAGS] = flags;
+  r[E.TCP_URG] = 0;
+  if ((flags & TCP_SYN) !== 0) {
+    // RFC 7323 2.2: the window in a SYN is never scaled.
+    const raw = hot.windowRaw(receiveWindow(ctx, tcb), 0);
+    r[E.TCP_WINDOW] = raw;
+    r[E.TCP_ACK] = (flags & TCP_ACK) !== 0 ? tcb.rcvNxt : 0;
+    if ((flags & TCP_ACK) !== 0) {
+      const right = hot.seqAdd(tcb.rcvNxt, raw);
+      if (hot.seqGt(right, tcb.rcvAdvRight)) tcb.rcvAdvRight = right;
+    }
+    setOptions(r, tcb.rcvMss);
+  } else {
+    r[E.TCP_ACK] = tcb.rcvNxt;
+    r[E.TCP_WINDOW] = (flags & TCP_RST) !== 0 ? 0 : windowField(ctx, tcb);
+    setOptions(r, 0);
+  }
+  if (len > 0) tcb.sendBuf.copyToArena(pos, len, slot + TCP_AT + hot.tcpHeaderLen());
+  ctx.lower.sendTcp(slot, len, tcb.remoteAddr);
+  ctx.counters.segmentsOut++;
+  ctx.counters.bytesOut += len;
+  if ((flags & TCP_ACK) !== 0) ackSent(ctx, tcb);
+  return true;
+}
+
+/** Any segment carrying our current RCV.NXT acknowledges everything received. */
+function ackSent(ctx: TcpContext, tcb: Tcb): void {
+  tcb.unackedBytes = 0;
+  tcb.ackNow = false;
+  if (ctx.timers.isArmed(tcb, TcpTimer.DelayedAck)) ctx.timers.cancel(tcb, TcpTimer.DelayedAck);
+}
+
+/**
+ * An empty ACK <SEQ=SND.MAX><ACK=RCV.NXT><CTL=ACK>. After a go-back-N rewind,
+ * SND.NXT may lie below what the peer already received; a pure ACK carrying
+ * it would be "not acceptable" there and its ACK field ignored (and two such
+ * stacks would answer each other's ACKs forever), so pure ACKs carry the
+ * highest sequence number sent, as BSD does.
+ */
+export function sendAck(ctx: TcpContext, tcb: Tcb): boolean {
+  return transmit(ctx, tcb, tcb.sndMax, TCP_ACK, 0, 0);
+}
+
+/** RFC 5961 section 7: a challenge ACK, if the stack-wide rate limit allows. */
+export function sendChallengeAck(ctx: TcpContext, tcb: Tcb): void {
+  if (ctx.challengeAckAllowed()) {
+    ctx.counters.challengeAcks++;
+    sendAck(ctx, tcb);
+  } else {
+    ctx.counters.challengeAcksRateLimited++;
+  }
+}
+
+/**
+ * <SEQ=ISS><CTL=SYN> or, for a passive or simultaneous open, SYN-ACK. The
+ * first transmission is timed; retransmissions are not (Karn's rule).
+ */
+export function sendSyn(ctx: TcpContext, tcb: Tcb, first: boolean): void {
+  const flags = tcb.state === State.SynSent ? TCP_SYN : TCP_SYN | TCP_ACK;
+  if (transmit(ctx, tcb, tcb.iss, flags, 0, 0) && first) startTiming(tcb, tcb.sndNxt, ctx.now());
+  armRetransmit(ctx, tcb);
+}
+
+/** <SEQ=SND.MAX><CTL=RST,ACK> for a connection we abort or give up on (SND.MAX:
+ *  the peer's RCV.NXT is most likely there, and RFC 5961 wants an exact match). */
+export function sendReset(ctx: TcpContext, tcb: Tcb): void {
+  if (transmit(ctx, tcb, tcb.sndMax, TCP_RST | TCP_ACK, 0, 0)) {
+    ctx.counters.rstSent++;
+  }
+}
+
+/** Keepalive probe (RFC 9293 3.8.4) and zero-window probe: <SEQ=SND.UNA-1><CTL=ACK>,
+ *  an old sequence number that makes the peer answer with its current ACK and window. */
+export function sendProbe(ctx: TcpContext, tcb: Tcb): void {
+  transmit(ctx, tcb, ctx.hot.seqAdd(tcb.sndUna, -1), TCP_ACK, 0, 0);
+}
+
+/**
+ * RST in reply to a segment that has no connection, or is unacceptable in
+ * LISTEN / SYN_SENT / SYN_RECEIVED (RFC 9293 3.10.7.1 and the reset generation
+ * rules of 3.5.2): if the segment has ACK, <SEQ=SEG.ACK><CTL=RST>, otherwise
+ * <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>. Never in reply to a RST.
+ */
+export function sendResetReply(ctx: TcpContext, seg: Segment): void {
+  if ((seg.flags & TCP_RST) !== 0) return;
+  const sent = (seg.flags & TCP_ACK) !== 0
+    ? sendControl(ctx, seg.dstPort, seg.srcAddr, seg.srcPort, seg.ack, 0, TCP_RST)
+    : sendControl(ctx, seg.dstPort, seg.srcAddr, seg.srcPort, 0, ctx.hot.seqAdd(seg.seq, seg.segLen), TCP_RST | TCP_ACK);
+  if (sent) ctx.counters.rstSent++;
+}
+
+/** An ACK for a TIME_WAIT record: <SEQ=snd_nxt><ACK=rcv_nxt>, window 0 (we take no data). */
+export function sendBareAck(
+  ctx: TcpContext, localPort: number, remoteAddr: number, remotePort: number, seq: number, ack: number,
+): void {
+  sendControl(ctx, localPort, remoteAddr, remotePort, seq, ack, TCP_ACK);
+}
+
+/** A segment without a control block: no payload, no options, window 0. */
+function sendControl(
+  ctx: TcpContext, localPort: number, remoteAddr: number, remotePort: number, seq: number, ack: number, flags: number,
+): boolean {
+  const slot = takeSlot(ctx, null);
+  if (slot === 0) return false;
+  const r = ctx.hot.request;
+  r[E.SPORT] = localPort;
+  r[E.DPORT] = remotePort;
+  r[E.TCP_SEQ] = seq;
+  r[E.TCP_ACK] = ack;
+  r[E.TCP_FLAGS] = flags;
+  r[E.TCP_WINDOW] = 0;
+  r[E.TCP_URG] = 0;
+  setOptions(r, 0);
+  ctx.lower.sendTcp(slot, 0, remoteAddr);
+  ctx.counters.segmentsOut++;
+  return true;
+}
+
+// ---------------------------------------------------------------------------
+// Data and FIN.
+
+/** Our FIN's sequence number once the application closed (data never follows it). */
+export function finSeq(ctx: TcpContext, tcb: Tcb): number {
+  return ctx.hot.seqAdd(tcb.sndUna, tcb.sendBuf.length);
+}
+
+/** True when our FIN has been sent (and not necessarily acknowledged). */
+export function finSent(ctx: TcpContext, tcb: Tcb): boolean {
+  return tcb.finQueued && (tcb.finAcked || ctx.hot.seqGt(tcb.sndMax, finSeq(ctx, tcb)));
+}
+
+/**
+ * Nagle (RFC 9293 3.7.4) and sender-side SWS avoidance (3.8.6.2.1): may a
+ * segment of `len` bytes go now, with `avail` bytes unsent and `inFlight` unacked?
+ */
+function worthSending(tcb: Tcb, len: number, avail: number, inFlight: number, carriesFin: boolean): boolean {
+  if (len >= tcb.sndMss) return true;
+  if (carriesFin) return true; // the last segment before our FIN: nothing more will coalesce
+  if (len === avail && (tcb.noDelay || inFlight === 0)) return true;
+  return tcb.maxSndWnd > 0 && len >= tcb.maxSndWnd >>> 1 && inFlight === 0;
+}
+
+/** States in which data and FIN may be sent. */
+function canTransmit(s: State): boolean {
+  return s === State.Established || s === State.CloseWait || s === State.FinWait1 ||
+    s === State.Closing || s === State.LastAck;
+}
+
+/**
+ * Send what the windows, Nagle and SWS avoidance allow; then the pending ACK
+ * if nothing carried it; then set the retransmission and persist timers.
+ * Called after every event that may have made sending possible.
+ */
+export function output(ctx: TcpContext, tcb: Tcb): void {
+  if (tcb.released) return;
+  if (canTransmit(tcb.state)) sendData(ctx, tcb, false);
+  if (tcb.ackNow) sendAck(ctx, tcb);
+  updateSendTimers(ctx, tcb);
+}
+
+/** The data/FIN loop of output(). force: ignore Nagle/SWS (persist override). */
+function sendData(ctx: TcpContext, tcb: Tcb, force: boolean): number {
+  const hot = ctx.hot;
+  let sent = 0;
+  for (;;) {
+    const inFlight = hot.seqDiff(tcb.sndNxt, tcb.sndUna);
+    const pos = inFlight; // send-buffer position of SND.NXT (FIN excluded below)
+    const avail = tcb.sendBuf.length - pos;
+    if (avail < 0) break; // only the FIN is beyond SND.NXT: nothing left
+    const usable = Math.min(tcb.sndWnd, tcb.cwnd) - inFlight;
+    const len = Math.max(0, Math.min(avail, tcb.sndMss, usable));
+    // All remaining data fits this segment: our FIN (if queued) rides on it,
+    // provided the window has room for its sequence number too.
+    const fin = tcb.finQueued && len === avail && usable > len;
+    if (len === 0 && !fin) break;
+    if (len > 0 && !force && !worthSending(tcb, len, avail, inFlight, fin)) break;
+    let flags = TCP_ACK;
+    if (len > 0 && len === avail) flags |= TCP_PSH;
+    if (fin) flags |= TCP_FIN;
+    const seq = tcb.sndNxt;
+    if (!transmit(ctx, tcb, seq, flags, pos, len)) break;
+    const end = hot.seqAdd(seq, len + (fin ? 1 : 0));
+    if (hot.seqGe(seq, tcb.sndMax)) startTiming(tcb, end, ctx.now()); // new data only (Karn)
+    else ctx.counters.retransmittedSegments++;
+    tcb.sndNxt = end;
+    if (hot.seqGt(end, tcb.sndMax)) tcb.sndMax = end;
+    sent++;
+    if (fin || force) break;
+  }
+  return sent;
+}
+
+/**
+ * Retransmit the first unacknowledged segment (fast retransmit, NewReno partial
+ * ACK) without moving SND.NXT.
+ */
+export function retransmitFirst(ctx: TcpContext, tcb: Tcb): void {
+  const hot = ctx.hot;
+  if (tcb.state === State.SynSent || tcb.state === State.SynReceived) {
+    sendSyn(ctx, tcb, false);
+    return;
+  }
+  const len = Math.min(tcb.sendBuf.length, tcb.sndMss);
+  const fin = tcb.finQueued && len === tcb.sendBuf.length && finSent(ctx, tcb);
+  if (len === 0 && !fin) return;
+  let flags = TCP_ACK;
+  if (fin) flags |= TCP_FIN;
+  if (len > 0 && len === tcb.sendBuf.length) flags |= TCP_PSH;
+  if (transmit(ctx, tcb, tcb.sndUna, flags, 0, len)) {
+    ctx.counters.retransmittedSegments++;
+    const end = hot.seqAdd(tcb.sndUna, len + (fin ? 1 : 0));
+    if (hot.seqGt(end, tcb.sndNxt)) tcb.sndNxt = end;
+  }
+}
+
+/**
+ * Persist timer expiry: if the window is open but too small for Nagle/SWS, send
+ * what fits (the SWS override of RFC 9293 3.8.6.2.1); if it is closed, probe.
+ */
+export function persistSend(ctx: TcpContext, tcb: Tcb): void {
+  const usable = Math.min(tcb.sndWnd, tcb.cwnd) - ctx.hot.seqDiff(tcb.sndNxt, tcb.sndUna);
+  if (usable > 0 && canTransmit(tcb.state) && sendData(ctx, tcb, true) > 0) return;
+  ctx.counters.zeroWindowProbes++;
+  tcb.persistProbes++;
+  sendProbe(ctx, tcb);
+}
+
+/** Unsent data (or an unsent FIN) is waiting. */
+function hasUnsent(ctx: TcpContext, tcb: Tcb): boolean {
+  const pos = ctx.hot.seqDiff(tcb.sndNxt, tcb.sndUna);
+  if (pos < tcb.sendBuf.length) return true;
+  return tcb.finQueued && !finSent(ctx, tcb);
+}
+
+/**
+ * RFC 6298 5.1-5.3: the retransmission timer runs while anything is
+ * unacknowledged. The persist timer runs instead when nothing is in flight but
+ * data waits for the window (RFC 9293 3.8.6.1).
+ */
+export function updateSendTimers(ctx: TcpContext, tcb: Tcb): void {
+  if (tcb.released) return;
+  const timers = ctx.timers;
+  if (tcb.sndWnd === 0 && canTransmit(tcb.state) && (hasUnsent(ctx, tcb) || tcb.sndMax !== tcb.sndUna)) {
+    zeroWindow(ctx, tcb);
+    return;
+  }
+  const outstanding = ctx.hot.seqGt(tcb.sndMax, tcb.sndUna);
+  if (outstanding) {
+    armRetransmit(ctx, tcb);
+  } else if (timers.isArmed(tcb, TcpTimer.Retransmit)) {
+    timers.cancel(tcb, TcpTimer.Retransmit);
+  }
+  const waiting = !outstanding && canTransmit(tcb.state) && hasUnsent(ctx, tcb);
+  if (waiting) {
+    if (!timers.isArmed(tcb, TcpTimer.Persist)) armPersist(ctx, tcb);
+  } else if (timers.isArmed(tcb, TcpTimer.Persist)) {
+    timers.cancel(tcb, TcpTimer.Persist);
+    tcb.persistBackoff = 0;
+    tcb.persistProbes = 0;
+  }
+}
+
+/**
+ * The peer's window is closed: whatever is beyond SND.UNA counts as unsent
+ * again, the retransmission timer gives way to the persist timer, and probes
+ * keep asking for the window for as long as the peer answers them.
+ */
+function zeroWindow(ctx: TcpContext, tcb: Tcb): void {
+  const timers = ctx.timers;
+  if (timers.isArmed(tcb, TcpTimer.Retransmit)) timers.cancel(tcb, TcpTimer.Retransmit);
+  tcb.retries = 0;
+  tcb.sndNxt = tcb.sndUna;
+  if (!timers.isArmed(tcb, TcpTimer.Persist)) armPersist(ctx, tcb);
+}
+
+/** Arm the retransmission timer unless it is running (RFC 6298 5.1). */
+export function armRetransmit(ctx: TcpContext, tcb: Tcb): void {
+  if (!ctx.timers.isArmed(tcb, TcpTimer.Retransmit)) {
+    ctx.timers.arm(tcb, TcpTimer.Retransmit, ctx.now() + tcb.rto);
+  }
+}
+
+/** (Re)start the retransmission timer (RFC 6298 5.3: on an ACK for new data). */
+export function restartRetransmit(ctx: TcpContext, tcb: Tcb): void {
+  ctx.timers.arm(tcb, TcpTimer.Retransmit, ctx.now() + tcb.rto);
+}
+
+/** Persist interval: the RTO backed off exponentially, bounded by maxPersist. */
+export function armPersist(ctx: TcpContext, tcb: Tcb): void {
+  const base = Math.max(tcb.rto, ctx.opts.minRto);
+  const delay = Math.min(base * 2 ** Math.min(tcb.persistBackoff, 16), ctx.opts.maxPersist);
+  ctx.timers.arm(tcb, TcpTimer.Persist, ctx.now() + delay);
+}
