@@ -1,0 +1,64 @@
+// One connection on TCP 9000 and what the relay knows about it: its identity,
+// its decoder, its role and uid once registered, and its candidates — the peers
+// of the other role it was introduced to with a 04 (bob-protocol.md §2.1).
+
+import { HandshakeDecoder } from '../handshake/decoder.js';
+import type { RelaySocket } from './socket.js';
+import { newTimerIndex, type Timed } from './timers.js';
+
+export type Role = 'sender' | 'receiver';
+
+/** open: in the protocol; closing: released, socket flushing; closed: the adapter reported close. */
+export type PeerState = 'open' | 'closing' | 'closed';
+
+export interface PeerTimerHandler {
+  onPeerTimer(peer: Peer): void;
+}
+
+export class Peer implements Timed {
+  readonly timerIndex = newTimerIndex();
+  readonly decoder: HandshakeDecoder;
+  state: PeerState = 'open';
+  role: Role | null = null;
+  /** 1..maxUid once registered, 0 before. */
+  uid = 0;
+  /** A sender's public (§4.1), sent in every 04 about it. */
+  public: Uint8Array | null = null;
+  /** Peers of the other role this one may exchange packets with. */
+  readonly candidates = new Set<Peer>();
+  /** A write returned false and no drain came since. */
+  blocked = false;
+  /** Bytes written while blocked. */
+  queuedBytes = 0;
+
+  constructor(
+    readonly socket: RelaySocket,
+    /** The identity as sent in 02/03/04 and compared with 07s. */
+    readonly identity: Uint8Array,
+    /** Monotonic ms: the -t timeout counts from here (§2.3). */
+    readonly acceptedAt: number,
+    maxIdentity: number,
+    private readonly handler: PeerTimerHandler,
+  ) {
+    this.decoder = new HandshakeDecoder({ maxIdentity });
+  }
+
+  onTimer(): void {
+    this.handler.onPeerTimer(this);
+  }
+}
+
+export function otherRole(role: Role): Role {
+  return role === 'sender' ? 'receiver' : 'sender';
+}
+
+/** Introduce two peers of opposite roles to each other. */
+export function couple(a: Peer, b: Peer): void {
+  a.candidates.add(b);
+  b.candidates.add(a);
+}
+
+export function uncouple(a: Peer, b: Peer): void {
+  a.candidates.delete(b);
+  b.candidates.delete(a);
+}
