@@ -191,6 +191,17 @@ export class Stack implements TimerOwner {
     }
   };
 
+  /** A frame that already lies in the arena at [off, off + len), in a slot the
+   *  device owns (a shared-memory link to the tender): handled in place, with
+   *  no copy into an RX chunk. The slot must not change until this returns. */
+  receiveInPlace(off: number, len: number): void {
+    try {
+      this.ethernet.receiveInPlace(off, len);
+    } finally {
+      this.syncAlarm();
+    }
+  }
+
   private readonly onAlarm = (): void => {
     this.alarmAt = Infinity;
     try {

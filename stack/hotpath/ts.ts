@@ -160,3 +160,13 @@ export function createTsEngine(memoryBytes: number, shared = false): HotPath {
   const size = memoryPages(memoryBytes) * PAGE_SIZE;
   return new TsEngine(shared ? new SharedArrayBuffer(size) : new ArrayBuffer(size));
 }
+
+/** A ts engine over a memory the caller made (whole pages), e.g. a
+ *  SharedArrayBuffer that the tender also sees. The arena is laid out afresh. */
+export function createTsEngineOver(buffer: ArrayBuffer | SharedArrayBuffer): HotPath {
+  if (buffer.byteLength % PAGE_SIZE !== 0) {
+    throw new RangeError(`hot path: memory of ${buffer.byteLength} bytes is not a whole number of pages`);
+  }
+  memoryPages(buffer.byteLength);
+  return new TsEngine(buffer);
+}

@@ -234,6 +234,14 @@ export function createWasmEngineSync(module: WebAssembly.Module, memoryBytes: nu
   return engineFor(new WebAssembly.Instance(module, importsFor(memory)), memory);
 }
 
+/** Instantiate over a memory the caller made, e.g. a shared one that another
+ *  thread (the tender) also sees. It must be fixed (initial = maximum) and
+ *  match the module's import: build/hotpath.shared.wasm for a shared memory. */
+export function createWasmEngineOnMemory(module: WebAssembly.Module, memory: WebAssembly.Memory): HotPath {
+  memoryPages(memory.buffer.byteLength); // same size bounds as fixedMemory
+  return engineFor(new WebAssembly.Instance(module, importsFor(memory)), memory);
+}
+
 /** Compile (if given bytes) and instantiate the hot-path module. */
 export async function instantiateWasmEngine(
   module: WebAssembly.Module | BufferSource,

@@ -67,19 +67,43 @@ export class Ethernet {
 
   /** The device's receive callback (bound once; the frame view is valid during the call). */
   readonly receive = (frame: Uint8Array): void => {
-    this.framesRx++;
     const len = frame.length;
-    if (this.stopped) return this.drops.count(Drop.Stopped);
-    if (len < ETH_HLEN) return this.drops.reason(Reason.FrameTooShort);
-    if (len > CHUNK_SIZE) return this.drops.count(Drop.FrameTooLong);
-    if (!this.forUs(frame)) return this.drops.count(Drop.NotOurMac);
+    if (!this.accept(frame, 0, len)) return;
     const slot = this.hot.alloc(RX_TAG);
     if (slot === 0) return this.drops.count(Drop.RxArenaFull);
     this.hot.bytes.set(frame, slot);
     if (this.busy) return this.defer(slot, len);
+    this.run(slot, len, true);
+  };
+
+  /** A frame the device already placed in the arena at [off, off+len), in a
+   *  slot the device owns (a shared-memory link): handled where it lies,
+   *  without an RX chunk or a copy. The bytes must stay put until this returns. */
+  receiveInPlace(off: number, len: number): void {
+    // Re-entrant delivery: copy it into an RX chunk and defer, as receive() does.
+    if (this.busy) return this.receive(this.hot.bytes.subarray(off, off + len));
+    if (!this.accept(this.hot.bytes, off, len)) return;
+    this.run(off, len, false);
+  }
+
+  /** Count the frame and apply the checks that need no chunk. */
+  private accept(bytes: Uint8Array, off: number, len: number): boolean {
+    this.framesRx++;
+    if (this.stopped) this.drops.count(Drop.Stopped);
+    else if (len < ETH_HLEN) this.drops.reason(Reason.FrameTooShort);
+    else if (len > CHUNK_SIZE) this.drops.count(Drop.FrameTooLong);
+    else if (!this.forUs(bytes, off)) this.drops.count(Drop.NotOurMac);
+    else return true;
+    return false;
+  }
+
+  /** Handle one frame, then any deferred while it was handled. `owned`: the
+   *  slot is an RX chunk of ours, freed after handling. */
+  private run(slot: number, len: number, owned: boolean): void {
     this.busy = true;
     try {
-      this.handle(slot, len);
+      if (owned) this.handle(slot, len);
+      else this.dispatch(slot, len);
       while (this.nextDeferred < this.deferred) {
         const i = this.nextDeferred++;
         this.handle(this.deferredSlots[i]!, this.deferredLens[i]!);
@@ -91,7 +115,7 @@ export class Ethernet {
       this.deferred = 0;
       this.busy = false;
     }
-  };
+  }
 
   /** Hand the frame built in `slot` to the device and free the slot. */
   send(slot: number, len: number): boolean {
@@ -140,18 +164,18 @@ export class Ethernet {
   }
 
   /** Unicast to our MAC or broadcast; multicast and other hosts' frames are not ours. */
-  private forUs(frame: Uint8Array): boolean {
+  private forUs(frame: Uint8Array, off: number): boolean {
     const mac = this.mac;
     if (
-      frame[0] === mac[0] &&
-      frame[1] === mac[1] &&
-      frame[2] === mac[2] &&
-      frame[3] === mac[3] &&
-      frame[4] === mac[4] &&
-      frame[5] === mac[5]
+      frame[off] === mac[0] &&
+      frame[off + 1] === mac[1] &&
+      frame[off + 2] === mac[2] &&
+      frame[off + 3] === mac[3] &&
+      frame[off + 4] === mac[4] &&
+      frame[off + 5] === mac[5]
     ) {
       return true;
     }
-    return (frame[0]! & frame[1]! & frame[2]! & frame[3]! & frame[4]! & frame[5]!) === 0xff;
+    return (frame[off]! & frame[off + 1]! & frame[off + 2]! & frame[off + 3]! & frame[off + 4]! & frame[off + 5]!) === 0xff;
   }
 }

@@ -1,0 +1,111 @@
+// The guest's memory budget (DESIGN.md section 4): `--mem` split between the
+// arena (the fixed Wasm memory holding every byte buffer) and the isolate's
+// JS heap (Worker resourceLimits, holding control blocks and app objects).
+//
+// The heap gets 40% in whole MiB (V8 sizes its generations in MiB), the arena
+// the rest in whole 64 KiB pages, so arena + heap is the budget to within a
+// page. V8 charges a young generation 1.5 times its configured size (two
+// semi-spaces and the new large-object space), so the young share is chosen
+// first and the old generation gets what is left.
+//
+// Outside the budget: V8's code space and the thread's stack, and the fixed
+// cost of a Node isolate (about 5 MiB), as for any Worker.
+
+import { PAGE_SIZE } from '../stack/hotpath/layout.js';
+import { MAX_MEMORY_PAGES } from '../stack/hotpath/wasm.js';
+
+const MIB = 1024 * 1024;
+/** Share of the budget given to the JS heap. */
+const HEAP_SHARE = 0.4;
+/** Smallest heap: a guest boots in about 6 MiB and 1,000 open echo
+ *  connections take it to about 9 MiB (measured with `--stats`). */
+export const MIN_HEAP_MIB = 12;
+/** Smallest arena: the device rings (512 chunks, 1 MiB) and room for the stack. */
+export const MIN_ARENA_BYTES = 4 * MIB;
+/** Smallest --mem accepted. */
+export const MIN_BUDGET_BYTES = 16 * MIB;
+/** Largest: the arena must stay within MAX_MEMORY_PAGES (2 GiB). */
+export const MAX_BUDGET_BYTES = 3 * 1024 * MIB;
+
+export interface MemorySplit {
+  budget: number;
+  arenaBytes: number;
+  arenaPages: number;
+  heapBytes: number;
+  /** Worker resourceLimits, MiB. */
+  maxOldGenerationSizeMb: number;
+  maxYoungGenerationSizeMb: number;
+  /** What V8 charges the young generation against the heap (1.5 x its size). */
+  youngChargeMb: number;
+}
+
+export class BudgetError extends Error {
+  override readonly name = 'BudgetError';
+}
+
+/** Parse a size: bytes ("41943040"), or a number with K, M or G (binary
+ *  multiples, case-insensitive, an optional trailing B or iB): 40M, 64m, 1G, 512KiB. */
+export function parseSize(text: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(?:([kmg])(?:i?b)?|b)?\s*$/i.exec(text);
+  if (!m) throw new BudgetError(`invalid size '${text}': expected bytes or a number with K, M or G (e.g. 40M)`);
+  const unit = (m[2] ?? '').toLowerCase();
+  const scale = unit === 'k' ? 1024 : unit === 'm' ? MIB : unit === 'g' ? 1024 * MIB : 1;
+  const bytes = Math.floor(Number(m[1]) * scale);
+  if (!Number.isSafeInteger(bytes)) throw new BudgetError(`invalid size '${text}': too large`);
+  return bytes;
+}
+
+/** Split `budget` bytes between arena and heap; throws BudgetError when it is
+ *  too small or too large to run a guest. */
+export function splitBudget(budget: number): MemorySplit {
+  if (budget < MIN_BUDGET_BYTES) {
+    throw new BudgetError(`memory budget ${formatBytes(budget)} is too small: at least ${formatBytes(MIN_BUDGET_BYTES)}`);
+  }
+  if (budget > MAX_BUDGET_BYTES) {
+    throw new BudgetError(`memory budget ${formatBytes(budget)} is too large: at most ${formatBytes(MAX_BUDGET_BYTES)}`);
+  }
+  const heapMib = Math.max(MIN_HEAP_MIB, Math.floor((budget * HEAP_SHARE) / MIB));
+  const arenaPages = Math.min(MAX_MEMORY_PAGES, Math.floor((budget - heapMib * MIB) / PAGE_SIZE));
+  const arenaBytes = arenaPages * PAGE_SIZE;
+  if (arenaBytes < MIN_ARENA_BYTES) {
+    throw new BudgetError(`memory budget ${formatBytes(budget)} leaves too small an arena`);
+  }
+  // Young generation: about a fifth of the heap, in even MiB from 2 to 16
+  // (larger ones only cost memory: scavenges stay short either way).
+  const young = Math.min(16, Math.max(2, 2 * Math.floor(heapMib / 10)));
+  const youngChargeMb = young * 1.5;
+  return {
+    budget,
+    arenaBytes,
+    arenaPages,
+    heapBytes: heapMib * MIB,
+    maxOldGenerationSizeMb: heapMib - youngChargeMb,
+    maxYoungGenerationSizeMb: young,
+    youngChargeMb,
+  };
+}
+
+/** The boot line, e.g. "mem: 40M = arena 24M (384 pages, 12223 chunks) + heap 16M (old 13M, young 3M)". */
+export function describeSplit(s: MemorySplit, chunks?: number): string {
+  const chunkText = chunks === undefined ? '' : `, ${chunks} chunks`;
+  return (
+    `mem: ${formatBytes(s.budget)} = arena ${formatBytes(s.arenaBytes)} (${s.arenaPages} pages${chunkText})` +
+    ` + heap ${formatBytes(s.heapBytes)} (old ${s.maxOldGenerationSizeMb}M, young ${s.youngChargeMb}M)`
+  );
+}
+
+/** Bytes in the largest binary unit that keeps one decimal at most: 40M, 1.5G, 2048, 12K. */
+export function formatBytes(n: number): string {
+  const units: [number, string][] = [
+    [1024 * MIB, 'G'],
+    [MIB, 'M'],
+    [1024, 'K'],
+  ];
+  for (const [size, suffix] of units) {
+    if (n >= size) {
+      const v = n / size;
+      return `${Number.isInteger(v) ? v : v.toFixed(1)}${suffix}`;
+    }
+  }
+  return `${n}`;
+}

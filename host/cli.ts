@@ -1,0 +1,159 @@
+#!/usr/bin/env node
+// `uk`: the tender's command line (DESIGN.md section 7).
+//
+//   uk run [--mem 40M] [--net tap:IF | --net user[:hostfwd=tcp:127.0.0.1:HP-:GP,...]]
+//          [--ipv4 ADDR/PREFIX] [--gateway ADDR] [--hotpath wasm|ts]
+//          [--pcap FILE] [--stats FILE|-] [--stats-interval MS] APP [ARGS]
+//
+// Exit status: 0 stopped cleanly (SIGINT, SIGTERM), 1 the app failed,
+// 2 usage, 3 guest out of memory, 4 device error. Messages go to stderr;
+// stdout carries only `--stats -`.
+
+import { Command, CommanderError, Option } from 'commander';
+import { parseMac } from '../stack/address.js';
+import { formatBytes, parseSize } from './budget.js';
+import { parseNet } from './net-backend.js';
+import { RunError, startGuest, UsageError, type GuestRun, type RunOptions, type RunResult } from './run.js';
+
+interface RunFlags {
+  mem: string;
+  net: string;
+  ipv4?: string;
+  gateway?: string;
+  hotpath: 'wasm' | 'ts';
+  mac?: string;
+  pcap?: string;
+  stats?: string;
+  statsInterval: string;
+  grace: string;
+}
+
+function say(line: string): void {
+  process.stderr.write(`uk: ${line}\n`);
+}
+
+/** Flags to RunOptions; a bad value is a UsageError (exit 2). */
+function runOptions(app: string, args: string[], f: RunFlags): RunOptions {
+  const integer = (name: string, text: string): number => {
+    if (!/^\d+$/.test(text)) throw new UsageError(`--${name} ${text}: expected a whole number of milliseconds`);
+    return Number(text);
+  };
+  let mac: Uint8Array | undefined;
+  if (f.mac !== undefined) {
+    try {
+      mac = parseMac(f.mac);
+    } catch (err) {
+      throw new UsageError(`--mac ${f.mac}: ${(err as Error).message}`);
+    }
+  }
+  let mem: number;
+  try {
+    mem = parseSize(f.mem);
+  } catch (err) {
+    throw new UsageError(`--mem: ${(err as Error).message}`);
+  }
+  return {
+    app,
+    args,
+    mem,
+    net: parseNet(f.net),
+    ...(f.ipv4 !== undefined ? { ipv4: f.ipv4 } : {}),
+    ...(f.gateway !== undefined ? { gateway: f.gateway === 'none' ? null : f.gateway } : {}),
+    hotpath: f.hotpath,
+    ...(mac ? { mac } : {}),
+    ...(f.pcap !== undefined ? { pcap: f.pcap } : {}),
+    ...(f.stats !== undefined ? { stats: f.stats } : {}),
+    statsIntervalMs: integer('stats-interval', f.statsInterval),
+    graceMs: integer('grace', f.grace),
+  };
+}
+
+/** SIGINT and SIGTERM stop the guest gracefully; a second one ends it at once. */
+function stopOnSignals(run: GuestRun): void {
+  let signals = 0;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (++signals === 1) {
+      say(`${signal}: stopping the guest`);
+      void run.stop();
+    } else {
+      say(`${signal} again: ending now`);
+      process.exit(1);
+    }
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+}
+
+function summary(r: RunResult): string {
+  const f = r.final;
+  if (!f) return 'stopped';
+  const secs = (f.t / 1000).toFixed(1);
+  return (
+    `stopped after ${secs}s: connections ${r.graceful ?? 0} closed, ${r.reset ?? 0} reset; ` +
+    `frames in ${f.frames.rx}, out ${f.frames.tx}; ` +
+    `arena ${f.mem.arenaChunksInUse} of ${f.mem.arenaChunks} chunks in use; ` +
+    `heap ${formatBytes(f.mem.heapUsed)}${f.mem.heapAfterGc ? ' after GC' : ''}; ` +
+    `drops ${Object.values(f.drops).reduce((a, b) => a + b, 0)}`
+  );
+}
+
+async function run(app: string, args: string[], flags: RunFlags): Promise<number> {
+  const guest = await startGuest(runOptions(app, args, flags));
+  stopOnSignals(guest);
+  const r = await guest.done;
+  if (r.code === 0) say(summary(r));
+  else if (r.code !== 3) say(`guest ${r.reason}: ${r.message ?? ''}`);
+  return r.code;
+}
+
+function program(): Command {
+  const uk = new Command('uk')
+    .description('Run network guests: a TCP/IP stack with a WebAssembly hot path, under a fixed memory budget')
+    .enablePositionalOptions()
+    .exitOverride()
+    // One prefix for every message: commander's "error: " becomes "uk: ".
+    .configureOutput({ outputError: (text, write) => write(text.replace(/^error: /, 'uk: ')) });
+  uk.command('run')
+    .description('boot APP as a guest; APP is echo (TCP/UDP 7), discard (TCP 9), chargen (TCP 19) or the path of an ES module exporting a guest main')
+    .argument('<app>', 'echo | discard | chargen | PATH')
+    .argument('[args...]', 'arguments for the app')
+    .option('--mem <size>', 'memory budget, arena + JS heap (bytes, or 40M, 64m, 1G)', '40M')
+    .option('--net <net>', 'user[:hostfwd=tcp:127.0.0.1:HOSTPORT-:GUESTPORT,...] or tap:IFNAME', 'user')
+    .option('--ipv4 <addr/prefix>', "the guest's address (default 10.0.2.15/24)")
+    .option('--gateway <addr>', "the guest's gateway (default 10.0.2.2 on user networking; 'none' for none)")
+    .addOption(new Option('--hotpath <engine>', 'hot path engine').choices(['wasm', 'ts']).default('wasm'))
+    .option('--mac <mac>', "the guest's MAC (default: random, locally administered)")
+    .option('--pcap <file>', 'capture every frame of the guest link, both ways')
+    .option('--stats <file|->', 'write one JSON stats line per interval to a file or stdout')
+    .option('--stats-interval <ms>', 'interval of --stats', '1000')
+    .option('--grace <ms>', 'on stop, how long connections get to close before they are reset', '2000')
+    .passThroughOptions()
+    .action(async (app: string, args: string[], flags: RunFlags) => {
+      process.exitCode = await run(app, args, flags);
+    });
+  return uk;
+}
+
+async function main(): Promise<void> {
+  try {
+    await program().parseAsync(process.argv);
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // Commander has printed its message; help and version are not errors.
+      process.exitCode = err.exitCode === 0 ? 0 : 2;
+    } else if (err instanceof RunError) {
+      say(err.message);
+      process.exitCode = err.code;
+    } else if (err instanceof UsageError) {
+      say(err.message);
+      process.exitCode = 2;
+    } else {
+      say(`internal error: ${(err as Error).stack ?? String(err)}`);
+      process.exitCode = 1;
+    }
+  }
+  // Everything is closed by now; do not wait for stray handles.
+  setTimeout(() => process.exit(), 500).unref();
+}
+
+void main();

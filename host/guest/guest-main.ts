@@ -1,0 +1,184 @@
+// The guest: the Worker the tender starts for one `uk run`. It boots the hot
+// path over the arena the tender made (shared memory, fixed size), puts its
+// device rings in it, starts the Stack and the app, and answers the tender:
+// snapshots (after a full GC) on request or every statsIntervalMs, and a
+// graceful stop.
+//
+// Its JS heap is capped by the Worker's resourceLimits; going over ends the
+// isolate, and the tender reports it (run.ts). The arena cannot grow: when it
+// is full the stack degrades (drops, counted) and keeps serving.
+
+import { parentPort, workerData } from 'node:worker_threads';
+import { getHeapStatistics, setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { basename } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createTsEngineOver } from '../../stack/hotpath/ts.js';
+import { createWasmEngineOnMemory } from '../../stack/hotpath/wasm.js';
+import type { HotPath } from '../../stack/hotpath/engine.js';
+import { Stack } from '../../stack/stack.js';
+import { GuestDevice } from '../link/guest-device.js';
+import { createAppArena, type AppArena, type GuestContext, type GuestMain } from './app.js';
+import type { AppSpec, GuestBoot, GuestMessage, GuestSnapshot, HeapSnapshot, TenderMessage } from './protocol.js';
+
+/** How often a stopping guest looks whether its connections have closed. */
+const DRAIN_POLL_MS = 10;
+
+class AppLoadError extends Error {}
+
+function post(msg: GuestMessage): void {
+  parentPort!.postMessage(msg);
+}
+
+function createEngine(boot: GuestBoot): HotPath {
+  if (boot.engine === 'wasm') {
+    if (!boot.wasmModule || !(boot.memory instanceof WebAssembly.Memory)) {
+      throw new Error('guest: the wasm engine needs the shared module and a WebAssembly.Memory');
+    }
+    return createWasmEngineOnMemory(boot.wasmModule, boot.memory);
+  }
+  const buffer = boot.memory instanceof WebAssembly.Memory ? boot.memory.buffer : boot.memory;
+  return createTsEngineOver(buffer);
+}
+
+/** A full GC before measuring the heap, if V8 lets us have one. */
+function findGc(): (() => void) | null {
+  const g = (globalThis as { gc?: () => void }).gc;
+  if (typeof g === 'function') return g;
+  try {
+    // Worker execArgv cannot carry --expose-gc; the flag takes effect for
+    // contexts made after it is set, and gc() collects the whole isolate.
+    setFlagsFromString('--expose-gc');
+    return runInNewContext('gc') as () => void;
+  } catch {
+    return null;
+  }
+}
+
+async function loadApp(spec: AppSpec): Promise<GuestMain> {
+  const url =
+    'builtin' in spec ? new URL(`./apps/${spec.builtin}.js`, import.meta.url).href : spec.module;
+  const where = url.startsWith('file:') ? fileURLToPath(url) : url;
+  let mod: { default?: unknown; main?: unknown };
+  try {
+    mod = (await import(url)) as typeof mod;
+  } catch (err) {
+    throw new AppLoadError(`cannot load ${where}: ${(err as Error).message ?? String(err)}`);
+  }
+  const main = typeof mod.default === 'function' ? mod.default : mod.main;
+  if (typeof main !== 'function') {
+    throw new AppLoadError(`${where} exports no guest main (export default async function main(ctx) { ... })`);
+  }
+  return main as GuestMain;
+}
+
+class Guest {
+  private readonly started = performance.now();
+  private readonly gc = findGc();
+  private readonly stop = new AbortController();
+  private statsTimer: ReturnType<typeof setInterval> | undefined;
+  private stopping = false;
+
+  constructor(
+    private readonly boot: GuestBoot,
+    private readonly hot: HotPath,
+    private readonly device: GuestDevice,
+    private readonly stack: Stack,
+    private readonly arena: AppArena,
+  ) {}
+
+  async start(): Promise<void> {
+    parentPort!.on('message', (msg: TenderMessage) => this.onMessage(msg));
+    void this.device.run();
+    const main = await loadApp(this.boot.app);
+    const app = this.boot.app;
+    const name = 'builtin' in app ? app.builtin : basename(fileURLToPath(app.module)).replace(/\.[cm]?js$/, '');
+    const ctx: GuestContext = {
+      stack: this.stack,
+      args: this.boot.args,
+      log: (...values: unknown[]) => post({ type: 'log', text: `${name}: ${values.map(String).join(' ')}` }),
+      signal: this.stop.signal,
+      arena: this.arena,
+    };
+    if (this.boot.statsIntervalMs > 0) {
+      this.statsTimer = setInterval(() => post({ type: 'stats', id: null, snapshot: this.snapshot() }), this.boot.statsIntervalMs);
+    }
+    // Ready once main's synchronous part (listen, bind) has run.
+    const running = main(ctx);
+    post({ type: 'ready', chunks: this.hot.chunkCount, arenaBytes: this.hot.bytes.length, engine: this.hot.name });
+    await running;
+  }
+
+  get isStopping(): boolean {
+    return this.stopping;
+  }
+
+  private onMessage(msg: TenderMessage): void {
+    if (msg.type === 'stats') post({ type: 'stats', id: msg.id, snapshot: this.snapshot() });
+    else if (msg.type === 'stop') void this.shutdown(msg.graceMs);
+  }
+
+  snapshot(): GuestSnapshot {
+    return {
+      uptimeMs: Math.round(performance.now() - this.started),
+      stack: this.stack.stats(),
+      heap: this.heap(),
+      app: this.arena.stats(),
+      device: { framesIn: this.device.framesIn, framesOut: this.device.framesOut },
+    };
+  }
+
+  private heap(): HeapSnapshot {
+    this.gc?.();
+    const h = getHeapStatistics();
+    return { used: h.used_heap_size, total: h.total_heap_size, limit: h.heap_size_limit, afterGc: this.gc !== null };
+  }
+
+  /** Ask the app to close everything, give connections graceMs to end
+   *  cleanly, reset the rest, and report. */
+  private async shutdown(graceMs: number): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    clearInterval(this.statsTimer);
+    const open = this.stack.tcp.stats().connections;
+    this.stop.abort();
+    const deadline = performance.now() + graceMs;
+    while (this.stack.tcp.stats().connections > 0 && performance.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, DRAIN_POLL_MS));
+    }
+    const reset = this.stack.tcp.stats().connections;
+    this.stack.shutdown();
+    // Let the RSTs leave before the link stops.
+    await new Promise((resolve) => setTimeout(resolve, DRAIN_POLL_MS));
+    this.device.stop();
+    post({ type: 'stopped', snapshot: this.snapshot(), graceful: Math.max(0, open - reset), reset });
+    parentPort!.close();
+  }
+}
+
+async function main(): Promise<void> {
+  const boot = workerData as GuestBoot;
+  const hot = createEngine(boot);
+  const device = new GuestDevice(hot, boot.link);
+  const stack = new Stack({
+    device,
+    hotpath: hot,
+    clock: device.clock,
+    ipv4: boot.ipv4,
+    tcp: boot.tcp,
+  });
+  // Frames are already in the arena: the stack reads them where they lie.
+  device.setInPlaceReceiver((off, len) => stack.receiveInPlace(off, len));
+  const guest = new Guest(boot, hot, device, stack, createAppArena(hot));
+  try {
+    await guest.start();
+  } catch (err) {
+    if (guest.isStopping) return; // an app ending on its abort signal is not a failure
+    post({ type: 'failed', message: (err as Error).message ?? String(err), usage: err instanceof AppLoadError });
+    device.stop();
+    stack.shutdown();
+    parentPort!.close();
+  }
+}
+
+if (parentPort) void main();

@@ -1,0 +1,58 @@
+// What the tender and its guest Worker say to each other: the boot record
+// (workerData) and the messages both ways. Frames never travel here; they go
+// through the shared-memory link (host/link/).
+
+import type { EngineName } from '../../stack/hotpath/engine.js';
+import type { StackStats } from '../../stack/stats.js';
+import type { TcpOptions } from '../../stack/tcp/options.js';
+import type { LinkConfig } from '../link/layout.js';
+import type { AppArenaStats } from './app.js';
+
+/** A built-in app by name, or an ES module by file URL. */
+export type AppSpec = { builtin: BuiltinApp } | { module: string };
+
+export const BUILTIN_APPS = ['echo', 'discard', 'chargen'] as const;
+export type BuiltinApp = (typeof BUILTIN_APPS)[number];
+
+export interface GuestBoot {
+  engine: EngineName;
+  /** The arena: a shared WebAssembly.Memory (wasm) or a SharedArrayBuffer (ts). */
+  memory: WebAssembly.Memory | SharedArrayBuffer;
+  /** build/hotpath.shared.wasm, compiled by the tender (wasm only). */
+  wasmModule?: WebAssembly.Module;
+  link: LinkConfig;
+  ipv4: { address: string; prefix: number; gateway: string | null };
+  tcp?: Partial<TcpOptions>;
+  app: AppSpec;
+  args: string[];
+  /** Post a snapshot every this many ms (0: only on request). */
+  statsIntervalMs: number;
+}
+
+export type TenderMessage =
+  | { type: 'stop'; graceMs: number }
+  | { type: 'stats'; id: number };
+
+export interface HeapSnapshot {
+  used: number;
+  total: number;
+  limit: number;
+  /** Whether `used` was measured right after a full GC. */
+  afterGc: boolean;
+}
+
+export interface GuestSnapshot {
+  uptimeMs: number;
+  stack: StackStats;
+  heap: HeapSnapshot;
+  app: AppArenaStats;
+  device: { framesIn: number; framesOut: number };
+}
+
+export type GuestMessage =
+  | { type: 'ready'; chunks: number; arenaBytes: number; engine: EngineName }
+  | { type: 'stats'; id: number | null; snapshot: GuestSnapshot }
+  | { type: 'log'; text: string }
+  /** The app could not start: `usage` when the module is not a guest app. */
+  | { type: 'failed'; message: string; usage: boolean }
+  | { type: 'stopped'; snapshot: GuestSnapshot; graceful: number; reset: number };

@@ -1,0 +1,56 @@
+// The guest's arena as shared memory: the tender makes it, the guest's hot
+// path runs over it, and both threads see the same bytes (frames land in RX
+// slots without a message or a copy between threads).
+//
+// The wasm engine needs a module built for a shared imported memory
+// (build/hotpath.shared.wasm, from asconfig.shared.json: the same
+// assembly/index.ts with --sharedMemory and the threads feature); the ts
+// engine runs over a SharedArrayBuffer.
+
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { EngineName } from '../stack/hotpath/engine.js';
+import { PAGE_SIZE } from '../stack/hotpath/layout.js';
+import { packageRoot } from './hotpath.js';
+
+export interface SharedArena {
+  engine: EngineName;
+  /** What the guest gets: a shared WebAssembly.Memory (wasm) or the buffer itself (ts). */
+  memory: WebAssembly.Memory | SharedArrayBuffer;
+  /** The bytes, as the tender sees them. */
+  buffer: SharedArrayBuffer;
+  /** The compiled shared module (wasm only). */
+  module?: WebAssembly.Module;
+}
+
+let compiled: Promise<WebAssembly.Module> | undefined;
+
+export function sharedHotpathWasmPath(): string {
+  return join(packageRoot(), 'build', 'hotpath.shared.wasm');
+}
+
+/** The shared-memory module, read and compiled once per process. */
+export function loadSharedHotpathModule(): Promise<WebAssembly.Module> {
+  compiled ??= compileFromDisk();
+  return compiled;
+}
+
+async function compileFromDisk(): Promise<WebAssembly.Module> {
+  const path = sharedHotpathWasmPath();
+  if (!existsSync(path)) {
+    compiled = undefined; // let a later call retry once the build exists
+    throw new Error(`hot path: ${path} is missing; run \`npm run build:wasm\` first`);
+  }
+  return WebAssembly.compile(readFileSync(path));
+}
+
+/** A fixed shared arena of `pages` 64 KiB pages (initial = maximum: it never grows). */
+export async function createSharedArena(engine: EngineName, pages: number): Promise<SharedArena> {
+  if (engine === 'ts') {
+    const buffer = new SharedArrayBuffer(pages * PAGE_SIZE);
+    return { engine, memory: buffer, buffer };
+  }
+  const module = await loadSharedHotpathModule();
+  const memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true });
+  return { engine, memory, buffer: memory.buffer as unknown as SharedArrayBuffer, module };
+}

@@ -1,0 +1,104 @@
+// The network behind a guest's link (DESIGN.md section 6), chosen by --net:
+//   user[:hostfwd=...]  user-mode networking: a gateway stack in the tender
+//                       (host/net/user.ts) forwarding 127.0.0.1 ports
+//   tap:IFNAME          a Linux TAP interface (host/devices/tap.ts)
+//   vswitch             a port of an in-process VSwitch (API only: tests, benchmarks)
+
+import { formatMac } from '../stack/address.js';
+import type { Clock } from '../stack/clock.js';
+import type { EngineName } from '../stack/hotpath/engine.js';
+import type { PortOptions, VSwitch } from '../stack/vswitch/vswitch.js';
+import { openTap } from './devices/tap.js';
+import { attachToVSwitch } from './devices/vswitch-backend.js';
+import { createEngine } from './hotpath.js';
+import { bridge } from './link/bridge.js';
+import type { TenderLink } from './link/tender-device.js';
+import { parseHostForwards, startUserNet, UsageError, type HostForward } from './net/user.js';
+
+export type NetSpec =
+  | { kind: 'user'; hostfwd: HostForward[] }
+  | { kind: 'tap'; ifname: string }
+  | { kind: 'vswitch'; vswitch: VSwitch; port?: PortOptions };
+
+export interface Backend {
+  /** One line for the boot log. */
+  readonly description: string;
+  /** The backend's own figures (the stats line's `net`). */
+  stats(): unknown;
+  close(): Promise<void>;
+}
+
+export interface BackendContext {
+  link: TenderLink;
+  engine: EngineName;
+  clock: Clock;
+  /** The guest's arena size: the gateway's arena matches it. */
+  arenaBytes: number;
+  guest: { address: string; prefix: number; gateway: string | null; mac: Uint8Array };
+}
+
+/** Smallest arena of the user-mode gateway. */
+const GATEWAY_MIN_ARENA = 16 * 1024 * 1024;
+
+/** Parse --net: `user`, `user:hostfwd=...`, `tap:IFNAME`. */
+export function parseNet(text: string): NetSpec {
+  if (text === 'user') return { kind: 'user', hostfwd: [] };
+  if (text.startsWith('user:')) return { kind: 'user', hostfwd: parseHostForwards(text.slice(5)) };
+  if (text === 'tap' || text === 'tap:') throw new UsageError('--net tap: missing interface name (--net tap:IFNAME)');
+  if (text.startsWith('tap:')) {
+    const ifname = text.slice(4);
+    // The TAP driver checks the name too; this gives the mistake a usage error.
+    if (ifname.length > 15 || !/^[A-Za-z0-9_.%-]+$/.test(ifname)) {
+      throw new UsageError(`--net tap: invalid interface name '${ifname}' (at most 15 letters, digits, '-', '_', '.')`);
+    }
+    return { kind: 'tap', ifname };
+  }
+  throw new UsageError(`--net: unknown network '${text}' (expected user[:hostfwd=...] or tap:IFNAME)`);
+}
+
+export async function openBackend(spec: NetSpec, ctx: BackendContext): Promise<Backend> {
+  if (spec.kind === 'user') return openUser(spec.hostfwd, ctx);
+  if (spec.kind === 'tap') return openTapBackend(spec.ifname, ctx);
+  const backend = attachToVSwitch(ctx.link, spec.vswitch, { mac: ctx.guest.mac, ...spec.port });
+  return {
+    description: `vswitch port ${backend.port.index}, guest ${ctx.guest.address}/${ctx.guest.prefix}`,
+    stats: () => backend.port.counters,
+    close: async () => backend.close(),
+  };
+}
+
+async function openUser(hostfwd: HostForward[], ctx: BackendContext): Promise<Backend> {
+  const { guest } = ctx;
+  if (guest.gateway === null) throw new UsageError('--net user needs a gateway address (--gateway)');
+  const hotpath = await createEngine(ctx.engine, Math.max(GATEWAY_MIN_ARENA, ctx.arenaBytes));
+  const net = await startUserNet({
+    link: ctx.link,
+    hotpath,
+    clock: ctx.clock,
+    guestAddress: guest.address,
+    gatewayAddress: guest.gateway,
+    prefix: guest.prefix,
+    hostfwd,
+  });
+  await net.ready;
+  const rules = hostfwd.map((f) => `${f.proto} ${f.hostAddress}:${f.hostPort} -> guest:${f.guestPort}`);
+  return {
+    description:
+      `user: guest ${guest.address}/${guest.prefix}, gateway ${guest.gateway}` +
+      (rules.length > 0 ? `; hostfwd ${rules.join(', ')}` : '; no host forwards'),
+    stats: () => net.stats(),
+    close: () => net.close(),
+  };
+}
+
+async function openTapBackend(ifname: string, ctx: BackendContext): Promise<Backend> {
+  const tap = await openTap(ifname, { mtu: ctx.link.mtu });
+  bridge(ctx.link, tap);
+  const { guest } = ctx;
+  return {
+    description: `tap:${tap.ifname}: guest ${guest.address}/${guest.prefix} mac ${formatMac(guest.mac)}` +
+      (guest.gateway ? `, gateway ${guest.gateway}` : ''),
+    stats: () => tap.stats(),
+    close: () => tap.close(),
+  };
+}

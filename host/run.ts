@@ -1,0 +1,479 @@
+// The tender: boots one guest and watches over it (`uk run`, DESIGN.md
+// sections 4 and 7). Usable from tests and benchmarks without a process:
+//
+//   const run = await startGuest({ app: 'echo', net: { kind: 'user', hostfwd } });
+//   await run.stats();        // a fresh snapshot (heap measured after a GC)
+//   const r = await run.stop(); // graceful: { code: 0, reason: 'stopped', ... }
+//
+// Boot: split the budget, make the arena (shared memory, fixed size) and the
+// link's control block, open the backend on the tender's end of the link,
+// start the guest Worker with resourceLimits for its heap. Then: periodic
+// stats lines, and the end, whichever comes first:
+//   stop()            graceful stop, final stats             -> 0
+//   heap over budget  report of what was in use             -> 3
+//   the app fails     its error                             -> 1 (2 if it is not a guest app)
+
+import { existsSync, statSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { formatIpv4, parseCidr, parseIpv4 } from '../stack/address.js';
+import type { EngineName } from '../stack/hotpath/engine.js';
+import { PcapWriter } from '../stack/pcap.js';
+import type { TcpOptions } from '../stack/tcp/options.js';
+import { RealClock } from '../stack/time/real-clock.js';
+import { describeArena, scanArena } from './arena-report.js';
+import { BudgetError, describeSplit, formatBytes, splitBudget, type MemorySplit } from './budget.js';
+import { DeviceError } from './devices/tap.js';
+import { BUILTIN_APPS, type AppSpec, type BuiltinApp, type GuestBoot, type GuestMessage, type GuestSnapshot } from './guest/protocol.js';
+import { createSharedArena, type SharedArena } from './hotpath-shared.js';
+import { packageRoot } from './hotpath.js';
+import { createLinkConfig, type LinkConfig } from './link/layout.js';
+import { TenderLink } from './link/tender-device.js';
+import { openBackend, type Backend, type NetSpec } from './net-backend.js';
+import { UsageError } from './net/user.js';
+import { openPcapFile, type PcapFileSink } from './pcap-file.js';
+import { openStatsSink, statsRecord, type StatsRecord, type StatsSink } from './stats-writer.js';
+
+export { UsageError };
+
+export const DEFAULT_MEM = 40 * 1024 * 1024;
+export const DEFAULT_STATS_INTERVAL_MS = 1000;
+/** How long a stopping guest's connections get to close before they are reset. */
+export const DEFAULT_GRACE_MS = 2000;
+/** How long after the graceful stop the Worker is terminated regardless. */
+const STOP_TIMEOUT_MS = 10_000;
+const USER_DEFAULTS = { address: '10.0.2.15', prefix: 24, gateway: '10.0.2.2' };
+
+export interface RunOptions {
+  /** A built-in app (echo, discard, chargen) or the path of an ES module. */
+  app: string;
+  args?: string[];
+  /** Budget in bytes (default 40 MiB). */
+  mem?: number;
+  /** Default: user networking without forwards. */
+  net?: NetSpec;
+  /** The guest's address and prefix, e.g. '10.0.2.15/24' (the default). */
+  ipv4?: string;
+  /** Default 10.0.2.2 on user networking, none otherwise; null for none. */
+  gateway?: string | null;
+  hotpath?: EngineName;
+  /** The guest's MAC (default: a random locally administered one). */
+  mac?: Uint8Array;
+  pcap?: string;
+  /** '-' for stdout, or a file. */
+  stats?: string;
+  statsIntervalMs?: number;
+  graceMs?: number;
+  tcp?: Partial<TcpOptions>;
+  /** Where boot lines, reports and the app's log go (default: stderr, prefixed "uk: "). */
+  log?: (line: string) => void;
+}
+
+export interface RunResult {
+  /** 0 stopped cleanly, 1 the app failed, 2 not a guest app, 3 out of memory. */
+  code: 0 | 1 | 2 | 3;
+  reason: 'stopped' | 'failed' | 'usage' | 'out-of-memory';
+  message?: string;
+  /** The last stats record (the final one after a graceful stop). */
+  final?: StatsRecord;
+  graceful?: number;
+  reset?: number;
+}
+
+export interface GuestRun {
+  readonly split: MemorySplit;
+  readonly chunks: number;
+  readonly mac: Uint8Array;
+  readonly arena: SharedArena;
+  readonly link: TenderLink;
+  readonly backend: Backend;
+  /** A fresh stats record. */
+  stats(): Promise<StatsRecord>;
+  /** Graceful stop; resolves like `done`. */
+  stop(): Promise<RunResult>;
+  /** Settles when the guest has ended, for whatever reason. */
+  readonly done: Promise<RunResult>;
+}
+
+/** A boot failure: `code` is the exit status (2 usage, 4 device, 1 other). */
+export class RunError extends Error {
+  override readonly name = 'RunError';
+  constructor(
+    message: string,
+    readonly code: 1 | 2 | 3 | 4,
+  ) {
+    super(message);
+  }
+}
+
+/** Boot a guest; resolves once its app has started (the guest posted ready). */
+export async function startGuest(opts: RunOptions): Promise<GuestRun> {
+  try {
+    return await boot(opts);
+  } catch (err) {
+    throw asRunError(err);
+  }
+}
+
+function asRunError(err: unknown): RunError {
+  if (err instanceof RunError) return err;
+  if (err instanceof UsageError || err instanceof BudgetError) return new RunError(err.message, 2);
+  if (err instanceof DeviceError) return new RunError(err.message, 4);
+  const e = err as NodeJS.ErrnoException;
+  // A forwarded port that cannot be bound is the backend failing to open.
+  if (e?.code === 'EADDRINUSE' || e?.code === 'EACCES') return new RunError(e.message, 4);
+  return new RunError(e?.message ?? String(err), 1);
+}
+
+/** A built-in app, or a file that exists (checked here so a typo is a usage error). */
+export function resolveApp(app: string): AppSpec {
+  if ((BUILTIN_APPS as readonly string[]).includes(app)) return { builtin: app as BuiltinApp };
+  const looksLikePath = app.includes('/') || /\.[cm]?js$/.test(app);
+  if (looksLikePath || existsSync(app)) {
+    const path = resolve(app);
+    if (!existsSync(path) || !statSync(path).isFile()) throw new UsageError(`app ${app}: no such file`);
+    return { module: pathToFileURL(path).href };
+  }
+  throw new UsageError(`unknown app '${app}' (expected ${BUILTIN_APPS.join(', ')}, or the path of an ES module)`);
+}
+
+function resolveAddresses(opts: RunOptions, net: NetSpec): { address: string; prefix: number; gateway: string | null } {
+  let address = USER_DEFAULTS.address;
+  let prefix = USER_DEFAULTS.prefix;
+  if (opts.ipv4 !== undefined) {
+    try {
+      const cidr = parseCidr(opts.ipv4.includes('/') ? opts.ipv4 : `${opts.ipv4}/24`);
+      address = formatIpv4(cidr.address);
+      prefix = cidr.prefix;
+    } catch (err) {
+      throw new UsageError(`--ipv4 ${opts.ipv4}: ${(err as Error).message}`);
+    }
+  }
+  let gateway = opts.gateway === undefined ? (net.kind === 'user' ? USER_DEFAULTS.gateway : null) : opts.gateway;
+  if (gateway !== null) {
+    try {
+      gateway = formatIpv4(parseIpv4(gateway));
+    } catch (err) {
+      throw new UsageError(`--gateway ${gateway}: ${(err as Error).message}`);
+    }
+  }
+  return { address, prefix, gateway };
+}
+
+/** 02:75:6b (locally administered, "uk") and three random bytes. */
+function randomMac(): Uint8Array {
+  const mac = Uint8Array.of(0x02, 0x75, 0x6b, 0, 0, 0);
+  crypto.getRandomValues(mac.subarray(3));
+  return mac;
+}
+
+/** The Worker script: next to this file when built; from dist/ when this
+ *  file runs from source (tests), which `npm run build` provides. */
+function guestScript(): URL {
+  const here = new URL('./guest/guest-main.js', import.meta.url);
+  if (existsSync(fileURLToPath(here))) return here;
+  const built = pathToFileURL(resolve(packageRoot(), 'dist/host/guest/guest-main.js'));
+  if (existsSync(fileURLToPath(built))) return built;
+  throw new Error(`guest script not found (${fileURLToPath(here)}); run \`npm run build\` first`);
+}
+
+function defaultLog(line: string): void {
+  process.stderr.write(`uk: ${line}\n`);
+}
+
+/** Everything decided from the options, checked before anything starts. */
+interface Plan {
+  app: AppSpec;
+  split: MemorySplit;
+  net: NetSpec;
+  addresses: { address: string; prefix: number; gateway: string | null };
+  engine: EngineName;
+  mac: Uint8Array;
+  statsIntervalMs: number;
+}
+
+function plan(opts: RunOptions): Plan {
+  const net = opts.net ?? { kind: 'user', hostfwd: [] };
+  const statsIntervalMs = opts.statsIntervalMs ?? DEFAULT_STATS_INTERVAL_MS;
+  if (!(Number.isInteger(statsIntervalMs) && statsIntervalMs >= 10)) {
+    throw new UsageError(`--stats-interval ${statsIntervalMs}: must be an integer number of ms, at least 10`);
+  }
+  return {
+    app: resolveApp(opts.app),
+    split: splitBudget(opts.mem ?? DEFAULT_MEM),
+    net,
+    addresses: resolveAddresses(opts, net),
+    engine: opts.hotpath ?? 'wasm',
+    mac: opts.mac ?? randomMac(),
+    statsIntervalMs,
+  };
+}
+
+/** The --pcap and --stats files; a path that cannot be written is a usage error. */
+interface Outputs {
+  pcap: PcapFileSink | undefined;
+  capture: PcapWriter | undefined;
+  stats: StatsSink | undefined;
+  close(): void;
+}
+
+function openOutputs(opts: RunOptions): Outputs {
+  const open = <T>(flag: string, path: string, fn: () => T): T => {
+    try {
+      return fn();
+    } catch (err) {
+      throw new UsageError(`${flag} ${path}: cannot write: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    }
+  };
+  const pcap = opts.pcap === undefined ? undefined : open('--pcap', opts.pcap, () => openPcapFile(opts.pcap!));
+  let stats: StatsSink | undefined;
+  try {
+    stats = opts.stats === undefined ? undefined : open('--stats', opts.stats, () => openStatsSink(opts.stats!));
+  } catch (err) {
+    pcap?.close();
+    throw err;
+  }
+  return {
+    pcap,
+    capture: pcap ? new PcapWriter(pcap) : undefined,
+    stats,
+    close() {
+      pcap?.close();
+      stats?.close();
+    },
+  };
+}
+
+function startWorker(p: Plan, arena: SharedArena, link: LinkConfig, opts: RunOptions): Worker {
+  const boot: GuestBoot = {
+    engine: p.engine,
+    memory: arena.memory,
+    ...(arena.module ? { wasmModule: arena.module } : {}),
+    link,
+    ipv4: p.addresses,
+    ...(opts.tcp ? { tcp: opts.tcp } : {}),
+    app: p.app,
+    args: opts.args ?? [],
+    statsIntervalMs: opts.stats === undefined ? 0 : p.statsIntervalMs,
+  };
+  const worker = new Worker(guestScript(), {
+    workerData: boot,
+    resourceLimits: {
+      maxOldGenerationSizeMb: p.split.maxOldGenerationSizeMb,
+      maxYoungGenerationSizeMb: p.split.maxYoungGenerationSizeMb,
+    },
+    // The tender's stdout carries only `--stats -`: an app's console.log goes to stderr.
+    stdout: true,
+  });
+  worker.stdout.pipe(process.stderr, { end: false });
+  return worker;
+}
+
+/** The MAC the tender's end of the link plays: the gateway's on user
+ *  networking (52:55:0a:00:02:02, as QEMU's); unused by the other backends. */
+const TENDER_MAC = Uint8Array.of(0x52, 0x55, 0x0a, 0, 2, 2);
+
+async function boot(opts: RunOptions): Promise<GuestRun> {
+  const log = opts.log ?? defaultLog;
+  const p = plan(opts);
+  const outputs = openOutputs(opts);
+  const arena = await createSharedArena(p.engine, p.split.arenaPages);
+  const linkConfig = createLinkConfig(p.mac);
+  const link = new TenderLink(arena.buffer, linkConfig, { mac: TENDER_MAC, capture: outputs.capture });
+  let backend: Backend;
+  try {
+    backend = await openBackend(p.net, {
+      link,
+      engine: p.engine,
+      clock: new RealClock(),
+      arenaBytes: p.split.arenaBytes,
+      guest: { ...p.addresses, mac: p.mac },
+    });
+  } catch (err) {
+    link.close();
+    outputs.close();
+    throw err;
+  }
+  const worker = startWorker(p, arena, linkConfig, opts);
+  const tender = new Tender(opts, log, p, arena, link, backend, worker, outputs);
+  const chunks = await tender.booted;
+  tender.announce([
+    describeSplit(p.split, chunks),
+    `net: ${backend.description}`,
+    `app: ${'builtin' in p.app ? p.app.builtin : fileURLToPath(p.app.module)} on the ${p.engine} hot path`,
+  ]);
+  return tender.handle(chunks);
+}
+
+/** Watches one guest Worker: its messages, its end, the stats sink. */
+class Tender {
+  readonly booted: Promise<number>;
+  readonly done: Promise<RunResult>;
+  private settleBooted!: { resolve: (chunks: number) => void; reject: (err: Error) => void };
+  private settleDone!: (r: RunResult) => void;
+  private readonly started = performance.now();
+  /** Stats requests waiting for the guest's answer. */
+  private readonly pending = new Map<number, { resolve: (r: StatsRecord) => void; reject: (e: Error) => void }>();
+  private nextRequest = 1;
+  private last: StatsRecord | undefined;
+  private result: RunResult | undefined;
+  private ready = false;
+  private stopping: Promise<RunResult> | undefined;
+  /** The app's log lines until the boot lines are out. */
+  private held: string[] | null = [];
+
+  constructor(
+    private readonly opts: RunOptions,
+    private readonly log: (line: string) => void,
+    private readonly plan: Plan,
+    private readonly arena: SharedArena,
+    private readonly link: TenderLink,
+    private readonly backend: Backend,
+    private readonly worker: Worker,
+    private readonly outputs: Outputs,
+  ) {
+    this.booted = new Promise((resolve, reject) => {
+      this.settleBooted = { resolve, reject };
+    });
+    this.done = new Promise((resolve) => {
+      this.settleDone = resolve;
+    });
+    worker.on('message', (msg: GuestMessage) => this.onMessage(msg));
+    worker.on('error', (err: Error & { code?: string }) => this.onError(err));
+    worker.on('exit', () => this.onExit());
+  }
+
+  /** The boot lines come first; the app's lines held until then follow. */
+  announce(lines: string[]): void {
+    const held = this.held ?? [];
+    this.held = null;
+    for (const line of [...lines, ...held]) this.log(line);
+  }
+
+  handle(chunks: number): GuestRun {
+    return {
+      split: this.plan.split,
+      chunks,
+      mac: this.plan.mac,
+      arena: this.arena,
+      link: this.link,
+      backend: this.backend,
+      stats: () => this.requestStats(),
+      stop: () => this.stop(),
+      done: this.done,
+    };
+  }
+
+  private record(snap: GuestSnapshot): StatsRecord {
+    const t = performance.now() - this.started;
+    const rec = statsRecord(t, this.plan.split, snap, this.link.stats(), this.backend.stats());
+    this.last = rec;
+    return rec;
+  }
+
+  private onMessage(msg: GuestMessage): void {
+    switch (msg.type) {
+      case 'ready':
+        this.ready = true;
+        this.settleBooted.resolve(msg.chunks);
+        return;
+      case 'stats': {
+        const rec = this.record(msg.snapshot);
+        if (msg.id === null) return this.outputs.stats?.write(rec);
+        this.pending.get(msg.id)?.resolve(rec);
+        this.pending.delete(msg.id);
+        return;
+      }
+      case 'log':
+        if (this.held) this.held.push(msg.text);
+        else this.log(msg.text);
+        return;
+      case 'failed':
+        void this.finish({ code: msg.usage ? 2 : 1, reason: msg.usage ? 'usage' : 'failed', message: msg.message });
+        return;
+      case 'stopped': {
+        const final = this.record(msg.snapshot);
+        this.outputs.stats?.write(final);
+        void this.finish({ code: 0, reason: 'stopped', final, graceful: msg.graceful, reset: msg.reset });
+        return;
+      }
+    }
+  }
+
+  private onError(err: Error & { code?: string }): void {
+    if (err.code === 'ERR_WORKER_OUT_OF_MEMORY') {
+      void this.finish({ code: 3, reason: 'out-of-memory', message: this.oomReport().join('\n') });
+    } else {
+      void this.finish({ code: 1, reason: 'failed', message: err.stack ?? err.message });
+    }
+  }
+
+  private onExit(): void {
+    // An exit without a word (terminated, or ended by itself) after anything else is a failure.
+    void this.finish({ code: 1, reason: 'failed', message: 'the guest exited unexpectedly' });
+  }
+
+  /** What the guest held when its heap ran out (solo5's Out_of_memory, with owners). */
+  private oomReport(): string[] {
+    const s = this.plan.split;
+    const lines = [
+      `guest out of memory: JS heap limit ${formatBytes(s.heapBytes)} reached ` +
+        `(old ${s.maxOldGenerationSizeMb}M, young ${s.youngChargeMb}M; budget ${formatBytes(s.budget)})`,
+      ...describeArena(scanArena(this.arena.buffer)),
+    ];
+    const last = this.last;
+    if (last) {
+      const states = Object.entries(last.tcp.byState).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}`);
+      lines.push(
+        `  at the last snapshot (t=${last.t} ms): heap ${formatBytes(last.mem.heapUsed)} used, ` +
+          `${last.tcp.connections} connections${states.length > 0 ? ` (${states.join(', ')})` : ''}, ` +
+          `${last.udp.sockets} UDP sockets, ${last.timers.armed} timers`,
+      );
+    }
+    return lines;
+  }
+
+  private requestStats(): Promise<StatsRecord> {
+    if (this.result) return Promise.reject(new Error(`the guest has ended (${this.result.reason})`));
+    const id = this.nextRequest++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.worker.postMessage({ type: 'stats', id });
+    });
+  }
+
+  private stop(): Promise<RunResult> {
+    if (this.result) return this.done;
+    this.stopping ??= this.stopGuest();
+    return this.stopping;
+  }
+
+  private async stopGuest(): Promise<RunResult> {
+    this.worker.postMessage({ type: 'stop', graceMs: this.opts.graceMs ?? DEFAULT_GRACE_MS });
+    const timer = setTimeout(() => void this.worker.terminate(), STOP_TIMEOUT_MS);
+    const r = await this.done;
+    clearTimeout(timer);
+    return r;
+  }
+
+  /** The first end wins: release the backend, the link, the files. */
+  private async finish(r: RunResult): Promise<void> {
+    if (this.result) return;
+    this.result = r;
+    if (!this.ready) {
+      const what = r.code === 1 ? `guest failed: ${r.message ?? ''}` : (r.message ?? r.reason);
+      this.settleBooted.reject(new RunError(what, r.code === 0 ? 1 : r.code));
+    }
+    for (const line of this.held ?? []) this.log(line);
+    this.held = null;
+    if (r.code === 3) for (const line of (r.message ?? '').split('\n')) this.log(line);
+    for (const request of this.pending.values()) request.reject(new Error(`the guest has ended (${r.reason})`));
+    this.pending.clear();
+    void this.worker.terminate();
+    this.link.close();
+    await this.backend.close().catch(() => {});
+    this.outputs.close();
+    this.settleDone({ ...r, final: r.final ?? this.last });
+  }
+}

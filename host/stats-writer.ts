@@ -1,0 +1,109 @@
+// `uk run --stats FILE|-`: one JSON object per line, every --stats-interval
+// ms and once more when the guest stops. The shape (README "Stats fields"):
+//
+//   t         ms since the tender started the guest
+//   mem       budget, arenaBytes, arenaChunks, arenaChunksInUse, arenaUsed
+//             (bytes in chunks in use), heapLimit, heapUsed (after a full GC
+//             in the guest when heapAfterGc), heapTotal
+//   arena     chunks in use by owner kind (rx, tx, tcpSend, ..., app, device)
+//   tcp       the guest's TCP: connections, byState, listeners, backlog,
+//             timeWait, timers (armed, by kind), chunks, counters
+//   udp arp fragments timers frames icmp drops
+//             the rest of the guest's Stack.stats()
+//   app       app buffers: chunks held, allocations refused, reserve
+//   link      the shared-memory link: frames and bytes each way, ring drops
+//   net       the backend's own figures (user-mode gateway, TAP device)
+//
+// Fields are only ever added, never renamed.
+
+import { closeSync, openSync, writeSync } from 'node:fs';
+import type { StackStats } from '../stack/stats.js';
+import type { MemorySplit } from './budget.js';
+import type { AppArenaStats } from './guest/app.js';
+import type { GuestSnapshot } from './guest/protocol.js';
+import type { TenderLinkStats } from './link/tender-device.js';
+
+export interface StatsRecord {
+  t: number;
+  mem: {
+    budget: number;
+    arenaBytes: number;
+    arenaChunks: number;
+    arenaChunksInUse: number;
+    arenaUsed: number;
+    heapLimit: number;
+    heapUsed: number;
+    heapTotal: number;
+    heapAfterGc: boolean;
+  };
+  arena: Record<string, number>;
+  tcp: StackStats['tcp'];
+  udp: StackStats['udp'];
+  arp: StackStats['arp'];
+  fragments: StackStats['fragments'];
+  timers: StackStats['timers'];
+  frames: StackStats['frames'];
+  icmp: StackStats['icmp'];
+  drops: StackStats['drops'];
+  app: AppArenaStats;
+  link: TenderLinkStats;
+  net?: unknown;
+}
+
+export function statsRecord(
+  t: number,
+  split: MemorySplit,
+  snap: GuestSnapshot,
+  link: TenderLinkStats,
+  net?: unknown,
+): StatsRecord {
+  const s = snap.stack;
+  return {
+    t: Math.round(t),
+    mem: {
+      budget: split.budget,
+      arenaBytes: split.arenaBytes,
+      arenaChunks: s.arena.chunksTotal,
+      arenaChunksInUse: s.arena.chunksInUse,
+      arenaUsed: s.arena.bytesInUse,
+      heapLimit: snap.heap.limit,
+      heapUsed: snap.heap.used,
+      heapTotal: snap.heap.total,
+      heapAfterGc: snap.heap.afterGc,
+    },
+    arena: s.arena.byKind,
+    tcp: s.tcp,
+    udp: s.udp,
+    arp: s.arp,
+    fragments: s.fragments,
+    timers: s.timers,
+    frames: s.frames,
+    icmp: s.icmp,
+    drops: s.drops,
+    app: snap.app,
+    link,
+    ...(net === undefined ? {} : { net }),
+  };
+}
+
+export interface StatsSink {
+  write(record: StatsRecord): void;
+  close(): void;
+}
+
+/** '-' writes to stdout; anything else is a file, created or truncated. */
+export function openStatsSink(target: string): StatsSink {
+  if (target === '-') {
+    return { write: (r) => void process.stdout.write(JSON.stringify(r) + '\n'), close: () => {} };
+  }
+  let fd: number | undefined = openSync(target, 'w');
+  return {
+    write(r) {
+      if (fd !== undefined) writeSync(fd, JSON.stringify(r) + '\n');
+    },
+    close() {
+      if (fd !== undefined) closeSync(fd);
+      fd = undefined;
+    },
+  };
+}

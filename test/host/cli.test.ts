@@ -1,0 +1,157 @@
+// `uk run` as users meet it: the built CLI in a child process. Bad input is
+// a clear one-line message and exit 2; a device that cannot be opened is
+// exit 4; a guest that is not a guest app is 2, one that fails is 1; SIGINT
+// and SIGTERM stop a running guest cleanly (exit 0, final stats), and
+// `--stats -` writes JSON lines with the documented fields.
+
+import net from 'node:net';
+import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { describe, expect, it } from 'vitest';
+import { echoThrough, FIXTURES, freePort, randomBytes, runUk, spawnUk } from '../helpers/uk.js';
+
+/** The lines a failing run wrote to stderr. */
+function lines(text: string): string[] {
+  return text.split('\n').filter((l) => l.trim() !== '');
+}
+
+async function expectUsage(args: string[], message: RegExp): Promise<void> {
+  const r = await runUk(['run', ...args]);
+  expect(r.code, r.stderr).toBe(2);
+  expect(lines(r.stderr)).toHaveLength(1);
+  expect(r.stderr).toMatch(message);
+  expect(r.stdout).toBe('');
+}
+
+describe('uk run: bad input', () => {
+  it('an unknown flag', () => expectUsage(['--bogus', 'echo'], /unknown option '--bogus'/));
+
+  it('a bad --mem: not a size, too small', async () => {
+    await expectUsage(['--mem', '40X', 'echo'], /^uk: --mem: invalid size '40X'/);
+    await expectUsage(['--mem', '8M', 'echo'], /^uk: memory budget 8M is too small: at least 16M/);
+  });
+
+  it('a malformed or non-loopback hostfwd', async () => {
+    await expectUsage(['--net', 'user:hostfwd=tcp:127.0.0.1:9000', 'echo'], /^uk: --net user: .*hostfwd=tcp:127\.0\.0\.1:9000/);
+    await expectUsage(['--net', 'user:hostfwd=tcp:10.1.2.3:9000-:7', 'echo'], /^uk: --net user: .*10\.1\.2\.3/);
+    await expectUsage(['--net', 'user:hostfwd=tcp:127.0.0.1:99999-:7', 'echo'], /^uk: --net user: .*99999/);
+  });
+
+  it('an unknown network, a TAP without an interface name', async () => {
+    await expectUsage(['--net', 'wifi', 'echo'], /^uk: --net: unknown network 'wifi'/);
+    await expectUsage(['--net', 'tap:', 'echo'], /^uk: --net tap: missing interface name/);
+    await expectUsage(['--net', 'tap:far-too-long-a-name', 'echo'], /^uk: --net tap: invalid interface name/);
+  });
+
+  it('an unknown app, a missing module, a module that is not a guest app', async () => {
+    await expectUsage(['nosuchapp'], /^uk: unknown app 'nosuchapp' \(expected echo, discard, chargen, or the path of an ES module\)/);
+    await expectUsage(['./no/such/guest.mjs'], /^uk: app \.\/no\/such\/guest\.mjs: no such file/);
+    await expectUsage([join(FIXTURES, 'not-a-guest.mjs')], /exports no guest main/);
+  });
+
+  it('bad values of the other flags', async () => {
+    await expectUsage(['--hotpath', 'gpu', 'echo'], /argument 'gpu' is invalid/);
+    await expectUsage(['--stats-interval', 'soon', 'echo'], /^uk: --stats-interval soon: expected a whole number/);
+    await expectUsage(['--ipv4', '10.0.2.300/24', 'echo'], /^uk: --ipv4 10\.0\.2\.300\/24/);
+    await expectUsage(['--mac', 'zz:zz', 'echo'], /^uk: --mac zz:zz/);
+  });
+
+  it('no app at all', () => expectUsage([], /missing required argument 'app'/));
+
+  it('--help is not an error', async () => {
+    const r = await runUk(['run', '--help']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/--mem <size>/);
+    expect(r.stdout).toMatch(/--stats-interval <ms>/);
+  });
+});
+
+describe('uk run: failures after the command line', () => {
+  it('a TAP that cannot be opened is a device error: one line, exit 4', async () => {
+    // Root: 'lo' exists and is not a TAP. Elsewhere: no permission, or no /dev/net/tun.
+    const r = await runUk(['run', '--net', 'tap:lo', 'echo']);
+    expect(r.code, r.stderr).toBe(4);
+    expect(lines(r.stderr)).toHaveLength(1);
+    expect(r.stderr).toMatch(/^uk: tap:lo: cannot (attach to the interface|open \/dev\/net\/tun)/);
+  });
+
+  it('without CAP_NET_ADMIN, opening a TAP says so: exit 4', async (ctx) => {
+    // As root, drop to nobody to see what an unprivileged user sees.
+    const root = process.getuid?.() === 0;
+    const setpriv = spawnSync('setpriv', ['--version'], { stdio: 'ignore' }).status === 0;
+    if (root && !setpriv) ctx.skip('root without setpriv: cannot run as an unprivileged user');
+    const wrap = root ? ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups'] : [];
+    const r = await runUk(['run', '--net', 'tap:ukperm0', 'echo'], wrap);
+    expect(r.code, r.stderr).toBe(4);
+    expect(lines(r.stderr)).toHaveLength(1);
+    expect(r.stderr).toMatch(/^uk: tap:ukperm0: cannot (open \/dev\/net\/tun|attach to the interface): (permission denied \(needs CAP_NET_ADMIN|no such file)/);
+  });
+
+  it('a forwarded port already in use: exit 4 naming it', async () => {
+    const server = net.createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as net.AddressInfo;
+    try {
+      const r = await runUk(['run', '--net', `user:hostfwd=tcp:127.0.0.1:${port}-:7`, 'echo']);
+      expect(r.code, r.stderr).toBe(4);
+      expect(r.stderr).toMatch(new RegExp(`127\\.0\\.0\\.1:${port}`));
+    } finally {
+      server.close();
+    }
+  });
+
+  it('a guest whose main throws: its error, exit 1', async () => {
+    const r = await runUk(['run', join(FIXTURES, 'crashing.mjs')]);
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stderr).toMatch(/this guest fails on purpose/);
+  });
+});
+
+describe('uk run: a guest from boot to SIGTERM', () => {
+  it.each(['SIGTERM', 'SIGINT'] as const)('boots, echoes, writes stats lines, stops on %s with exit 0', async (signal) => {
+    const port = await freePort();
+    const uk = spawnUk(['run', '--net', `user:hostfwd=tcp:127.0.0.1:${port}-:7`, '--stats', '-', '--stats-interval', '100', 'echo']);
+    try {
+      await uk.waitFor(/app: echo on the wasm hot path/);
+      expect(uk.stderr).toMatch(/^uk: mem: 40M = arena 24M \(384 pages, \d+ chunks\) \+ heap 16M \(old 13M, young 3M\)$/m);
+      expect(uk.stderr).toMatch(new RegExp(`net: user: guest 10\\.0\\.2\\.15/24, gateway 10\\.0\\.2\\.2; hostfwd tcp 127\\.0\\.0\\.1:${port} -> guest:7`));
+      const data = randomBytes(200_000, 3);
+      expect(Buffer.compare(await echoThrough(port, data), data)).toBe(0);
+
+      // A connection left open must be closed by the stop (the client sees its end).
+      const open = net.connect(port, '127.0.0.1');
+      await new Promise((resolve) => open.once('connect', resolve));
+      const ended = new Promise<string>((resolve) => {
+        open.on('end', () => resolve('end'));
+        open.on('close', () => resolve('close'));
+        open.on('error', () => resolve('error'));
+      });
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      uk.child.kill(signal);
+      const r = await uk.exited;
+      expect(r.code, r.stderr).toBe(0);
+      expect(await ended).toBe('end');
+      expect(r.stderr).toMatch(new RegExp(`${signal}: stopping the guest`));
+      expect(r.stderr).toMatch(/stopped after [\d.]+s: connections 1 closed, 0 reset; frames in \d+, out \d+; arena 512 of \d+ chunks in use; heap [\d.]+[KM] after GC/);
+
+      const records = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+      expect(records.length).toBeGreaterThanOrEqual(3);
+      for (const rec of records) {
+        expect(rec.t).toEqual(expect.any(Number));
+        expect(rec.mem).toMatchObject({ budget: 40 * 1024 * 1024, arenaBytes: 24 * 1024 * 1024, heapAfterGc: true });
+        expect(rec.mem.arenaUsed).toEqual(expect.any(Number));
+        expect(rec.mem.heapUsed).toBeGreaterThan(0);
+        expect(rec.mem.heapUsed).toBeLessThan(rec.mem.heapLimit);
+        expect(rec.tcp.connections).toEqual(expect.any(Number));
+        expect(rec.tcp.byState.ESTABLISHED).toEqual(expect.any(Number));
+        expect(rec.tcp.timers).toEqual(expect.any(Object));
+      }
+      // The last line is the final record, after the stop.
+      const last = records.at(-1);
+      expect(last.tcp.connections).toBe(0);
+      expect(last.tcp.counters.bytesIn).toBeGreaterThanOrEqual(200_000);
+    } finally {
+      uk.child.kill('SIGKILL');
+    }
+  });
+});

@@ -1,0 +1,122 @@
+// The memory contract (DESIGN.md section 4) with real guests:
+// - a guest whose JS heap grows without bound is stopped at its budget: the
+//   tender reports what was in use (arena by owner kind, largest owners) and
+//   exits 3, and the host process carries on;
+// - a guest that buffers without bound in the arena is refused at the
+//   network reserve (counted) and keeps serving its live connections.
+
+import net from 'node:net';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { startGuest } from '../../host/run.js';
+import { echoThrough, FIXTURES, freePort, lineClient, randomBytes, runUk, sha256 } from '../helpers/uk.js';
+
+const HEAP_HOG = join(FIXTURES, 'heap-hog.mjs');
+const ARENA_HOG = join(FIXTURES, 'arena-hog.mjs');
+
+function tcp(hostPort: number, guestPort: number) {
+  return { proto: 'tcp' as const, hostAddress: '127.0.0.1', hostPort, guestPort };
+}
+
+/** Echo `data` over an already open socket: write it, read the same amount back. */
+function echoOn(sock: net.Socket, data: Uint8Array): Promise<Uint8Array> {
+  return new Promise((resolve, reject) => {
+    const parts: Buffer[] = [];
+    let got = 0;
+    const onData = (b: Buffer) => {
+      parts.push(b);
+      got += b.length;
+      if (got >= data.length) {
+        sock.off('data', onData);
+        resolve(Buffer.concat(parts));
+      }
+    };
+    sock.on('data', onData);
+    sock.once('error', reject);
+    sock.write(data);
+  });
+}
+
+describe('a guest over its heap budget', () => {
+  it('is stopped with a report of what was in use; the host carries on', async () => {
+    const logged: string[] = [];
+    const run = await startGuest({ app: HEAP_HOG, mem: 32 * 1024 * 1024, log: (l) => logged.push(l) });
+    const r = await run.done;
+    expect(r.code).toBe(3);
+    expect(r.reason).toBe('out-of-memory');
+    const report = r.message!;
+    expect(report).toMatch(/^guest out of memory: JS heap limit 12M reached \(old 9M, young 3M; budget 32M\)/);
+    expect(report).toMatch(/arena: 522 of \d+ chunks in use/);
+    expect(report).toMatch(/by owner kind: device 512 \(1M\), app 10 \(20K\)/);
+    expect(report).toMatch(/largest owners: device#1 256 \(512K\), device#2 256 \(512K\), app#42 10 \(20K\)/);
+    // The tender printed it, line by line.
+    expect(logged.join('\n')).toContain(report);
+    expect(logged).toContain('heap-hog: hoarding');
+    // The host process is fine: another guest boots and serves.
+    const port = await freePort();
+    const next = await startGuest({ app: 'echo', net: { kind: 'user', hostfwd: [tcp(port, 7)] }, log: () => {} });
+    expect(new TextDecoder().decode(await echoThrough(port, new TextEncoder().encode('still here')))).toBe('still here');
+    expect((await next.stop()).code).toBe(0);
+  });
+
+  it('uk run exits 3 and prints the report on stderr', async () => {
+    const r = await runUk(['run', '--mem', '32M', '--hotpath', 'ts', HEAP_HOG], [], 60_000);
+    expect(r.code, r.stderr).toBe(3);
+    expect(r.stderr).toMatch(/^uk: guest out of memory: JS heap limit 12M reached/m);
+    expect(r.stderr).toMatch(/^uk:   by owner kind: device 512/m);
+    expect(r.stderr).toMatch(/^uk:   largest owners: device#1 256/m);
+  });
+});
+
+describe('a guest that exhausts its arena', () => {
+  it('is refused at the network reserve, counted, and keeps serving live and new connections', async () => {
+    const echoPort = await freePort();
+    const controlPort = await freePort();
+    const run = await startGuest({
+      app: ARENA_HOG,
+      net: { kind: 'user', hostfwd: [tcp(echoPort, 7), tcp(controlPort, 8)] },
+      log: () => {},
+    });
+    try {
+      // A live connection, in use before the arena fills.
+      const live = net.connect(echoPort, '127.0.0.1');
+      await new Promise((resolve) => live.once('connect', resolve));
+      const first = randomBytes(1024 * 1024, 1);
+      expect(sha256(await echoOn(live, first))).toBe(sha256(first));
+
+      const control = await lineClient(controlPort);
+      const hog = JSON.parse(await control.ask('hog'));
+      const total = (await run.stats()).mem.arenaChunks;
+      // Everything but the reserve went to the app, then it was refused.
+      expect(hog.refused).toBeGreaterThanOrEqual(1);
+      expect(hog.held).toBeGreaterThan(total * 0.8);
+      expect(hog.free).toBeLessThanOrEqual(hog.reserve);
+      expect(hog.free).toBeGreaterThan(hog.reserve - 64);
+
+      // The live connection keeps working, and so do new ones.
+      const second = randomBytes(8 * 1024 * 1024, 2);
+      expect(sha256(await echoOn(live, second))).toBe(sha256(second));
+      const fresh = await Promise.all(
+        Array.from({ length: 20 }, (_, i) => {
+          const data = randomBytes(100_000, 10 + i);
+          return echoThrough(echoPort, data).then((back) => sha256(back) === sha256(data));
+        }),
+      );
+      expect(fresh.every(Boolean)).toBe(true);
+
+      // Echo's own parking was refused too (it fell back to the heap): every refusal counted.
+      const s = await run.stats();
+      expect(s.app.chunks).toBe(hog.held);
+      expect(s.app.refused).toBeGreaterThanOrEqual(hog.refused);
+      expect(s.tcp.counters.dropRecvNoMemory).toBe(0);
+
+      // Asking again is refused again (counted); giving back frees it all.
+      expect(JSON.parse(await control.ask('hog')).refused).toBe(s.app.refused + 1);
+      expect(JSON.parse(await control.ask('free')).held).toBe(0);
+      control.close();
+      live.end();
+    } finally {
+      expect((await run.stop()).code).toBe(0);
+    }
+  });
+});
