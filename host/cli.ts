@@ -114,8 +114,8 @@ function program(): Command {
     // One prefix for every message: commander's "error: " becomes "uk: ".
     .configureOutput({ outputError: (text, write) => write(text.replace(/^error: /, 'uk: ')) });
   uk.command('run')
-    .description('boot APP as a guest; APP is echo (TCP/UDP 7), discard (TCP 9), chargen (TCP 19) or the path of an ES module exporting a guest main')
-    .argument('<app>', 'echo | discard | chargen | PATH')
+    .description('boot APP as a guest; APP is relay (bob relay, TCP 9000 and 9001), echo (TCP/UDP 7), discard (TCP 9), chargen (TCP 19) or the path of an ES module exporting a guest main')
+    .argument('<app>', 'relay | echo | discard | chargen | PATH')
     .argument('[args...]', 'arguments for the app')
     .option('--mem <size>', 'memory budget, arena + JS heap (bytes, or 40M, 64m, 1G)', '40M')
     .option('--net <net>', 'user[:hostfwd=tcp:127.0.0.1:HOSTPORT-:GUESTPORT,...] or tap:IFNAME', 'user')

@@ -11,7 +11,7 @@ import type { AppArenaStats } from './app.js';
 /** A built-in app by name, or an ES module by file URL. */
 export type AppSpec = { builtin: BuiltinApp } | { module: string };
 
-export const BUILTIN_APPS = ['echo', 'discard', 'chargen'] as const;
+export const BUILTIN_APPS = ['relay', 'echo', 'discard', 'chargen'] as const;
 export type BuiltinApp = (typeof BUILTIN_APPS)[number];
 
 export interface GuestBoot {
