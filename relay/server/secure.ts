@@ -16,9 +16,10 @@ import { otherSide, Room, RoomTable, type RoomTimerHandler, type Side } from './
 import { SecureConn, type SecureTimerHandler } from './secure-conn.js';
 import { IGNORED_EVENTS, type RelaySocket, type SocketEvents } from './socket.js';
 
-const PAIRED = Uint8Array.of(0x00, 0x00); // "00"
-const TIMED_OUT = Uint8Array.of(0x00, 0x01); // "01"
-const INVALID_PEER = Uint8Array.of(0x00, 0x02); // "02"
+// The status is two ASCII digits, "00"/"01"/"02" (bob writes the OCaml string "00").
+const PAIRED = Uint8Array.of(0x30, 0x30); // "00"
+const TIMED_OUT = Uint8Array.of(0x30, 0x31); // "01"
+const INVALID_PEER = Uint8Array.of(0x30, 0x32); // "02"
 /** End of stream for the record layer (§5); the relay sends it raw to both. */
 const CLOSE_MARKER = Uint8Array.of(0xff, 0xff, 0xff, 0xff);
 const NEWLINE = 0x0a;

@@ -174,8 +174,8 @@ describe('relay on host sockets', () => {
     const C = await Wire.connect(server.ports.secure);
     S.socket.write(`${cid}\n`);
     C.socket.write(`${sid}\n`);
-    expect(await S.exactly(2)).toEqual(Uint8Array.of(0, 0));
-    expect(await C.exactly(2)).toEqual(Uint8Array.of(0, 0));
+    expect(await S.exactly(2)).toEqual(new TextEncoder().encode('00'));
+    expect(await C.exactly(2)).toEqual(new TextEncoder().encode('00'));
     expect(server.stats().rooms).toEqual({ pending: 0, waiting: 0, piping: 1 });
 
     // C → S: a short message; S → C: 20 MB, then S's EOF.

@@ -218,8 +218,8 @@ function roomPair(h: Harness): { S: FakeSocket; C: FakeSocket; sid: string; cid:
   const C2 = h.connect('secure');
   S2.send(ascii(`${C.identity}\n`));
   C2.send(ascii(`${S.identity}\n`));
-  expect(S2.take()).toEqual(Uint8Array.of(0, 0));
-  expect(C2.take()).toEqual(Uint8Array.of(0, 0));
+  expect(S2.take()).toEqual(ascii('00'));
+  expect(C2.take()).toEqual(ascii('00'));
   return { S: S2, C: C2, sid: S.identity, cid: C.identity };
 }
 
@@ -639,8 +639,8 @@ describe('relay secure room (9001)', () => {
     expect(h.relay.stats().rooms).toEqual({ pending: 0, waiting: 1, piping: 0 });
     const T = h.connect('secure');
     T.send(ascii(`${C.identity}\n`));
-    expect(R.take()).toEqual(Uint8Array.of(0, 0));
-    expect(T.take()).toEqual(Uint8Array.of(0, 0));
+    expect(R.take()).toEqual(ascii('00'));
+    expect(T.take()).toEqual(ascii('00'));
     T.close(); // a reset ends the pipe too
     expect(R.take()).toEqual(Uint8Array.of(0xff, 0xff, 0xff, 0xff));
     h.expectEmpty();
@@ -650,22 +650,22 @@ describe('relay secure room (9001)', () => {
     const h = setup();
     const a = h.connect('secure');
     a.send(ascii('127.0.0.1:1234\n'));
-    expect(a.take()).toEqual(Uint8Array.of(0, 2));
+    expect(a.take()).toEqual(ascii('02'));
     expect(a.ended).toBe(true);
 
     const b = h.connect('secure');
     b.send(filled(60, 0x61));
     b.send(filled(41, 0x61));
-    expect(b.take()).toEqual(Uint8Array.of(0, 2));
+    expect(b.take()).toEqual(ascii('02'));
 
     const c = h.connect('secure'); // exactly 100 bytes is a line (unknown here)
     c.send(concat([filled(100, 0x62), ascii('\n')]));
-    expect(c.take()).toEqual(Uint8Array.of(0, 2));
+    expect(c.take()).toEqual(ascii('02'));
 
     const d = h.connect('secure');
     d.send(ascii('127.0.0.1:'));
     d.fin();
-    expect(d.take()).toEqual(Uint8Array.of(0, 2));
+    expect(d.take()).toEqual(ascii('02'));
     expect(h.counters()).toMatchObject({ unknownLine: 2, lineTooLong: 1, lineEof: 1 });
     h.expectEmpty();
   });
@@ -674,7 +674,7 @@ describe('relay secure room (9001)', () => {
     const h = setup();
     const idle = h.connect('secure');
     h.advance(h.limits.pairingTimeoutSec);
-    expect(idle.take()).toEqual(Uint8Array.of(0, 1));
+    expect(idle.take()).toEqual(ascii('01'));
     expect(idle.ended).toBe(true);
 
     const { C } = handshakePair(h);
@@ -698,17 +698,17 @@ describe('relay secure room (9001)', () => {
     first.send(ascii(`${C.identity}\n`));
     const second = h.connect('secure');
     second.send(ascii(`${C.identity}\n`));
-    expect(second.take()).toEqual(Uint8Array.of(0, 2));
+    expect(second.take()).toEqual(ascii('02'));
     const stranger = h.connect('secure', '10.1.2.3');
     stranger.send(ascii(`${S.identity}\n`));
-    expect(stranger.take()).toEqual(Uint8Array.of(0, 2));
+    expect(stranger.take()).toEqual(ascii('02'));
     const partner = h.connect('secure');
     partner.send(ascii(`${S.identity}\n`));
-    expect(first.take()).toEqual(Uint8Array.of(0, 0));
-    expect(partner.take()).toEqual(Uint8Array.of(0, 0));
+    expect(first.take()).toEqual(ascii('00'));
+    expect(partner.take()).toEqual(ascii('00'));
     const late = h.connect('secure');
     late.send(ascii(`${S.identity}\n`));
-    expect(late.take()).toEqual(Uint8Array.of(0, 2));
+    expect(late.take()).toEqual(ascii('02'));
     expect(h.counters()).toMatchObject({ duplicateLine: 1, sourceMismatch: 1, unknownLine: 1 });
     h.expectEmpty();
   });

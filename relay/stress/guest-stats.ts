@@ -1,0 +1,85 @@
+// The guest's memory after a stress run, read from the JSON lines that
+// `uk run --stats FILE` appends (DESIGN.md §7: each line has at least t,
+// mem.budget, mem.arenaUsed, mem.heapUsed (after GC), tcp.connections, ...).
+// After a run we wait for quiescence: a line written after the run ended
+// that shows no TCP connection left. That is the number issue #499 is about:
+// memory in use once every connection is gone, run after run.
+import { open, stat } from 'node:fs/promises';
+
+export interface GuestMemory {
+  readonly arenaUsed: number;
+  readonly heapUsed: number;
+  readonly connections: number;
+  /** False when the timeout passed with connections still open. */
+  readonly quiescent: boolean;
+}
+
+const TAIL_BYTES = 64 * 1024;
+const POLL_MS = 100;
+
+/** The file's size now: pass it to `waitForQuiescence` to require a newer line. */
+export async function statsMark(path: string): Promise<number> {
+  try {
+    return (await stat(path)).size;
+  } catch {
+    return 0;
+  }
+}
+
+/**
+ * Polls `path` until a line written after `mark` shows tcp.connections == 0,
+ * or `timeoutMs` passes (then the latest line, with quiescent: false).
+ * Null when the file never holds a usable line.
+ */
+export async function waitForQuiescence(path: string, mark: number, timeoutMs: number): Promise<GuestMemory | null> {
+  const end = Date.now() + timeoutMs;
+  let latest: GuestMemory | null = null;
+  for (;;) {
+    const size = await statsMark(path);
+    if (size > mark) {
+      const line = await lastLine(path, size);
+      latest = line === null ? latest : memoryOf(line);
+      if (latest !== null && latest.connections === 0) return { ...latest, quiescent: true };
+    }
+    if (Date.now() >= end) return latest === null ? null : { ...latest, quiescent: false };
+    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+  }
+}
+
+/** The last complete, parsable line within the file's last 64 KiB. */
+async function lastLine(path: string, size: number): Promise<unknown> {
+  const length = Math.min(size, TAIL_BYTES);
+  const handle = await open(path, 'r');
+  try {
+    const buffer = Buffer.alloc(length);
+    await handle.read(buffer, 0, length, size - length);
+    const lines = buffer.toString('utf8').split('\n');
+    for (let i = lines.length - 1; i >= 0; i--) {
+      try {
+        return JSON.parse(lines[i]);
+      } catch {
+        // a partial line (being written, or cut by the 64 KiB window): try the previous one
+      }
+    }
+    return null;
+  } finally {
+    await handle.close();
+  }
+}
+
+function memoryOf(line: unknown): GuestMemory | null {
+  const arenaUsed = field(line, 'mem', 'arenaUsed');
+  const heapUsed = field(line, 'mem', 'heapUsed');
+  const connections = field(line, 'tcp', 'connections');
+  if (arenaUsed === undefined || heapUsed === undefined || connections === undefined) return null;
+  return { arenaUsed, heapUsed, connections, quiescent: false };
+}
+
+/** `obj.group.name`, or the flat key `"group.name"`: either shape is accepted. */
+function field(obj: unknown, group: string, name: string): number | undefined {
+  if (typeof obj !== 'object' || obj === null) return undefined;
+  const record = obj as Record<string, unknown>;
+  const nested = record[group];
+  const value = typeof nested === 'object' && nested !== null ? (nested as Record<string, unknown>)[name] : record[`${group}.${name}`];
+  return typeof value === 'number' && Number.isFinite(value) ? value : undefined;
+}
