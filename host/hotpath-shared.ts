@@ -7,11 +7,9 @@
 // assembly/index.ts with --sharedMemory and the threads feature); the ts
 // engine runs over a SharedArrayBuffer.
 
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import type { EngineName } from '../stack/hotpath/engine.js';
 import { PAGE_SIZE } from '../stack/hotpath/layout.js';
-import { packageRoot } from './hotpath.js';
+import { buildWasmPath, wasmModuleLoader } from './hotpath.js';
 
 export interface SharedArena {
   engine: EngineName;
@@ -23,26 +21,12 @@ export interface SharedArena {
   module?: WebAssembly.Module;
 }
 
-let compiled: Promise<WebAssembly.Module> | undefined;
-
 export function sharedHotpathWasmPath(): string {
-  return join(packageRoot(), 'build', 'hotpath.shared.wasm');
+  return buildWasmPath('hotpath.shared.wasm');
 }
 
 /** The shared-memory module, read and compiled once per process. */
-export function loadSharedHotpathModule(): Promise<WebAssembly.Module> {
-  compiled ??= compileFromDisk();
-  return compiled;
-}
-
-async function compileFromDisk(): Promise<WebAssembly.Module> {
-  const path = sharedHotpathWasmPath();
-  if (!existsSync(path)) {
-    compiled = undefined; // let a later call retry once the build exists
-    throw new Error(`hot path: ${path} is missing; run \`npm run build:wasm\` first`);
-  }
-  return WebAssembly.compile(readFileSync(path));
-}
+export const loadSharedHotpathModule = wasmModuleLoader('hotpath.shared.wasm');
 
 /** A fixed shared arena of `pages` 64 KiB pages (initial = maximum: it never grows). */
 export async function createSharedArena(engine: EngineName, pages: number): Promise<SharedArena> {

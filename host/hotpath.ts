@@ -8,8 +8,6 @@ import { createTsEngine, createWasmEngineSync, type EngineName, type HotPath } f
 
 const DEFAULT_MEMORY_BYTES = 16 * 1024 * 1024;
 
-let compiled: Promise<WebAssembly.Module> | undefined;
-
 /** The package root: the nearest folder above this file holding package.json
  *  (host/ when run from source, dist/host/ when run from the build). */
 export function packageRoot(): string {
@@ -22,25 +20,40 @@ export function packageRoot(): string {
   return dir;
 }
 
+/** Path of a module under build/ (asconfig.json and asconfig.shared.json write there). */
+export function buildWasmPath(fileName: string): string {
+  return join(packageRoot(), 'build', fileName);
+}
+
+/** A loader for build/`fileName` that reads and compiles the module once per
+ *  process, on its first call, and hands every caller the same compile. */
+export function wasmModuleLoader(fileName: string): () => Promise<WebAssembly.Module> {
+  let compiled: Promise<WebAssembly.Module> | undefined;
+  const compileFromDisk = async (): Promise<WebAssembly.Module> => {
+    const path = buildWasmPath(fileName);
+    if (!existsSync(path)) throw new Error(`hot path: ${path} is missing; run \`npm run build:wasm\` first`);
+    return WebAssembly.compile(readFileSync(path));
+  };
+  return () => {
+    if (!compiled) {
+      // A failed load is forgotten, so a later call retries once the build exists.
+      const attempt = compileFromDisk();
+      compiled = attempt;
+      attempt.catch(() => {
+        if (compiled === attempt) compiled = undefined;
+      });
+    }
+    return compiled;
+  };
+}
+
 /** Path of the release build of the module. */
 export function hotpathWasmPath(): string {
-  return join(packageRoot(), 'build', 'hotpath.wasm');
+  return buildWasmPath('hotpath.wasm');
 }
 
 /** The compiled module, read and compiled once per process. */
-export function loadHotpathModule(): Promise<WebAssembly.Module> {
-  compiled ??= compileFromDisk();
-  return compiled;
-}
-
-async function compileFromDisk(): Promise<WebAssembly.Module> {
-  const path = hotpathWasmPath();
-  if (!existsSync(path)) {
-    compiled = undefined; // let a later call retry once the build exists
-    throw new Error(`hot path: ${path} is missing; run \`npm run build:wasm\` first`);
-  }
-  return WebAssembly.compile(readFileSync(path));
-}
+export const loadHotpathModule = wasmModuleLoader('hotpath.wasm');
 
 /** A hot-path engine over a new fixed memory of `memoryBytes` (whole pages). */
 export async function createEngine(name: EngineName, memoryBytes = DEFAULT_MEMORY_BYTES): Promise<HotPath> {

@@ -21,7 +21,6 @@ import { RealClock } from '../../stack/time/real-clock.js';
 import {
   Doorbell,
   LinkState,
-  linkTables,
   waitAsync,
   W_RX_HEAD,
   W_RX_TAIL,
@@ -32,6 +31,7 @@ import {
   W_TX_TAIL,
   type LinkConfig,
 } from './layout.js';
+import { LinkEnd } from './link-end.js';
 
 /** Owner ids of the two rings' chunks (owner kind Device). */
 export const RX_RING_OWNER = ownerTag(OwnerKind.Device, 1);
@@ -39,7 +39,7 @@ export const TX_RING_OWNER = ownerTag(OwnerKind.Device, 2);
 
 export type InPlaceReceiver = (off: number, len: number) => void;
 
-export class GuestDevice implements NetDevice {
+export class GuestDevice extends LinkEnd implements NetDevice {
   readonly mac: Uint8Array;
   readonly mtu: number;
   readonly clock = new RealClock();
@@ -48,13 +48,6 @@ export class GuestDevice implements NetDevice {
   framesIn = 0;
   framesOut = 0;
 
-  private readonly ctl: Int32Array;
-  private readonly rxLen: Int32Array;
-  private readonly rxOff: Int32Array;
-  private readonly txLen: Int32Array;
-  private readonly txOff: Int32Array;
-  private readonly rxMask: number;
-  private readonly txMask: number;
   private readonly bytes: Uint8Array;
   private readonly txDoorbell: Doorbell;
   private rxTail: number;
@@ -71,18 +64,11 @@ export class GuestDevice implements NetDevice {
     private readonly hot: HotPath,
     config: LinkConfig,
   ) {
+    super(config);
     this.mac = Uint8Array.from(config.mac);
     this.mtu = config.mtu;
     this.bytes = hot.bytes;
-    const t = linkTables(config.rxSlots, config.txSlots);
-    this.ctl = new Int32Array(config.control);
-    this.rxLen = this.ctl.subarray(t.rxLen, t.rxLen + t.rxSlots);
-    this.rxOff = this.ctl.subarray(t.rxOff, t.rxOff + t.rxSlots);
-    this.txLen = this.ctl.subarray(t.txLen, t.txLen + t.txSlots);
-    this.txOff = this.ctl.subarray(t.txOff, t.txOff + t.txSlots);
-    this.rxMask = t.rxSlots - 1;
-    this.txMask = t.txSlots - 1;
-    this.views = new Array<Uint8Array | undefined>(t.rxSlots).fill(undefined);
+    this.views = new Array<Uint8Array | undefined>(config.rxSlots).fill(undefined);
     this.txDoorbell = new Doorbell(this.ctl, W_TX_HEAD);
     this.allocRing(this.rxOff, RX_RING_OWNER);
     this.allocRing(this.txOff, TX_RING_OWNER);

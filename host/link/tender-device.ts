@@ -12,7 +12,6 @@ import { CHUNK_SIZE } from '../../stack/hotpath/layout.js';
 import {
   Doorbell,
   LinkState,
-  linkTables,
   readLinkCounters,
   waitAsync,
   W_RX_BAD_LENGTH,
@@ -26,6 +25,7 @@ import {
   type LinkConfig,
   type LinkCounters,
 } from './layout.js';
+import { LinkEnd } from './link-end.js';
 
 /** A capture point for both directions (a PcapWriter fits). */
 export interface FrameCapture {
@@ -47,18 +47,11 @@ export interface TenderLinkStats extends LinkCounters {
   receiverErrors: number;
 }
 
-export class TenderLink implements NetDevice {
+export class TenderLink extends LinkEnd implements NetDevice {
   readonly mac: Uint8Array;
   readonly mtu: number;
 
-  private readonly ctl: Int32Array;
   private readonly bytes: Uint8Array;
-  private readonly rxLen: Int32Array;
-  private readonly rxOff: Int32Array;
-  private readonly txLen: Int32Array;
-  private readonly txOff: Int32Array;
-  private readonly rxMask: number;
-  private readonly txMask: number;
   private readonly maxFrame: number;
   private readonly rxDoorbell: Doorbell;
   private readonly capture: FrameCapture | undefined;
@@ -78,21 +71,14 @@ export class TenderLink implements NetDevice {
     config: LinkConfig,
     opts: TenderLinkOptions,
   ) {
+    super(config);
     this.mac = Uint8Array.from(opts.mac);
     this.mtu = config.mtu;
     this.capture = opts.capture;
     this.bytes = new Uint8Array(arena);
-    const t = linkTables(config.rxSlots, config.txSlots);
-    this.ctl = new Int32Array(config.control);
-    this.rxLen = this.ctl.subarray(t.rxLen, t.rxLen + t.rxSlots);
-    this.rxOff = this.ctl.subarray(t.rxOff, t.rxOff + t.rxSlots);
-    this.txLen = this.ctl.subarray(t.txLen, t.txLen + t.txSlots);
-    this.txOff = this.ctl.subarray(t.txOff, t.txOff + t.txSlots);
-    this.rxMask = t.rxSlots - 1;
-    this.txMask = t.txSlots - 1;
     // A VLAN tag may come on top of mtu + 14; a slot is one arena chunk.
     this.maxFrame = Math.min(CHUNK_SIZE, config.mtu + 18);
-    this.views = new Array<Uint8Array | undefined>(t.txSlots).fill(undefined);
+    this.views = new Array<Uint8Array | undefined>(config.txSlots).fill(undefined);
     this.rxDoorbell = new Doorbell(this.ctl, W_RX_HEAD);
     this.rxHead = Atomics.load(this.ctl, W_RX_HEAD);
     this.txTail = Atomics.load(this.ctl, W_TX_TAIL);

@@ -11,7 +11,7 @@
 import { connect, type Socket } from 'node:net';
 import type { Connection } from '../../stack/tcp/connection.js';
 import type { Listener } from '../../stack/tcp/listener.js';
-import { destroyWithReset, newRelayCounters, Splice, type RelayCounters } from './splice.js';
+import { destroyWithReset, newRelayCounters, SpliceSet, type RelayCounters } from './splice.js';
 
 export interface OutboundCounters extends RelayCounters {
   /** Host connects that failed (the guest connection was reset). */
@@ -20,7 +20,7 @@ export interface OutboundCounters extends RelayCounters {
 
 export class Outbound {
   readonly counters: OutboundCounters = { ...newRelayCounters(), refused: 0 };
-  private readonly splices = new Set<Splice>();
+  private readonly splices = new SpliceSet(this.counters);
   /** Guest connections whose host socket is still connecting. */
   private readonly opening = new Map<Connection, Socket>();
   private closing = false;
@@ -37,7 +37,7 @@ export class Outbound {
     this.listener.close();
     // Each abort runs the connection's onClose below, which drops its socket.
     for (const conn of [...this.opening.keys()]) conn.abort();
-    for (const splice of [...this.splices]) splice.reset();
+    this.splices.resetAll();
   }
 
   private readonly onConnection = (conn: Connection): void => {
@@ -54,7 +54,7 @@ export class Outbound {
     };
     const onConnect = (): void => {
       if (!settle()) return;
-      this.splices.add(new Splice(socket, conn, c, this.spliceDone));
+      this.splices.open(socket, conn);
     };
     const onError = (): void => {
       if (!settle()) return;
@@ -76,13 +76,6 @@ export class Outbound {
 
   /** Bytes held in JS by the open splices (a walk over them: for stats only). */
   buffered(): number {
-    let sum = 0;
-    for (const splice of this.splices) sum += splice.buffered;
-    return sum;
+    return this.splices.buffered();
   }
-
-  private readonly spliceDone = (splice: Splice): void => {
-    this.splices.delete(splice);
-    this.counters.active--;
-  };
 }

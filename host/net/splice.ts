@@ -197,3 +197,33 @@ export function destroyWithReset(socket: Socket): void {
     socket.destroy(); // not a TCP handle (or already closing): a plain close will do
   }
 }
+
+/** The open splices of one forward (or of the outbound relay): a splice
+ *  leaves the set, and the forward's active count, once it is done. */
+export class SpliceSet {
+  private readonly splices = new Set<Splice>();
+
+  constructor(private readonly counters: RelayCounters) {}
+
+  /** Join an open socket and an established connection. */
+  open(socket: Socket, conn: Connection): void {
+    this.splices.add(new Splice(socket, conn, this.counters, this.spliceDone));
+  }
+
+  /** Reset both sides of every splice (each then leaves the set). */
+  resetAll(): void {
+    for (const splice of [...this.splices]) splice.reset();
+  }
+
+  /** Bytes held in JS by the open splices (a walk over them: for stats only). */
+  buffered(): number {
+    let sum = 0;
+    for (const splice of this.splices) sum += splice.buffered;
+    return sum;
+  }
+
+  private readonly spliceDone = (splice: Splice): void => {
+    this.splices.delete(splice);
+    this.counters.active--;
+  };
+}

@@ -11,7 +11,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import type { Stack } from '../../stack/stack.js';
 import type { Connection } from '../../stack/tcp/connection.js';
 import type { HostForward } from './hostfwd.js';
-import { destroyWithReset, newRelayCounters, Splice, type RelayCounters } from './splice.js';
+import { destroyWithReset, newRelayCounters, SpliceSet, type RelayCounters } from './splice.js';
 
 export interface TcpForwardOptions {
   stack: Stack;
@@ -23,7 +23,7 @@ export interface TcpForwardOptions {
 export class TcpForward {
   readonly counters: RelayCounters = newRelayCounters();
   private readonly server: Server;
-  private readonly splices = new Set<Splice>();
+  private readonly splices = new SpliceSet(this.counters);
   /** Host sockets waiting for the guest's handshake. */
   private readonly opening = new Set<Socket>();
   private closing = false;
@@ -58,7 +58,7 @@ export class TcpForward {
     this.abortListen?.();
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     for (const socket of this.opening) destroyWithReset(socket);
-    for (const splice of [...this.splices]) splice.reset();
+    this.splices.resetAll();
     if (this.server.listening) await closed;
   }
 
@@ -101,21 +101,13 @@ export class TcpForward {
       destroyWithReset(socket);
       return;
     }
-    const splice = new Splice(socket, conn, this.counters, this.spliceDone);
-    this.splices.add(splice);
+    this.splices.open(socket, conn);
   }
 
   /** Bytes held in JS by the open splices (a walk over them: for stats only). */
   buffered(): number {
-    let sum = 0;
-    for (const splice of this.splices) sum += splice.buffered;
-    return sum;
+    return this.splices.buffered();
   }
-
-  private readonly spliceDone = (splice: Splice): void => {
-    this.splices.delete(splice);
-    this.counters.active--;
-  };
 }
 
 /** "EADDRINUSE: 127.0.0.1:9000 is in use" rather than Node's bare message. */

@@ -4,6 +4,7 @@
 import type { Frame, Packet } from '../handshake/packet.js';
 import type { SharedKeys } from '../spoke/spake2ee.js';
 import { BobError, ExitCode } from './errors.js';
+import type { Logger } from './log.js';
 
 /** The handshake succeeded: go to the secure room with the peer's identity (§3). */
 export interface Paired {
@@ -36,6 +37,9 @@ export interface HandshakeMachine {
 
 export const RELAY = 0x0000;
 
+/** The other side of a handshake, as the messages name it. */
+export type PeerRole = 'sender' | 'receiver';
+
 export function frame(uid: number, packet: Packet): Frame {
   return { uid, packet };
 }
@@ -60,4 +64,47 @@ export function hexUid(uid: number): string {
 
 export function plural(n: number, word: string): string {
   return `${n} ${word}${n === 1 ? '' : 's'}`;
+}
+
+/** The packets both machines answer alike: 09 0000 and 0f end the handshake,
+ *  09 <uid> means that peer left (`forget` it), anything else is ignored. */
+export function commonStep(f: Frame, log: Logger, forget: (uid: number) => void): Step {
+  const p = f.packet;
+  switch (p.name) {
+    case 'Closed':
+      if (p.uid === RELAY) return { send: [], error: relayClosedError() };
+      forget(p.uid);
+      return { send: [] };
+    case 'Timeout':
+      return { send: [], error: relayTimeoutError() };
+    default:
+      log.debug(`ignoring ${p.name} from ${hexUid(f.uid)}`);
+      return { send: [] };
+  }
+}
+
+/** A peer's password differs from ours: a warning, and with failFast the end
+ *  of the handshake (`send` still goes out first). */
+export function wrongPasswordStep(
+  peer: PeerRole,
+  identity: Uint8Array,
+  send: Frame[],
+  failFast: boolean | undefined,
+  log: Logger,
+): Step {
+  const message = `Wrong password: the ${peer} ${identityText(identity)} uses another one`;
+  log.warn(message);
+  return failFast ? { send, error: new BobError(ExitCode.WrongPassword, message) } : { send };
+}
+
+/** The --timeout error when no peer got as far as the user's decision: some
+ *  had another password, or none came at all. */
+export function noPeerError(peer: PeerRole, wrongPasswords: number, waited: string): BobError {
+  if (wrongPasswords > 0) {
+    return new BobError(
+      ExitCode.WrongPassword,
+      `Wrong password: ${plural(wrongPasswords, peer)} used another one, and none with ours came ${waited}`,
+    );
+  }
+  return new BobError(ExitCode.Timeout, `Timeout: no ${peer} came ${waited}`);
 }

@@ -19,12 +19,13 @@ import {
   type HandshakeMachine,
   RELAY,
   type Step,
+  commonStep,
   frame,
   hexUid,
   identityText,
+  noPeerError,
   plural,
-  relayClosedError,
-  relayTimeoutError,
+  wrongPasswordStep,
 } from './handshake-common.js';
 import { type Logger, silentLogger } from './log.js';
 
@@ -82,15 +83,8 @@ export class ReceiverHandshake implements HandshakeMachine {
         return this.#onDone();
       case 'Spoke_failure':
         return this.#onSpokeFailure(f.uid, p.code);
-      case 'Closed':
-        if (p.uid === RELAY) return { send: [], error: relayClosedError() };
-        this.#forget(p.uid, 'left the relay');
-        return { send: [] };
-      case 'Timeout':
-        return { send: [], error: relayTimeoutError() };
-      default:
-        this.#log.debug(`ignoring ${p.name} from ${hexUid(f.uid)}`);
-        return { send: [] };
+      default: // 09, 0f and packets we do not expect
+        return commonStep(f, this.#log, (uid) => this.#forget(uid, 'left the relay'));
     }
   }
 
@@ -113,13 +107,7 @@ export class ReceiverHandshake implements HandshakeMachine {
     if (this.#refusals > 0) {
       return new BobError(ExitCode.Refused, `Refused: ${plural(this.#refusals, 'sender')} refused, and no other came ${waited}`);
     }
-    if (this.#wrongPasswords > 0) {
-      return new BobError(
-        ExitCode.WrongPassword,
-        `Wrong password: ${plural(this.#wrongPasswords, 'sender')} used another one, and none with ours came ${waited}`,
-      );
-    }
-    return new BobError(ExitCode.Timeout, `Timeout: no sender came ${waited}`);
+    return noPeerError('sender', this.#wrongPasswords, waited);
   }
 
   /** 0000 04 s public sid: one PBKDF2 and X = x·B + M for this sender (§4.4). */
@@ -189,9 +177,7 @@ export class ReceiverHandshake implements HandshakeMachine {
 
   #wrongPassword(identity: Uint8Array, send: Frame[]): Step {
     this.#wrongPasswords++;
-    const message = `Wrong password: the sender ${identityText(identity)} uses another one`;
-    this.#log.warn(message);
-    return this.#options.failFast ? { send, error: new BobError(ExitCode.WrongPassword, message) } : { send };
+    return wrongPasswordStep('sender', identity, send, this.#options.failFast, this.#log);
   }
 
   #forget(s: number, why: string): void {

@@ -17,12 +17,12 @@ import {
   type HandshakeMachine,
   RELAY,
   type Step,
+  commonStep,
   frame,
   hexUid,
   identityText,
-  plural,
-  relayClosedError,
-  relayTimeoutError,
+  noPeerError,
+  wrongPasswordStep,
 } from './handshake-common.js';
 import { type Logger, silentLogger } from './log.js';
 
@@ -75,28 +75,15 @@ export class SenderHandshake implements HandshakeMachine {
         return this.#onAccepted(f.uid);
       case 'Spoke_failure':
         return this.#onSpokeFailure(f.uid, p.code);
-      case 'Closed':
-        if (p.uid === RELAY) return { send: [], error: relayClosedError() };
-        this.#forget(p.uid, 'left the relay');
-        return { send: [] };
-      case 'Timeout':
-        return { send: [], error: relayTimeoutError() };
-      default:
-        this.#log.debug(`ignoring ${p.name} from ${hexUid(f.uid)}`);
-        return { send: [] };
+      default: // 09, 0f and packets we do not expect
+        return commonStep(f, this.#log, (uid) => this.#forget(uid, 'left the relay'));
     }
   }
 
   giveUp(seconds: number): BobError {
     const waited = `within ${seconds} s`;
     if (this.#agreements > 0) return new BobError(ExitCode.Refused, `Not accepted: no receiver accepted the file ${waited}`);
-    if (this.#wrongPasswords > 0) {
-      return new BobError(
-        ExitCode.WrongPassword,
-        `Wrong password: ${plural(this.#wrongPasswords, 'receiver')} used another one, and none with ours came ${waited}`,
-      );
-    }
-    return new BobError(ExitCode.Timeout, `Timeout: no receiver came ${waited}`);
+    return noPeerError('receiver', this.#wrongPasswords, waited);
   }
 
   /** <c>07 X cid: compute Y and our validator for this receiver (§4.4). */
@@ -157,9 +144,7 @@ export class SenderHandshake implements HandshakeMachine {
 
   #wrongPassword(identity: Uint8Array, send: Frame[]): Step {
     this.#wrongPasswords++;
-    const message = `Wrong password: the receiver ${identityText(identity)} uses another one`;
-    this.#log.warn(message);
-    return this.#options.failFast ? { send, error: new BobError(ExitCode.WrongPassword, message) } : { send };
+    return wrongPasswordStep('receiver', identity, send, this.#options.failFast, this.#log);
   }
 
   #forget(c: number, why: string): void {

@@ -44,7 +44,7 @@ describe('uk run: bad input', () => {
   });
 
   it('an unknown app, a missing module, a module that is not a guest app', async () => {
-    await expectUsage(['nosuchapp'], /^uk: unknown app 'nosuchapp' \(expected echo, discard, chargen, or the path of an ES module\)/);
+    await expectUsage(['nosuchapp'], /^uk: unknown app 'nosuchapp' \(expected relay, echo, discard, chargen, or the path of an ES module\)/);
     await expectUsage(['./no/such/guest.mjs'], /^uk: app \.\/no\/such\/guest\.mjs: no such file/);
     await expectUsage([join(FIXTURES, 'not-a-guest.mjs')], /exports no guest main/);
   });
