@@ -1,0 +1,327 @@
+// `npm start`: the relay as a guest under a fixed memory budget, stressed run
+// after run, with the guest's memory checked after each run against what it
+// used before the first (issue #499: the relay died on the second run because
+// the first run's memory never came back).
+//
+//   node dist/relay/main-job.js [--pairs 32] [--runs 4] [--size BYTES]
+//     [--mem 40M] [--hotpath wasm|ts] [--port 9000] [--secure-port 9001]
+//     [--concurrency 16] [--warmup 0] [--json]
+//
+// It boots `uk run --mem M relay` as a child on user networking, forwarding
+// 127.0.0.1:PORT and :SECURE-PORT to the guest's 9000 and 9001, runs `bob
+// stress` in this process, prints one row per run and a verdict. Exit 0 when
+// every transfer succeeded and memory came back, 1 otherwise, 2 on bad flags.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import { packageRoot } from '../host/hotpath.js';
+import { silentLogger } from './client/log.js';
+import { type GuestMemory, statsMark, waitForQuiescence } from './stress/guest-stats.js';
+import { STRESS_DEFAULT_CONCURRENCY, STRESS_PBKDF2_COUNT, type RunReport, stress } from './stress/stress.js';
+
+export const GUEST_STATS_INTERVAL_MS = 250;
+/** heapUsed (after GC) may differ from the baseline by this fraction: GC is not byte-exact. */
+export const HEAP_TOLERANCE = 0.01;
+const BOOT_TIMEOUT_MS = 30_000;
+const QUIESCENCE_TIMEOUT_MS = 60_000;
+const STOP_TIMEOUT_MS = 10_000;
+
+// ---------------------------------------------------------------- the guest
+
+export interface RelayGuest {
+  readonly ports: { readonly handshake: number; readonly secure: number };
+  readonly statsFile: string;
+  /** What the guest printed on stderr so far. */
+  readonly stderr: () => string;
+  /** SIGTERM, then SIGKILL if it has not ended within 10 s; removes the stats file. Idempotent. */
+  stop(): Promise<number | null>;
+}
+
+export interface RelayGuestOptions {
+  readonly mem: string;
+  readonly hotpath: 'wasm' | 'ts';
+  readonly ports: { readonly handshake: number; readonly secure: number };
+  /** Arguments for the relay app (e.g. ['-v']). */
+  readonly relayArgs?: readonly string[];
+}
+
+/** Boots `uk run relay` (the built CLI) and resolves once the relay listens. */
+export async function startRelayGuest(options: RelayGuestOptions): Promise<RelayGuest> {
+  const dir = await mkdtemp(join(tmpdir(), 'uk-relay-'));
+  const statsFile = join(dir, 'stats.jsonl');
+  const { handshake, secure } = options.ports;
+  const args = [
+    join(packageRoot(), 'dist/host/cli.js'),
+    'run',
+    '--mem', options.mem,
+    '--hotpath', options.hotpath,
+    '--net', `user:hostfwd=tcp:127.0.0.1:${handshake}-:9000,hostfwd=tcp:127.0.0.1:${secure}-:9001`,
+    '--stats', statsFile,
+    '--stats-interval', String(GUEST_STATS_INTERVAL_MS),
+    'relay',
+    ...(options.relayArgs ?? []),
+  ];
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr!.setEncoding('utf8').on('data', (s: string) => (stderr += s));
+  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
+  let stopping: Promise<number | null> | null = null;
+  const stop = (): Promise<number | null> =>
+    (stopping ??= (async () => {
+      const code = await endChild(child, exited);
+      await rm(dir, { recursive: true, force: true });
+      return code;
+    })());
+  try {
+    await waitForListening(() => stderr, exited);
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return { ports: options.ports, statsFile, stderr: () => stderr, stop };
+}
+
+async function waitForListening(stderr: () => string, exited: Promise<number | null>): Promise<void> {
+  let ended: number | null | undefined;
+  void exited.then((code) => (ended = code));
+  const end = Date.now() + BOOT_TIMEOUT_MS;
+  while (!/relay listening on/.test(stderr())) {
+    if (ended !== undefined) throw new Error(`uk run relay exited (${ended}) before listening:\n${stderr()}`);
+    if (Date.now() > end) throw new Error(`uk run relay did not listen within ${BOOT_TIMEOUT_MS / 1000} s:\n${stderr()}`);
+    await sleep(50);
+  }
+}
+
+async function endChild(child: ChildProcess, exited: Promise<number | null>): Promise<number | null> {
+  if (child.exitCode !== null || child.signalCode !== null) return exited;
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
+  const code = await exited;
+  clearTimeout(timer);
+  return code;
+}
+
+/** The guest's memory once no connection is left, from a stats line written from now on. */
+export async function quiescentMemory(guest: RelayGuest): Promise<GuestMemory> {
+  const mark = await statsMark(guest.statsFile);
+  const memory = await waitForQuiescence(guest.statsFile, mark, QUIESCENCE_TIMEOUT_MS);
+  if (memory === null) throw new Error(`no usable line in the guest's stats file ${guest.statsFile}`);
+  return memory;
+}
+
+// ------------------------------------------------------------- the verdict
+
+export interface MemoryCheck {
+  readonly ok: boolean;
+  readonly arenaDelta: number;
+  readonly heapDelta: number;
+  /** heapDelta as a fraction of the baseline heap. */
+  readonly heapFraction: number;
+}
+
+/** arenaUsed exactly equal (the arena is ours, chunk by chunk); heapUsed within HEAP_TOLERANCE. */
+export function compareMemory(baseline: GuestMemory, now: GuestMemory): MemoryCheck {
+  const arenaDelta = now.arenaUsed - baseline.arenaUsed;
+  const heapDelta = now.heapUsed - baseline.heapUsed;
+  const heapFraction = heapDelta / baseline.heapUsed;
+  return { ok: now.quiescent && arenaDelta === 0 && Math.abs(heapFraction) <= HEAP_TOLERANCE, arenaDelta, heapDelta, heapFraction };
+}
+
+// ------------------------------------------------------------ the main job
+
+interface JobOptions {
+  pairs: number;
+  runs: number;
+  size: number;
+  mem: string;
+  hotpath: 'wasm' | 'ts';
+  port?: number;
+  securePort?: number;
+  concurrency: number;
+  warmup: number;
+  json: boolean;
+}
+
+class UsageError extends Error {}
+
+const USAGE =
+  'usage: main-job [--pairs 32] [--runs 4] [--size BYTES] [--mem 40M] [--hotpath wasm|ts] ' +
+  '[--port 9000] [--secure-port 9001] [--concurrency 16] [--warmup 0] [--json]';
+
+function parseOptions(argv: string[]): JobOptions {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      pairs: { type: 'string', default: '32' },
+      runs: { type: 'string', default: '4' },
+      size: { type: 'string', default: String(16 * 1024) },
+      mem: { type: 'string', default: '40M' },
+      hotpath: { type: 'string', default: 'wasm' },
+      port: { type: 'string' },
+      'secure-port': { type: 'string' },
+      concurrency: { type: 'string', default: String(STRESS_DEFAULT_CONCURRENCY) },
+      warmup: { type: 'string', default: '0' },
+      json: { type: 'boolean', default: false },
+    },
+    strict: true,
+  });
+  const int = (name: string, text: string | undefined, min: number): number | undefined => {
+    if (text === undefined) return undefined;
+    const n = Number(text);
+    if (!/^\d+$/.test(text) || n < min) throw new UsageError(`--${name} ${text}: expected a whole number >= ${min}`);
+    return n;
+  };
+  if (values.hotpath !== 'wasm' && values.hotpath !== 'ts') throw new UsageError(`--hotpath ${values.hotpath}: expected wasm or ts`);
+  return {
+    pairs: int('pairs', values.pairs, 1)!,
+    runs: int('runs', values.runs, 1)!,
+    size: int('size', values.size, 0)!,
+    mem: values.mem!,
+    hotpath: values.hotpath,
+    port: int('port', values.port, 1),
+    securePort: int('secure-port', values['secure-port'], 1),
+    concurrency: int('concurrency', values.concurrency, 2)!,
+    warmup: int('warmup', values.warmup, 0)!,
+    json: values.json!,
+  };
+}
+
+/** A TCP port on 127.0.0.1 that nobody listens on right now (0: any free one). */
+async function listenable(port: number): Promise<number | null> {
+  const server = net.createServer();
+  return new Promise((resolve) => {
+    server.once('error', () => resolve(null));
+    server.listen(port, '127.0.0.1', () => {
+      const got = (server.address() as net.AddressInfo).port;
+      server.close(() => resolve(got));
+    });
+  });
+}
+
+/** 9000 and 9001 like bob, unless taken: then free ports, and we say so. */
+async function choosePorts(o: JobOptions, say: (line: string) => void): Promise<{ handshake: number; secure: number }> {
+  const handshake = o.port ?? 9000;
+  const secure = o.securePort ?? (o.port === undefined ? 9001 : o.port + 1);
+  if ((await listenable(handshake)) !== null && (await listenable(secure)) !== null) return { handshake, secure };
+  const free = { handshake: (await listenable(0))!, secure: (await listenable(0))! };
+  say(`127.0.0.1:${handshake} or :${secure} is in use: forwarding 127.0.0.1:${free.handshake} and :${free.secure} instead`);
+  return free;
+}
+
+function mb(bytes: number): string {
+  return `${(bytes / 1024 / 1024).toFixed(2)} MiB`;
+}
+
+function signedBytes(n: number): string {
+  return `${n > 0 ? '+' : n < 0 ? '-' : '±'}${Math.abs(n)} B`;
+}
+
+function row(r: RunReport, check: MemoryCheck | null): string {
+  const g = r.guest;
+  const cells = [
+    `run ${r.run}`.padEnd(7),
+    `${r.ok}/${r.pairs} ok`.padEnd(12),
+    `${(r.wallMs / 1000).toFixed(2)} s`.padStart(9),
+    g === null ? 'no guest stats' : `arena ${mb(g.arenaUsed)} (${signedBytes(check!.arenaDelta)})`,
+    g === null ? '' : `heap ${mb(g.heapUsed)} (${(check!.heapFraction * 100).toFixed(2)}%)`,
+    g === null ? '' : `connections ${g.connections}${g.quiescent ? '' : ' (NOT quiescent)'}`,
+  ];
+  return cells.filter((c) => c !== '').join('  ');
+}
+
+export async function mainJob(argv: string[]): Promise<number> {
+  let options: JobOptions;
+  try {
+    options = parseOptions(argv);
+  } catch (error) {
+    process.stderr.write(`main-job: ${(error as Error).message}\n${USAGE}\n`);
+    return 2;
+  }
+  const say = (line: string): void => void process.stderr.write(`main-job: ${line}\n`);
+  const out = (line: string): void => void process.stdout.write(line + '\n');
+  const ports = await choosePorts(options, say);
+  say(`booting uk run --mem ${options.mem} --hotpath ${options.hotpath} relay (127.0.0.1:${ports.handshake} -> 9000, :${ports.secure} -> 9001)`);
+  const guest = await startRelayGuest({ mem: options.mem, hotpath: options.hotpath, ports });
+  // Ctrl-C must not leave the guest behind.
+  const onSignal = (): void => void guest.stop().then(() => process.exit(1));
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    const relay = { host: '127.0.0.1', port: ports.handshake, securePort: ports.secure };
+    const stressOptions = {
+      relay,
+      pairs: options.pairs,
+      size: options.size,
+      concurrency: options.concurrency,
+      pbkdf2Count: STRESS_PBKDF2_COUNT,
+      clientTimeoutMs: 60_000,
+      quiescenceTimeoutMs: QUIESCENCE_TIMEOUT_MS,
+      log: silentLogger,
+    };
+    if (options.warmup > 0) {
+      // Optional: the first runs also grow the heap by what V8 compiles and
+      // caches for the relay's code; warm-up runs separate that from the rest.
+      const warm = await stress({ ...stressOptions, runs: options.warmup });
+      say(`warm-up: ${warm.ok}/${warm.pairs} transfers ok in ${options.warmup} run(s), not counted`);
+    }
+    const baseline = await quiescentMemory(guest);
+    if (options.json) out(JSON.stringify({ baseline: { arenaUsed: baseline.arenaUsed, heapUsed: baseline.heapUsed } }));
+    else out(`baseline (quiescent, ${options.warmup > 0 ? 'after the warm-up' : 'before any run'}): arena ${mb(baseline.arenaUsed)} (${baseline.arenaUsed} B), heap after GC ${mb(baseline.heapUsed)} (${baseline.heapUsed} B)`);
+    const checks: MemoryCheck[] = [];
+    const summary = await stress({
+      ...stressOptions,
+      runs: options.runs,
+      statsFile: guest.statsFile,
+      onRun: (r) => {
+        const check = r.guest === null ? null : compareMemory(baseline, r.guest);
+        if (check !== null) checks.push(check);
+        if (options.json) {
+          const memory = check === null ? {} : { arenaDelta: check.arenaDelta, heapDelta: check.heapDelta, heapFraction: check.heapFraction, memoryOk: check.ok };
+          out(JSON.stringify({ run: r.run, pairs: r.pairs, ok: r.ok, wallMs: Math.round(r.wallMs), guest: r.guest, ...memory }));
+        }
+        else out(row(r, check));
+      },
+    });
+    const allOk = summary.failed === 0;
+    const memoryOk = checks.length === options.runs && checks.every((c) => c.ok);
+    const last = checks[checks.length - 1];
+    const ok = allOk && memoryOk;
+    if (options.json) {
+      out(JSON.stringify({ verdict: ok ? 'pass' : 'fail', transfersOk: summary.ok, transfers: summary.pairs, memoryReturned: memoryOk, last: last ?? null }));
+    } else {
+      const memory =
+        last === undefined
+          ? 'no guest memory figures'
+          : memoryOk
+            ? `memory returned to baseline after every run (arena exactly; heap within ${HEAP_TOLERANCE * 100}%, last ${signedBytes(last.heapDelta)})`
+            : `memory did NOT return to baseline: ${checks
+                .map((c, i) => `run ${i + 1} arena ${signedBytes(c.arenaDelta)}, heap ${signedBytes(c.heapDelta)} (${(c.heapFraction * 100).toFixed(2)}%)`)
+                .join('; ')}`;
+      out(`verdict: ${ok ? 'PASS' : 'FAIL'}: ${summary.ok}/${summary.pairs} transfers ok; ${memory}`);
+    }
+    return ok ? 0 : 1;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    await guest.stop();
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+// Run only as the entry point: tests and the benchmark import the helpers above.
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  mainJob(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (error: unknown) => {
+      process.stderr.write(`main-job: ${(error as Error).stack ?? String(error)}\n`);
+      process.exit(1);
+    },
+  );
+}

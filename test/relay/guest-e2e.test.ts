@@ -1,0 +1,160 @@
+// End to end through `uk run relay` (the built CLI as a child, user
+// networking, 127.0.0.1 forwarded to the guest's 9000 and 9001): the library
+// calls behind `bob send` and `bob recv`, and the guest's memory across
+// `bob stress` runs (issue #499).
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BobError, ExitCode, type RelayEndpoint, bufferSource, receive, send } from '../../relay/client/index.js';
+import { silentLogger } from '../../relay/client/log.js';
+import { type RelayGuest, HEAP_TOLERANCE, compareMemory, quiescentMemory, startRelayGuest } from '../../relay/main-job.js';
+import { STRESS_PBKDF2_COUNT, stress } from '../../relay/stress/stress.js';
+import type { GuestMemory } from '../../relay/stress/guest-stats.js';
+import { freePort } from '../helpers/uk.js';
+
+const FAST = 16; // bob's PBKDF2 count: these tests are about the transport, not the KDF
+
+async function bootGuest(): Promise<{ guest: RelayGuest; endpoint: RelayEndpoint }> {
+  const guest = await startRelayGuest({ mem: '40M', hotpath: 'wasm', ports: { handshake: await freePort(), secure: await freePort() } });
+  return { guest, endpoint: { host: '127.0.0.1', port: guest.ports.handshake, securePort: guest.ports.secure } };
+}
+
+function sha256(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+async function failure(promise: Promise<unknown>): Promise<BobError> {
+  try {
+    await promise;
+  } catch (error) {
+    if (error instanceof BobError) return error;
+    throw error;
+  }
+  throw new Error('expected a BobError');
+}
+
+describe('bob send / recv through `uk run relay`', () => {
+  let guest: RelayGuest;
+  let endpoint: RelayEndpoint;
+  let dir: string;
+
+  beforeAll(async () => {
+    ({ guest, endpoint } = await bootGuest());
+    dir = await mkdtemp(join(tmpdir(), 'bob-guest-'));
+  });
+
+  afterAll(async () => {
+    await guest?.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  async function transfer(data: Uint8Array, name: string): Promise<void> {
+    const out = join(dir, `out-${name}`);
+    const password = `pw-${randomBytes(6).toString('hex')}`;
+    const [sent, received] = await Promise.all([
+      send({ relay: endpoint, password, file: bufferSource(name, data), pbkdf2Count: FAST, timeoutMs: 60_000 }),
+      receive({ relay: endpoint, password, output: out, timeoutMs: 60_000 }),
+    ]);
+    expect(sent.size).toBe(data.length);
+    expect(received).toMatchObject({ name, size: data.length, path: out });
+    expect(sha256(await readFile(out))).toBe(sha256(data));
+  }
+
+  it('transfers an empty file', async () => {
+    await transfer(new Uint8Array(0), 'empty.bin');
+  });
+
+  it('transfers a 1-byte file', async () => {
+    await transfer(Uint8Array.of(0x5a), 'one.bin');
+  });
+
+  it('transfers a 20 MB file, SHA-256 equal (the guest has 40M for everything)', async () => {
+    await transfer(new Uint8Array(randomBytes(20 * 1000 * 1000)), 'big.bin');
+  }, 120_000);
+
+  it('fails cleanly on a wrong password: the receiver gives up with exit 3, the sender at its timeout', async () => {
+    const out = join(dir, 'out-wrong');
+    const [sender, receiver] = await Promise.all([
+      failure(send({ relay: endpoint, password: 'right', file: bufferSource('f', Uint8Array.of(1)), pbkdf2Count: FAST, timeoutMs: 2000 })),
+      failure(receive({ relay: endpoint, password: 'wrong', output: out, failFast: true, timeoutMs: 20_000 })),
+    ]);
+    expect(receiver.code).toBe(ExitCode.WrongPassword);
+    expect(receiver.message).toMatch(/^Wrong password: the sender \S+ uses another one$/);
+    expect(sender.code).toBe(ExitCode.WrongPassword);
+    expect(sender.message).toMatch(/^Wrong password: 1 receiver used another one, and none with ours came within 2 s$/);
+    expect(existsSync(out)).toBe(false);
+  });
+});
+
+describe('guest memory across `bob stress` runs (uk run --mem 40M relay)', () => {
+  let guest: RelayGuest;
+  let endpoint: RelayEndpoint;
+
+  beforeAll(async () => {
+    ({ guest, endpoint } = await bootGuest());
+  });
+
+  afterAll(async () => {
+    await guest?.stop();
+  });
+
+  it('returns to the baseline after each of 3 runs of 16 pairs: arena exactly, no connection left', async () => {
+    const baseline = await quiescentMemory(guest);
+    const after: GuestMemory[] = [];
+    const summary = await stress({
+      relay: endpoint,
+      pairs: 16,
+      runs: 3,
+      size: 16 * 1024,
+      concurrency: 16,
+      pbkdf2Count: STRESS_PBKDF2_COUNT,
+      clientTimeoutMs: 60_000,
+      statsFile: guest.statsFile,
+      quiescenceTimeoutMs: 60_000,
+      log: silentLogger,
+      onRun: (r) => after.push(r.guest!),
+    });
+    expect(summary).toMatchObject({ pairs: 48, ok: 48, failed: 0 });
+    expect(after).toHaveLength(3);
+    // All figures first, so a failure shows how the heap behaves run after run.
+    const figures = after.map((g) => ({ ...compareMemory(baseline, g), connections: g.connections, quiescent: g.quiescent }));
+    const expected = figures.map(() => expect.objectContaining({ arenaDelta: 0, connections: 0, quiescent: true }));
+    expect(figures).toEqual(expected);
+  }, 150_000);
+
+  // Known open defect (issue #5 note): the guest's heap after GC ends 8-15% above its
+  // baseline and keeps creeping run after run, while the arena returns exactly. it.fails
+  // keeps the 1% target asserted: when the growth is fixed this test fails and must
+  // become a plain it().
+  it.fails('KNOWN DEFECT: heap after GC within 1% of the baseline after each of 3 runs', async () => {
+    const baseline = await quiescentMemory(guest);
+    const after: GuestMemory[] = [];
+    const summary = await stress({
+      relay: endpoint,
+      pairs: 16,
+      runs: 3,
+      size: 16 * 1024,
+      concurrency: 16,
+      pbkdf2Count: STRESS_PBKDF2_COUNT,
+      clientTimeoutMs: 60_000,
+      statsFile: guest.statsFile,
+      quiescenceTimeoutMs: 60_000,
+      log: silentLogger,
+      onRun: (r) => after.push(r.guest!),
+    });
+    expect(summary).toMatchObject({ pairs: 48, ok: 48, failed: 0 });
+    expect(after).toHaveLength(3);
+    // All figures first, so a failure shows how the heap behaves run after run.
+    const figures = after.map((g) => ({ ...compareMemory(baseline, g), connections: g.connections, quiescent: g.quiescent }));
+    const expected = figures.map(() => expect.objectContaining({ arenaDelta: 0, connections: 0, quiescent: true }));
+    expect(figures).toEqual(expected);
+    const heap = figures.map((f) => `${f.heapDelta >= 0 ? '+' : ''}${f.heapDelta} B (${(f.heapFraction * 100).toFixed(2)}%)`).join(', ');
+    expect(
+      figures.map((f) => Math.abs(f.heapFraction) <= HEAP_TOLERANCE),
+      `heapUsed after each run vs the baseline ${baseline.heapUsed} B: ${heap}`,
+    ).toEqual([true, true, true]);
+  }, 150_000);
+});
