@@ -28,7 +28,16 @@ class RealAlarm implements Alarm {
   }
 
   cancel(): void {
-    if (this.handle !== undefined) clearTimeout(this.handle);
+    if (this.handle !== undefined) {
+      // Node keeps the (empty) timer list of a cleared *unref'd* timer until
+      // its duration has passed (lib/timers.js unenroll deletes only refed
+      // lists); with one list per distinct delay, every reschedule of a far
+      // deadline (the relay's 1 h -t) would leave one behind for that long.
+      // Ref'd again just before clearing, the list goes with the timer.
+      const maybeRef = this.handle as { ref?: () => unknown };
+      if (typeof maybeRef.ref === 'function') maybeRef.ref();
+      clearTimeout(this.handle);
+    }
     this.handle = undefined;
     this.at = Infinity;
   }
