@@ -5,11 +5,19 @@
 //
 //   npm run bench:hotpath      (builds, then node --expose-gc dist/bench/hotpath.js)
 
-import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
-import { cpus, loadavg } from 'node:os';
-import { join } from 'node:path';
 import { createEngine, packageRoot } from '../host/hotpath.js';
 import { E, Reason, TCP_ACK, TCP_PSH, type HotPath } from '../stack/hotpath/index.js';
+import {
+  collectGarbage,
+  cpuNow,
+  describeMachine,
+  isMain,
+  median,
+  writeMarkdownSection,
+  writeResults,
+  type Machine,
+  type SummaryRow,
+} from './common.js';
 
 /** Runs per figure; the median is reported. */
 const RUNS = 7;
@@ -54,14 +62,6 @@ function loopEncodeTcp(hot: HotPath, slot: number, payloadLen: number, n: number
 type Loop = (n: number) => number;
 let sink = 0;
 
-/** CPU time of this process in ns. Timing by CPU time rather than wall time
- *  keeps other load on the machine (a shared CI box, parallel test runs) from
- *  inflating the figures: time spent descheduled is not counted. */
-function cpuNow(): number {
-  const u = process.cpuUsage();
-  return (u.user + u.system) * 1000;
-}
-
 /** Nanoseconds of CPU time per operation over n operations. */
 function nsPerOp(loop: Loop, n: number): number {
   const t0 = cpuNow();
@@ -79,19 +79,13 @@ function calibrate(loop: Loop): number {
   }
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
-
 /** Median ns per operation of each variant, runs interleaved so that drift in
  *  the machine's speed hits every variant alike. */
 function sideBySide(variants: Record<string, Loop>): Record<string, number> {
   const names = Object.keys(variants);
   const counts = names.map((k) => calibrate(variants[k]));
   const samples: number[][] = names.map(() => []);
-  (globalThis as { gc?: () => void }).gc?.();
+  collectGarbage();
   // One discarded round: V8 may still be re-optimising code that another
   // figure warmed up with different feedback (e.g. long checksums before
   // short ones); the first timed run would pay for it.
@@ -229,15 +223,6 @@ function table(rows: Row[]): string {
   return [head, rule, ...lines].join('\n');
 }
 
-interface Machine {
-  cpu: string;
-  cores: number;
-  node: string;
-  date: string;
-  /** 1-minute load average when the run started: other work shares the cores. */
-  load: number;
-}
-
 function section(machine: Machine, rows: Row[]): string {
   return [
     '## Hot path',
@@ -259,44 +244,27 @@ function section(machine: Machine, rows: Row[]): string {
   ].join('\n');
 }
 
-/** Replace the "## Hot path" section of BENCHMARKS.md, keeping the others. */
-function writeMarkdown(root: string, text: string): void {
-  const path = join(root, 'BENCHMARKS.md');
-  const old = existsSync(path) ? readFileSync(path, 'utf8') : '# Benchmarks\n\n';
-  const start = old.search(/^## Hot path\s*$/m);
-  let next: string;
-  if (start < 0) {
-    next = old.replace(/\n*$/, '\n\n') + text;
-  } else {
-    const rest = old.slice(start + 1);
-    const end = rest.search(/^## /m);
-    next = old.slice(0, start) + text + (end < 0 ? '' : '\n' + rest.slice(end));
-  }
-  writeFileSync(path, next);
-}
-
-async function main(): Promise<void> {
+/** Runs the benchmark, prints its table, writes its BENCHMARKS.md section and
+ *  bench/results/hotpath.json; returns its lines for the combined table. */
+export async function runHotpathBench(): Promise<SummaryRow[]> {
   const wasm = await createEngine('wasm', 16 * 1024 * 1024);
   const ts = await createEngine('ts', 16 * 1024 * 1024);
   const rows = [...checksumRows(wasm, ts), ...frameRows(wasm, ts)];
-  const machine: Machine = {
-    cpu: cpus()[0]?.model.trim() ?? 'unknown CPU',
-    cores: cpus().length,
-    node: process.version,
-    date: new Date().toISOString().slice(0, 10),
-    load: loadavg()[0],
-  };
+  const machine = describeMachine();
   console.log(`Hot path — ${machine.cpu}, ${machine.cores} cores, Node ${machine.node}, load ${machine.load.toFixed(1)}\n`);
   console.log(table(rows));
 
   const root = packageRoot();
-  writeMarkdown(root, section(machine, rows));
-  mkdirSync(join(root, 'bench', 'results'), { recursive: true });
-  writeFileSync(
-    join(root, 'bench', 'results', 'hotpath.json'),
-    JSON.stringify({ machine, runs: RUNS, runMs: RUN_MS, rows }, null, 2) + '\n',
-  );
+  writeMarkdownSection(root, 'Hot path', section(machine, rows));
+  writeResults(root, 'hotpath', { machine, runs: RUNS, runMs: RUN_MS, rows });
   if (sink === 0.5) console.log(''); // keep `sink` observable
+  return rows.map((r) => ({
+    figure: r.figure,
+    unit: r.unit,
+    wasm: fmt(r.wasm, r.unit),
+    ts: fmt(r.ts, r.unit),
+    speedup: ratio(r),
+  }));
 }
 
-await main();
+if (isMain(import.meta.url)) await runHotpathBench();

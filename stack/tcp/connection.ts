@@ -261,16 +261,19 @@ export class Connection {
     if (tcb && info.reason === 'closed') this.keepUnreadBytes(tcb);
     this.tcb = null;
     this.info = info;
-    const err = errorForClose(info.reason, info.detail);
+    // An Error captures a stack trace, which costs more than the rest of a
+    // release: make it only when something is still waiting to hear why.
+    let err: TcpError | undefined;
+    const error = (): TcpError => (err ??= errorForClose(info.reason, info.detail));
     const waiter = this.connectWaiter;
     this.connectWaiter = null;
-    waiter?.reject(err);
+    waiter?.reject(error());
     const pending = this.pendingWrite;
     this.pendingWrite = null;
-    pending?.reject(err);
+    pending?.reject(error());
     if (this.readController) this.endReadableAfterRelease();
     if (info.reason === 'closed' && this.leftover === null && !this.eofDelivered) this.deliverEof();
-    if (this.writeController && !this.writableEnded) this.writeController.error(err);
+    if (this.writeController && !this.writableEnded) this.writeController.error(error());
     this.writeController = null;
     this.settleClosed(info);
     const onClose = this.onClose;

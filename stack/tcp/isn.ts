@@ -43,9 +43,16 @@ export class IsnGenerator {
   }
 }
 
+/** Random words drawn from the host in batches: one getRandomValues() call
+ *  costs microseconds, as much as the rest of a connect(). */
+const randomPool = new Uint32Array(64);
+let randomLeft = 0;
+
 /** A random u32 (ephemeral port choice and similar). */
 export function randomU32(): number {
-  const one = new Uint32Array(1);
-  globalThis.crypto.getRandomValues(one);
-  return one[0]!;
+  if (randomLeft === 0) {
+    globalThis.crypto.getRandomValues(randomPool);
+    randomLeft = randomPool.length;
+  }
+  return randomPool[--randomLeft]!;
 }

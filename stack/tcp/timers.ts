@@ -93,8 +93,12 @@ function keepaliveTimeout(ctx: TcpContext, tcb: Tcb): void {
   if (!tcb.keepalive || !isSynchronized(tcb.state)) return;
   const o = ctx.opts;
   const now = ctx.now();
-  if (tcb.keepaliveProbes === 0 && now - tcb.lastHeard < o.keepaliveIdle) {
-    ctx.timers.arm(tcb, TcpTimer.Keepalive, tcb.lastHeard + o.keepaliveIdle);
+  // Compare with the very deadline we would arm: `now - lastHeard < idle` can
+  // hold while `lastHeard + idle` rounds to `now` itself, and the timer would
+  // then re-arm for the instant it fires, forever.
+  const due = tcb.lastHeard + o.keepaliveIdle;
+  if (tcb.keepaliveProbes === 0 && now < due) {
+    ctx.timers.arm(tcb, TcpTimer.Keepalive, due);
     return;
   }
   if (tcb.keepaliveProbes >= o.keepaliveCount) {
