@@ -43,8 +43,8 @@ const BLOCK_WORDS = 16 * 1024; // 64 KiB blocks
  * advance() consumes them.
  */
 export class ByteStream {
-  private readonly words = new Uint32Array(BLOCK_WORDS);
-  private readonly block = new Uint8Array(this.words.buffer);
+  private readonly words: Uint32Array;
+  private readonly block: Uint8Array;
   private x: number;
   private at = 0;
   private filled = 0;
@@ -56,6 +56,9 @@ export class ByteStream {
   ) {
     this.x = (Math.imul(seed + 1, 0x9e3779b1) >>> 0) || 1;
     this.left = total;
+    // Small streams get a small block; the words come out the same either way.
+    this.words = new Uint32Array(Math.max(1, Math.min(BLOCK_WORDS, Math.ceil(total / 4))));
+    this.block = new Uint8Array(this.words.buffer);
   }
 
   get remaining(): number {
@@ -76,7 +79,7 @@ export class ByteStream {
   private refill(): void {
     let x = this.x;
     const w = this.words;
-    for (let i = 0; i < BLOCK_WORDS; i++) {
+    for (let i = 0; i < w.length; i++) {
       x ^= x << 13;
       x ^= x >>> 17;
       x ^= x << 5;
@@ -293,7 +296,12 @@ export function baselines(stacks: Stack[]): unknown[] {
  * out, then require every gauge of every stack to equal its baseline exactly,
  * with no rejected arena free and consistent stats.
  */
-export async function expectBackToBaseline(sim: Simulation, stacks: Stack[], base: unknown[], label = ''): Promise<void> {
+export async function expectBackToBaseline(
+  sim: Simulation,
+  stacks: Stack[],
+  base: unknown[],
+  label = '',
+): Promise<void> {
   await advance(sim, 120_000);
   stacks.forEach((stack, i) => {
     const s = stack.stats();
@@ -361,7 +369,12 @@ export function newestTcb(stack: Stack): Tcb | null {
  * while `work` runs: the invariants hold mid-flight, not only at rest.
  * Resolves with work's value; rejects on the first broken invariant.
  */
-export async function whileChecking<T>(sim: Simulation, stacks: Stack[], everyMs: number, work: Promise<T>): Promise<T> {
+export async function whileChecking<T>(
+  sim: Simulation,
+  stacks: Stack[],
+  everyMs: number,
+  work: Promise<T>,
+): Promise<T> {
   let finished = false;
   let checks = 0;
   const checker = (async () => {

@@ -42,8 +42,11 @@ const MSL = 1_000;
  *  not a FIN retransmitted a few times on a congested link. */
 const FIN_WAIT_2_TIMEOUT = 30_000;
 const CONNECT_TIMEOUT = 2_500;
-/** B probes a silent peer after this long (only on the never-FIN path). */
-const KEEPALIVE_IDLE = 30_000;
+/** B probes a silent peer after this long (only on the never-FIN path).
+ *  Longer than A's FIN_WAIT_2 timeout: a probe that reached A first would
+ *  count as hearing from B and restart A's wait (the wait is measured from
+ *  the last segment heard, as in BSD). */
+const KEEPALIVE_IDLE = 45_000;
 
 /** B's listening ports, one per behaviour; CLOSED_PORT has no listener. */
 const P = {
@@ -106,7 +109,7 @@ class Rendezvous<T> {
   }
 }
 
-/** Resolves once `count()` reaches `n`, checked whenever `poke` is called. */
+/** A byte count: `reached` resolves once add() has brought it to `n`. */
 function threshold(n: number): { add(k: number): void; reached: Promise<void>; total(): number } {
   let got = 0;
   let done!: () => void;
@@ -171,6 +174,8 @@ describe.each(ENGINES)('every way a connection ends, 10,000 times (%s)', (engine
           1000,
           Promise.all(paths.map(async (path) => [path.name, tally(await path.run())] as const)),
         ),
+        // Virtual time: the twenty link cuts each wait out a full retransmission
+        // back-off (minutes); the other paths finish within the first ones.
         { maxTime: 4 * 3_600_000 },
       );
 
@@ -182,7 +187,13 @@ describe.each(ENGINES)('every way a connection ends, 10,000 times (%s)', (engine
 
       // TCP counted exactly these endings.
       const closedBy = stacks.map((s) => s.stats().tcp.counters.closedBy);
-      expect(closedBy[0]).toEqual({ closed: 3 * PER_PATH, reset: PER_PATH, aborted: PER_PATH, timeout: 4 * PER_PATH, refused: PER_PATH });
+      expect(closedBy[0]).toEqual({
+        closed: 3 * PER_PATH, // client first, server first, simultaneous
+        reset: PER_PATH, // the peer reset it
+        aborted: PER_PATH, // abort()
+        timeout: 4 * PER_PATH, // retransmission give-up, FIN_WAIT_2, two kinds of connect timeout
+        refused: PER_PATH, // closed port
+      });
       expect(closedBy[1]).toEqual({ closed: 3 * PER_PATH, aborted: PER_PATH, reset: 2 * PER_PATH });
       expect(closedBy[2]).toEqual({ timeout: PER_PATH });
       const [ca, cb, cc] = stacks.map((s) => s.stats().tcp.counters);
@@ -250,7 +261,7 @@ function serveB(b: StackNode, watch: Watch): Server {
 async function behave(port: number, conn: Connection): Promise<string> {
   switch (port) {
     case P.clientFirst: {
-      // Read the request to its end (A's FIN), answer, close: LAST_ACK.
+      // Read the request to its end (A's FIN), answer, then our FIN: LAST_ACK.
       const req = await receiveStream(conn);
       quiet(sendStream(conn, new ByteStream(2, RESPONSE)));
       return `B ${fmt(await conn.closed)} got ${req.bytes}`;
@@ -265,7 +276,7 @@ async function behave(port: number, conn: Connection): Promise<string> {
       return `B ${fmt(await conn.closed)} got ${got.total()}`;
     }
     case P.serverAborts: {
-      // Stream a greeting, and abort from inside onData once the upload is under way.
+      // Stream a download, and abort from inside onData once the upload is under way.
       quiet(sendStream(conn, new ByteStream(3, BULK)));
       let got = 0;
       conn.onData = (v) => {
@@ -427,7 +438,6 @@ function endingPaths(
       name: 'peer never sends its FIN',
       expected: 'A timeout/finWait2 | B reset got 4096',
       run: each(async () => {
-
         const { conn, peer } = await open(P.neverFin);
         conn.write(new ByteStream(1, REQUEST).peek(REQUEST));
         conn.close();
@@ -460,7 +470,13 @@ function endingPaths(
  * until both sides of every connection have given up retransmitting, then
  * it is mended for the next batch.
  */
-async function vanishBatch(a: StackNode, c: StackNode, vanishing: Vanishing, watch: Watch, n: number): Promise<string[]> {
+async function vanishBatch(
+  a: StackNode,
+  c: StackNode,
+  vanishing: Vanishing,
+  watch: Watch,
+  n: number,
+): Promise<string[]> {
   const pairs = await Promise.all(
     Array.from({ length: n }, async (_, i) => {
       const conn = await a.stack.tcp.connect(c.ip, VANISH_PORT);
@@ -484,7 +500,9 @@ async function vanishBatch(a: StackNode, c: StackNode, vanishing: Vanishing, wat
     }),
   );
   pairs.length = 0; // only the closed promises stay
-  const outcomes = await Promise.all(ends.map(async ([mine, theirs]) => `A ${fmt(await mine!)} | C ${fmt(await theirs!)}`));
+  const outcomes = await Promise.all(
+    ends.map(async ([mine, theirs]) => `A ${fmt(await mine!)} | C ${fmt(await theirs!)}`),
+  );
   c.port.setFaults(LAN);
   return outcomes;
 }

@@ -30,7 +30,9 @@ import { Prng } from '../../../stack/vswitch/prng.js';
 import { Simulation } from '../../../stack/sim.js';
 import type { Connection } from '../../../stack/tcp/connection.js';
 import { parseIpv4 } from '../../../stack/address.js';
-import { addStack, advance, ENGINES, ethernet, inetChecksum, ipv4Packet, nodeIp, u32ToBytes } from '../../helpers/stack-pair.js';
+import {
+  addStack, advance, ENGINES, ethernet, inetChecksum, ipv4Packet, nodeIp, u32ToBytes,
+} from '../../helpers/stack-pair.js';
 import {
   baselines, ByteStream, expectBackToBaseline, expectConsistent, hex, KiB, LAN, MiB, receiveStream, type Digest,
 } from '../../helpers/scenario.js';
@@ -284,7 +286,8 @@ class Attacker {
 
   private randomFrame(): Uint8Array {
     const rng = this.rng;
-    const f = randomBytes(rng, pick(rng, [0, 1, 13, 14, 20, 42, 60, 64, 200, 576, 1514, 1600, 2100, 3000]) + rng.int(8));
+    const size = pick(rng, [0, 1, 13, 14, 20, 42, 60, 64, 200, 576, 1514, 1600, 2100, 3000]) + rng.int(8);
+    const f = randomBytes(rng, size);
     const dst = rng.float() < 0.8 ? this.t.aMac : rng.float() < 0.5 ? BROADCAST : randomBytes(rng, 6);
     if (f.length >= 6) f.set(dst.subarray(0, 6));
     // Mostly a type the stack parses further.
@@ -415,7 +418,8 @@ class Attacker {
         const from = i > 0 && rng.float() < 0.1 ? start - 8 : start;
         const more = i + 2 < bounds.length ? 0x2000 : 0;
         const ipHeaderFields = { src: dotted(src), dst: dotted(this.t.a), proto, id, frag: more | (from / 8) };
-        frags.push(ethernet(this.t.aMac, ATTACKER_MAC, 0x0800, ipv4Packet(ipHeaderFields, body.subarray(from, bounds[i + 1]!))));
+        const packet = ipv4Packet(ipHeaderFields, body.subarray(from, bounds[i + 1]!));
+        frags.push(ethernet(this.t.aMac, ATTACKER_MAC, 0x0800, packet));
       }
       // Shuffle; drop one now and then; repeat one now and then.
       for (let i = frags.length - 1; i > 0; i--) {
@@ -472,7 +476,9 @@ class Attacker {
       case 1:
         return new Uint8Array(0);
       case 2: // valid MSS, window scale, SACK-permitted, timestamps
-        return Uint8Array.of(2, 4, rng.int(256), rng.int(256), 1, 3, 3, rng.int(20), 4, 2, 8, 10, ...randomBytes(rng, 8));
+        return Uint8Array.of(
+          2, 4, rng.int(256), rng.int(256), 1, 3, 3, rng.int(20), 4, 2, 8, 10, ...randomBytes(rng, 8),
+        );
       case 3: // the whole 40 bytes of option space, random
         return randomBytes(rng, 40);
       case 4: // a length that runs past the header
@@ -616,7 +622,11 @@ describe.each(ENGINES)('100,000 random and mutated frames at a stack with live t
         port: { faults: { delay: 0.25, mtu: 4000 } },
         tcp: { msl: 1_000 },
       });
-      const b = await addStack(sim, engine, nodeIp(1), { memoryBytes: 8 * MiB, port: { faults: LAN }, tcp: { msl: 1_000 } });
+      const b = await addStack(sim, engine, nodeIp(1), {
+        memoryBytes: 8 * MiB,
+        port: { faults: LAN },
+        tcp: { msl: 1_000 },
+      });
       const attackPort = sim.switch.attach({ mac: ATTACKER_MAC, mtu: 4000 });
       attackPort.setReceiver(() => {});
       await advance(sim, 10_000);
@@ -624,7 +634,10 @@ describe.each(ENGINES)('100,000 random and mutated frames at a stack with live t
       const idle = baselines(stacks);
 
       // Four live connections: B uploads to A (A as server and as client), A uploads to B (likewise).
-      const lists = [7000, 7002].map((p) => a.stack.tcp.listen(p)).concat([7001, 7003].map((p) => b.stack.tcp.listen(p)));
+      const lists = [
+        ...[7000, 7002].map((p) => a.stack.tcp.listen(p)),
+        ...[7001, 7003].map((p) => b.stack.tcp.listen(p)),
+      ];
       const [toA, fromA, toB, fromB] = lists.map((l) => l.accept());
       const [up1, down2] = await sim.complete(Promise.all([7000, 7002].map((p) => b.stack.tcp.connect(a.ip, p))));
       const [up2, down1] = await sim.complete(Promise.all([7001, 7003].map((p) => a.stack.tcp.connect(b.ip, p))));
@@ -660,7 +673,8 @@ describe.each(ENGINES)('100,000 random and mutated frames at a stack with live t
           await sim.sleep(BURST_GAP);
           for (let k = 0; k < BURST && sent < FRAMES; k++, sent++) {
             attackPort.send(attacker!.frame());
-            if (sent % CHECK_EVERY === 0) stacks.forEach((s, i) => expectConsistent(s.stats(), `frame ${sent} stack ${i}`));
+            if (sent % CHECK_EVERY !== 0) continue;
+            stacks.forEach((s, i) => expectConsistent(s.stats(), `frame ${sent} stack ${i}`));
           }
         }
         // Every transfer was still running when the last frame went.

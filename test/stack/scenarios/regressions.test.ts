@@ -7,7 +7,7 @@ describe.each(ENGINES)('scenario regressions (%s)', (engine) => {
   // Found by endings.test.ts: a keepalive timer re-armed itself for the very
   // instant it fired, forever, when lastHeard + idle rounded down in floating
   // point (virtual time on a switch with delays and bandwidth is fractional).
-  it('keepalive: a deadline of lastHeard + idle that rounds down fires once and probes, instead of re-arming for the same instant forever', async () => {
+  it('keepalive: when lastHeard + idle rounds down, the timer probes instead of re-arming for that instant forever', async () => {
     const idle = 30_000;
     const { sim, nodes } = await makeStacks(engine, 2, {
       tcp: { keepalive: true, keepaliveIdle: idle, keepaliveInterval: 1_000, keepaliveCount: 2 },

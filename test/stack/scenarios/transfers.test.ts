@@ -124,7 +124,13 @@ async function client(conn: Connection, up: ByteStream, bothWays: boolean): Prom
   return { up: sent, down: await received };
 }
 
-async function transfer(engine: (typeof ENGINES)[number], bytes: number, bothWays: boolean, cond: Condition, seed: number) {
+async function transfer(
+  engine: (typeof ENGINES)[number],
+  bytes: number,
+  bothWays: boolean,
+  cond: Condition,
+  seed: number,
+): Promise<void> {
   // Largest frame the switch delivered: segments must be sized to the MTU.
   let largest = 0;
   const sim = new Simulation({ seed, switch: { tap: { write: (f) => void (largest = Math.max(largest, f.length)) } } });
