@@ -4,7 +4,8 @@
 //   t         ms since the tender started the guest
 //   mem       budget, arenaBytes, arenaChunks, arenaChunksInUse, arenaUsed
 //             (bytes in chunks in use), heapLimit, heapUsed (after a full GC
-//             in the guest when heapAfterGc), heapTotal
+//             in the guest when heapAfterGc), heapTotal, heapSpaces (bytes
+//             used per V8 space: old_space, code_space, ...)
 //   arena     chunks in use by owner kind (rx, tx, tcpSend, ..., app, device)
 //   tcp       the guest's TCP: connections, byState, listeners, backlog,
 //             timeWait, timers (armed, by kind), chunks, counters
@@ -35,6 +36,7 @@ export interface StatsRecord {
     heapUsed: number;
     heapTotal: number;
     heapAfterGc: boolean;
+    heapSpaces: Record<string, number>;
   };
   arena: Record<string, number>;
   tcp: StackStats['tcp'];
@@ -70,6 +72,7 @@ export function statsRecord(
       heapUsed: snap.heap.used,
       heapTotal: snap.heap.total,
       heapAfterGc: snap.heap.afterGc,
+      heapSpaces: snap.heap.spaces,
     },
     arena: s.arena.byKind,
     tcp: s.tcp,

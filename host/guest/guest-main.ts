@@ -9,7 +9,7 @@
 // is full the stack degrades (drops, counted) and keeps serving.
 
 import { parentPort, workerData } from 'node:worker_threads';
-import { getHeapStatistics, setFlagsFromString } from 'node:v8';
+import { getHeapSpaceStatistics, getHeapStatistics, setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { basename } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -131,7 +131,9 @@ class Guest {
   private heap(): HeapSnapshot {
     this.gc?.();
     const h = getHeapStatistics();
-    return { used: h.used_heap_size, total: h.total_heap_size, limit: h.heap_size_limit, afterGc: this.gc !== null };
+    const spaces: Record<string, number> = {};
+    for (const space of getHeapSpaceStatistics()) spaces[space.space_name] = space.space_used_size;
+    return { used: h.used_heap_size, total: h.total_heap_size, limit: h.heap_size_limit, afterGc: this.gc !== null, spaces };
   }
 
   /** Ask the app to close everything, give connections graceMs to end

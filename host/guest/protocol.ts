@@ -39,6 +39,8 @@ export interface HeapSnapshot {
   limit: number;
   /** Whether `used` was measured right after a full GC. */
   afterGc: boolean;
+  /** Bytes used per V8 heap space (old_space, code_space, ...): where `used` lives. */
+  spaces: Record<string, number>;
 }
 
 export interface GuestSnapshot {

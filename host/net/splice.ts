@@ -207,6 +207,11 @@ export class SpliceSet {
 
   /** Join an open socket and an established connection. */
   open(socket: Socket, conn: Connection): void {
+    // The gateway passes on what each side wrote as soon as it has it: Nagle
+    // belongs to the endpoints (a relay hop adding its own would add delayed-ACK
+    // stalls to every request/response exchange).
+    socket.setNoDelay(true);
+    conn.setNoDelay(true);
     this.splices.add(new Splice(socket, conn, this.counters, this.spliceDone));
   }
 

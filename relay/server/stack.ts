@@ -30,6 +30,9 @@ class StackSocket implements RelaySocket {
     this.identity = `${conn.remoteAddress}:${conn.remotePort}`;
     // Wired first: a refusal inside accept() aborts the connection at once.
     conn.onClose = this.onClose;
+    // Handshake packets are small request/response exchanges: Nagle would hold
+    // each behind the peer's delayed ACK (as socket.setNoDelay in host.ts).
+    conn.setNoDelay(true);
   }
 
   /** Start reporting to the relay (after accept returned its events). */

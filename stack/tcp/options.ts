@@ -4,6 +4,9 @@
 // and the reason for it. Memory-related defaults are modest on purpose: the
 // relay runs 512 connections in a 40 MB guest (DESIGN.md section 4).
 
+/** Largest maxTimeWait: the TIME_WAIT table is allocated whole, so this bounds it (~50 MiB). */
+export const MAX_TIME_WAIT_RECORDS = 1 << 20;
+
 export interface TcpOptions {
   /** Send buffer per connection, bytes (application data not yet acknowledged). */
   sndBuf: number;
@@ -29,7 +32,9 @@ export interface TcpOptions {
   synRetries: number;
 
   // ---- Acknowledgements and sending ----------------------------------------
-  /** Delayed-ACK timeout, ms (RFC 9293 3.8.6.3: under 0.5 s; we default to 200). */
+  /** Delayed-ACK timeout, ms (RFC 9293 3.8.6.3: under 0.5 s). The default, 40,
+   *  is Linux's minimum ACK delay: well under minRto, so a lone segment's ACK
+   *  is never held as long as the sender's retransmission timer. */
   delayedAckMs: number;
   /** Disable Nagle's algorithm on new connections (RFC 9293 3.7.4). */
   noDelay: boolean;
@@ -42,7 +47,7 @@ export interface TcpOptions {
   finWait2Timeout: number;
   /** Maximum segment lifetime, ms; TIME_WAIT lasts 2 * msl (RFC 9293 3.4.2). */
   msl: number;
-  /** Bound of the compact TIME_WAIT table; the oldest record is recycled when full. */
+  /** Size of the compact TIME_WAIT table (allocated whole, ~50 B a record); the oldest record is recycled when full. */
   maxTimeWait: number;
 
   // ---- Keepalive (RFC 9293 3.8.4: off by default) -------------------------
@@ -81,7 +86,7 @@ export const DEFAULT_TCP_OPTIONS: Readonly<TcpOptions> = Object.freeze({
   maxRto: 60_000,
   maxRetries: 8,
   synRetries: 5,
-  delayedAckMs: 200,
+  delayedAckMs: 40,
   noDelay: false,
   maxPersist: 60_000,
   finWait2Timeout: 60_000,
@@ -115,6 +120,9 @@ export function resolveOptions(partial: Partial<TcpOptions> | undefined): TcpOpt
     }
   }
   if (o.minRto > o.maxRto) throw new RangeError('tcp option minRto exceeds maxRto');
+  if (!Number.isInteger(o.maxTimeWait) || o.maxTimeWait > MAX_TIME_WAIT_RECORDS) {
+    throw new RangeError(`tcp option maxTimeWait must be a whole number up to ${MAX_TIME_WAIT_RECORDS}, got ${o.maxTimeWait}`);
+  }
   if (o.ephemeralLow < 1 || o.ephemeralHigh > 65535 || o.ephemeralLow > o.ephemeralHigh) {
     throw new RangeError(`tcp ephemeral port range ${o.ephemeralLow}-${o.ephemeralHigh} is invalid`);
   }

@@ -24,7 +24,7 @@ import { TcpCounters, type CloseReason, type TcpStats } from './stats.js';
 import { remoteKeyOf, Tcb, TcbEvent } from './tcb.js';
 import { TCP_TIMER_COUNT, TCP_TIMER_NAMES, TcpTimer } from './timer-kinds.js';
 import { onTcbTimer } from './timers.js';
-import { timeWaitArrives, TimeWaitTable } from './time-wait.js';
+import { NO_RECORD, timeWaitArrives, TimeWaitTable } from './time-wait.js';
 import {
   userAbort, userClose, userCloseRead, userConsume, userEndWrite, userSetKeepAlive, userSetNoDelay, userWrite,
   writableSpace,
@@ -73,7 +73,7 @@ export class Tcp implements TransportHandler, TcpContext, ConnectionCore, Listen
   ) {
     this.hot = lower.hot;
     this.opts = resolveOptions(options);
-    this.timeWait = new TimeWaitTable(timers, this.opts.maxTimeWait, 2 * this.opts.msl);
+    this.timeWait = new TimeWaitTable(timers, this.opts.maxTimeWait, 2 * this.opts.msl, randomU32());
   }
 
   now(): number {
@@ -115,7 +115,7 @@ export class Tcp implements TransportHandler, TcpContext, ConnectionCore, Listen
       return;
     }
     const rec = this.timeWait.lookup(seg.dstPort, key);
-    if (rec && timeWaitArrives(this, this.timeWait, rec, seg)) return;
+    if (rec !== NO_RECORD && timeWaitArrives(this, this.timeWait, rec, seg)) return;
     const listener = entry?.listener ?? this.anyListener;
     if (listener && !listener.closed) {
       this.listenInput(listener, seg);
@@ -470,7 +470,7 @@ export class Tcp implements TransportHandler, TcpContext, ConnectionCore, Listen
   enterTimeWait(tcb: Tcb): void {
     this.counters.timeWaitEntered++;
     const recycled = this.timeWait.add(
-      tcb.localPort, tcb.remoteAddr, tcb.remotePort, tcb.remoteKey, tcb.rcvNxt, tcb.sndMax, this.now(),
+      tcb.localPort, tcb.remoteAddr, tcb.remotePort, tcb.rcvNxt, tcb.sndMax, this.now(),
     );
     if (recycled) this.counters.timeWaitRecycled++;
     this.release(tcb, 'closed');

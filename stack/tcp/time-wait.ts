@@ -6,87 +6,134 @@
 // judge a new SYN, and the expiry time. The table is bounded; when full, the
 // oldest record is recycled (counted). All records last 2*MSL, so insertion
 // order is expiry order and one timer (on the table itself) covers them all.
-
+//
+// Records live in typed arrays allocated once with the table (about 50 bytes
+// per record of maxTimeWait), indexed by an open-addressing hash: closing
+// connections never allocates on the JS heap, so the heap a busy server holds
+// for its closed connections is a constant, not a function of its traffic
+// (issue #499 was exactly that function).
 import { TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN } from '../hotpath/layout.js';
 import { newTimerIndex, type TimerOwner } from '../layers.js';
 import type { TimerQueue } from '../time/timers.js';
 import type { TcpContext } from './context.js';
+import { MAX_TIME_WAIT_RECORDS } from './options.js';
 import { sendBareAck } from './output.js';
 import type { Segment } from './segment.js';
 import { TcpTimer } from './timer-kinds.js';
 
-export class TimeWaitRecord {
-  older: TimeWaitRecord | null = null;
-  newer: TimeWaitRecord | null = null;
-  constructor(
-    readonly localPort: number,
-    readonly remoteAddr: number,
-    readonly remotePort: number,
-    readonly remoteKey: number,
-    /** Our RCV.NXT: the peer's FIN already counted. */
-    readonly rcvNxt: number,
-    /** Our SND.NXT: our FIN already counted. */
-    readonly sndNxt: number,
-    public expiry: number,
-  ) {}
-}
+/** A record's handle: its slot in the table. */
+export type TimeWaitSlot = number;
+export const NO_RECORD: TimeWaitSlot = -1;
 
 export class TimeWaitTable implements TimerOwner {
   readonly timerIndex = newTimerIndex();
-  private readonly byPort = new Map<number, Map<number, TimeWaitRecord>>();
-  private oldest: TimeWaitRecord | null = null;
-  private newest: TimeWaitRecord | null = null;
   size = 0;
+
+  // One record per slot, struct of arrays.
+  private readonly localPort: Uint16Array;
+  private readonly remotePort: Uint16Array;
+  private readonly remoteAddr: Uint32Array;
+  /** Our RCV.NXT: the peer's FIN already counted. */
+  private readonly rcvNxt: Uint32Array;
+  /** Our SND.NXT: our FIN already counted. */
+  private readonly sndNxt: Uint32Array;
+  private readonly expiry: Float64Array;
+  /** Expiry order, a doubly linked list; `newer` also chains the free slots. */
+  private readonly older: Int32Array;
+  private readonly newer: Int32Array;
+  private oldest = NO_RECORD;
+  private newest = NO_RECORD;
+  private free = NO_RECORD;
+
+  /** Open addressing, linear probing: slot + 1 per bucket, 0 when empty. */
+  private readonly buckets: Int32Array;
+  private readonly mask: number;
 
   constructor(
     private readonly timers: TimerQueue<TimerOwner>,
     private readonly limit: number,
     /** 2 * MSL, ms. */
     private readonly duration: number,
-  ) {}
+    /** Secret mixed into the hash so peers cannot aim their 4-tuples at one bucket run. */
+    private readonly hashSeed: number,
+  ) {
+    if (!Number.isInteger(limit) || limit < 1 || limit > MAX_TIME_WAIT_RECORDS) {
+      throw new RangeError(`TIME_WAIT table size must be a whole number in 1..${MAX_TIME_WAIT_RECORDS}, got ${limit}`);
+    }
+    this.localPort = new Uint16Array(limit);
+    this.remotePort = new Uint16Array(limit);
+    this.remoteAddr = new Uint32Array(limit);
+    this.rcvNxt = new Uint32Array(limit);
+    this.sndNxt = new Uint32Array(limit);
+    this.expiry = new Float64Array(limit);
+    this.older = new Int32Array(limit);
+    this.newer = new Int32Array(limit);
+    for (let i = 0; i < limit; i++) this.newer[i] = i + 1 < limit ? i + 1 : NO_RECORD;
+    this.free = 0;
+    // At most half full: probe runs stay short.
+    let buckets = 2;
+    while (buckets < 2 * limit) buckets *= 2;
+    this.buckets = new Int32Array(buckets);
+    this.mask = buckets - 1;
+  }
 
-  lookup(localPort: number, remoteKey: number): TimeWaitRecord | undefined {
-    return this.byPort.get(localPort)?.get(remoteKey);
+  lookup(localPort: number, remoteKey: number): TimeWaitSlot {
+    const remotePort = remoteKey % 65536;
+    const remoteAddr = (remoteKey - remotePort) / 65536;
+    for (let b = this.home(localPort, remoteAddr, remotePort); ; b = (b + 1) & this.mask) {
+      const slot = this.buckets[b] - 1;
+      if (slot === NO_RECORD) return NO_RECORD;
+      if (this.localPort[slot] === localPort && this.remotePort[slot] === remotePort && this.remoteAddr[slot] === remoteAddr) {
+        return slot;
+      }
+    }
+  }
+
+  /** Is this 4-tuple held by a record? (ephemeral port choice) */
+  has(localPort: number, remoteKey: number): boolean {
+    return this.lookup(localPort, remoteKey) !== NO_RECORD;
   }
 
   /** Add a record; returns true if the oldest had to be recycled to make room. */
-  add(localPort: number, remoteAddr: number, remotePort: number, remoteKey: number,
+  add(localPort: number, remoteAddr: number, remotePort: number,
       rcvNxt: number, sndNxt: number, now: number): boolean {
-    const existing = this.lookup(localPort, remoteKey);
-    if (existing) this.remove(existing);
+    const existing = this.lookup(localPort, remoteAddr * 65536 + remotePort);
+    if (existing !== NO_RECORD) this.remove(existing);
     let recycled = false;
-    if (this.size >= this.limit && this.oldest) {
+    if (this.free === NO_RECORD) {
       this.remove(this.oldest);
       recycled = true;
     }
-    const rec = new TimeWaitRecord(localPort, remoteAddr, remotePort, remoteKey, rcvNxt, sndNxt, now + this.duration);
-    let port = this.byPort.get(localPort);
-    if (!port) {
-      port = new Map();
-      this.byPort.set(localPort, port);
-    }
-    port.set(remoteKey, rec);
-    this.append(rec);
+    const slot = this.free;
+    this.free = this.newer[slot];
+    this.localPort[slot] = localPort;
+    this.remotePort[slot] = remotePort;
+    this.remoteAddr[slot] = remoteAddr;
+    this.rcvNxt[slot] = rcvNxt;
+    this.sndNxt[slot] = sndNxt;
+    this.expiry[slot] = now + this.duration;
+    let b = this.home(localPort, remoteAddr, remotePort);
+    while (this.buckets[b] !== 0) b = (b + 1) & this.mask;
+    this.buckets[b] = slot + 1;
+    this.append(slot);
     this.size++;
     this.armTimer();
     return recycled;
   }
 
   /** RFC 9293: a retransmitted FIN restarts the 2*MSL wait. */
-  restart(rec: TimeWaitRecord, now: number): void {
-    this.unlink(rec);
-    rec.expiry = now + this.duration;
-    this.append(rec);
+  restart(slot: TimeWaitSlot, now: number): void {
+    this.unlink(slot);
+    this.expiry[slot] = now + this.duration;
+    this.append(slot);
     this.armTimer();
   }
 
-  remove(rec: TimeWaitRecord): void {
-    const port = this.byPort.get(rec.localPort);
-    if (port) {
-      port.delete(rec.remoteKey);
-      if (port.size === 0) this.byPort.delete(rec.localPort);
-    }
-    this.unlink(rec);
+  remove(slot: TimeWaitSlot): void {
+    this.unbucket(slot);
+    this.unlink(slot);
+    this.newer[slot] = this.free;
+    this.free = slot;
     this.size--;
     this.armTimer();
   }
@@ -94,7 +141,7 @@ export class TimeWaitTable implements TimerOwner {
   /** Drop expired records; returns how many. */
   expire(now: number): number {
     let n = 0;
-    while (this.oldest && this.oldest.expiry <= now) {
+    while (this.oldest !== NO_RECORD && this.expiry[this.oldest] <= now) {
       this.remove(this.oldest);
       n++;
     }
@@ -104,36 +151,73 @@ export class TimeWaitTable implements TimerOwner {
 
   /** Drop every record (stack shutdown). */
   clear(): void {
-    while (this.oldest) this.remove(this.oldest);
+    while (this.oldest !== NO_RECORD) this.remove(this.oldest);
   }
 
-  /** Is this 4-tuple held by a record? (ephemeral port choice) */
-  has(localPort: number, remoteKey: number): boolean {
-    return this.lookup(localPort, remoteKey) !== undefined;
+  localPortOf(slot: TimeWaitSlot): number {
+    return this.localPort[slot];
+  }
+  remoteAddrOf(slot: TimeWaitSlot): number {
+    return this.remoteAddr[slot];
+  }
+  remotePortOf(slot: TimeWaitSlot): number {
+    return this.remotePort[slot];
+  }
+  rcvNxtOf(slot: TimeWaitSlot): number {
+    return this.rcvNxt[slot];
+  }
+  sndNxtOf(slot: TimeWaitSlot): number {
+    return this.sndNxt[slot];
+  }
+  expiryOf(slot: TimeWaitSlot): number {
+    return this.expiry[slot];
   }
 
-  private append(rec: TimeWaitRecord): void {
-    rec.older = this.newest;
-    rec.newer = null;
-    if (this.newest) this.newest.newer = rec;
-    else this.oldest = rec;
-    this.newest = rec;
+  private home(localPort: number, remoteAddr: number, remotePort: number): number {
+    let h = Math.imul(remoteAddr ^ this.hashSeed, 0x9e3779b1);
+    h = Math.imul(h ^ (h >>> 15) ^ ((localPort << 16) | remotePort), 0x85ebca6b);
+    return (h ^ (h >>> 13)) & this.mask;
   }
 
-  private unlink(rec: TimeWaitRecord): void {
-    if (rec.older) rec.older.newer = rec.newer;
-    else this.oldest = rec.newer;
-    if (rec.newer) rec.newer.older = rec.older;
-    else this.newest = rec.older;
-    rec.older = null;
-    rec.newer = null;
+  /** Take `slot` out of the index, shifting later members of its probe run back (no tombstones). */
+  private unbucket(slot: TimeWaitSlot): void {
+    let hole = this.home(this.localPort[slot], this.remoteAddr[slot], this.remotePort[slot]);
+    while (this.buckets[hole] !== slot + 1) hole = (hole + 1) & this.mask;
+    for (let b = (hole + 1) & this.mask; this.buckets[b] !== 0; b = (b + 1) & this.mask) {
+      const other = this.buckets[b] - 1;
+      const want = this.home(this.localPort[other], this.remoteAddr[other], this.remotePort[other]);
+      // `other` may fill the hole unless its home lies cyclically in (hole, b].
+      if (((b - want) & this.mask) >= ((b - hole) & this.mask)) {
+        this.buckets[hole] = other + 1;
+        hole = b;
+      }
+    }
+    this.buckets[hole] = 0;
+  }
+
+  private append(slot: TimeWaitSlot): void {
+    this.older[slot] = this.newest;
+    this.newer[slot] = NO_RECORD;
+    if (this.newest !== NO_RECORD) this.newer[this.newest] = slot;
+    else this.oldest = slot;
+    this.newest = slot;
+  }
+
+  private unlink(slot: TimeWaitSlot): void {
+    const older = this.older[slot];
+    const newer = this.newer[slot];
+    if (older !== NO_RECORD) this.newer[older] = newer;
+    else this.oldest = newer;
+    if (newer !== NO_RECORD) this.older[newer] = older;
+    else this.newest = older;
   }
 
   /** One timer, at the oldest record's expiry. */
   private armTimer(): void {
-    if (this.oldest) {
-      if (this.timers.deadlineOf(this, TcpTimer.TimeWait) !== this.oldest.expiry) {
-        this.timers.arm(this, TcpTimer.TimeWait, this.oldest.expiry);
+    if (this.oldest !== NO_RECORD) {
+      const expiry = this.expiry[this.oldest];
+      if (this.timers.deadlineOf(this, TcpTimer.TimeWait) !== expiry) {
+        this.timers.arm(this, TcpTimer.TimeWait, expiry);
       }
     } else if (this.timers.isArmed(this, TcpTimer.TimeWait)) {
       this.timers.cancel(this, TcpTimer.TimeWait);
@@ -146,7 +230,7 @@ export class TimeWaitTable implements TimerOwner {
  * Returns false when the record gave way to a new SYN, which the caller then
  * hands to the listener as for any new connection.
  */
-export function timeWaitArrives(ctx: TcpContext, table: TimeWaitTable, rec: TimeWaitRecord, seg: Segment): boolean {
+export function timeWaitArrives(ctx: TcpContext, table: TimeWaitTable, rec: TimeWaitSlot, seg: Segment): boolean {
   const c = ctx.counters;
   const flags = seg.flags;
   if ((flags & TCP_RST) !== 0) {
@@ -154,7 +238,7 @@ export function timeWaitArrives(ctx: TcpContext, table: TimeWaitTable, rec: Time
     c.rstIgnored++;
     return true;
   }
-  if ((flags & (TCP_SYN | TCP_ACK)) === TCP_SYN && ctx.hot.seqGt(seg.seq, rec.rcvNxt)) {
+  if ((flags & (TCP_SYN | TCP_ACK)) === TCP_SYN && ctx.hot.seqGt(seg.seq, table.rcvNxtOf(rec))) {
     // RFC 1122 4.2.2.13: a new SYN above the old incarnation's sequence space reopens the 4-tuple.
     c.timeWaitReused++;
     table.remove(rec);
@@ -164,9 +248,9 @@ export function timeWaitArrives(ctx: TcpContext, table: TimeWaitTable, rec: Time
     // The peer did not get our last ACK: ACK again and restart the 2*MSL wait.
     c.timeWaitReacked++;
     table.restart(rec, ctx.now());
-  } else if (seg.segLen === 0 && seg.seq === rec.rcvNxt) {
+  } else if (seg.segLen === 0 && seg.seq === table.rcvNxtOf(rec)) {
     return true; // a late ACK: nothing to answer
   }
-  sendBareAck(ctx, rec.localPort, rec.remoteAddr, rec.remotePort, rec.sndNxt, rec.rcvNxt);
+  sendBareAck(ctx, table.localPortOf(rec), table.remoteAddrOf(rec), table.remotePortOf(rec), table.sndNxtOf(rec), table.rcvNxtOf(rec));
   return true;
 }

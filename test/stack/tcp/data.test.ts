@@ -13,12 +13,14 @@ function bytes(n: number, seed = 1): Uint8Array {
 }
 
 describe.each(ENGINES)('TCP data (%s)', (engine) => {
-  it('delayed ACK: one segment is acknowledged after 200 ms', async () => {
+  it('delayed ACK: one segment is acknowledged after delayedAckMs (40 ms, under minRto)', async () => {
     const p = await TcpPeer.create(engine);
+    expect(p.tcp.opts.delayedAckMs).toBe(40);
+    expect(p.tcp.opts.delayedAckMs).toBeLessThan(p.tcp.opts.minRto);
     const { theirs, ours } = await p.accept();
     p.inject({ flags: ACK | PSH, seq: theirs, ack: ours, payload: bytes(100) });
     p.expectNone();
-    p.advance(199);
+    p.advance(39);
     p.expectNone();
     p.advance(1);
     p.expect({ flags: ACK, ack: add(theirs, 100), seq: ours });
