@@ -227,6 +227,23 @@ describe.each(ENGINES)('relay on our TCP stack (%s)', (engine) => {
     expect(levels(clientNode.stack)).toEqual(baseClient);
   });
 
+  it('answers each handshake packet at once: no Nagle or delayed-ACK stall, no retransmission', async () => {
+    // bob's handshake is request/response with the relay sending two frames
+    // back to back; with Nagle on the relay's side the second one would wait
+    // for the client's delayed ACK, and a delayed ACK as long as the minimum
+    // RTO raced retransmissions. On a zero-delay link it takes no virtual time.
+    const { sim, nodes } = await makeStacks(engine, 2, { memoryBytes: 4 * 1024 * 1024 });
+    const [relayNode, clientNode] = [nodes[0]!, nodes[1]!];
+    await advance(sim, 10_000);
+    const relay = await startStackRelay(relayNode.stack);
+    const start = sim.clock.now();
+    await sim.complete(handshake(clientNode.stack, relayNode.ip));
+    expect(sim.clock.now() - start).toBeLessThan(relayNode.stack.tcp.opts.delayedAckMs);
+    expect(relayNode.stack.tcp.stats().counters.retransmittedSegments).toBe(0);
+    expect(clientNode.stack.tcp.stats().counters.retransmittedSegments).toBe(0);
+    await relay.close();
+  });
+
   it('close() resets open connections at once', async () => {
     const { sim, nodes } = await makeStacks(engine, 2, { tcp: { msl: 1000 } });
     const [relayNode, clientNode] = [nodes[0]!, nodes[1]!];
