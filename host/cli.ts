@@ -3,6 +3,7 @@
 //
 //   uk run [--mem 40M] [--net tap:IF | --net user[:hostfwd=tcp:127.0.0.1:HP-:GP,...]]
 //          [--ipv4 ADDR/PREFIX] [--gateway ADDR] [--hotpath wasm|ts]
+//          [--jit optimizing|baseline]
 //          [--pcap FILE] [--stats FILE|-] [--stats-interval MS] APP [ARGS]
 //
 // Exit status: 0 stopped cleanly (SIGINT, SIGTERM), 1 the app failed,
@@ -12,6 +13,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { parseMac } from '../stack/address.js';
 import { formatBytes, parseSize } from './budget.js';
+import { applyJitMode, describeJitMode, JIT_MODES, type JitMode } from './jit.js';
 import { parseNet } from './net-backend.js';
 import { RunError, startGuest, UsageError, type GuestRun, type RunOptions, type RunResult } from './run.js';
 
@@ -21,6 +23,7 @@ interface RunFlags {
   ipv4?: string;
   gateway?: string;
   hotpath: 'wasm' | 'ts';
+  jit: JitMode;
   mac?: string;
   pcap?: string;
   stats?: string;
@@ -98,7 +101,11 @@ function summary(r: RunResult): string {
 }
 
 async function run(app: string, args: string[], flags: RunFlags): Promise<number> {
-  const guest = await startGuest(runOptions(app, args, flags));
+  const options = runOptions(app, args, flags);
+  // Before the guest's code is loaded, so that all of it compiles on these tiers.
+  applyJitMode(flags.jit);
+  if (flags.jit !== 'optimizing') say(describeJitMode(flags.jit));
+  const guest = await startGuest(options);
   stopOnSignals(guest);
   const r = await guest.done;
   if (r.code === 0) say(summary(r));
@@ -122,6 +129,11 @@ function program(): Command {
     .option('--ipv4 <addr/prefix>', "the guest's address (default 10.0.2.15/24)")
     .option('--gateway <addr>', "the guest's gateway (default 10.0.2.2 on user networking; 'none' for none)")
     .addOption(new Option('--hotpath <engine>', 'hot path engine').choices(['wasm', 'ts']).default('wasm'))
+    .addOption(
+      new Option('--jit <tiers>', 'V8 tiers for this process: optimizing (fastest) or baseline (no optimizing compiler: the heap holds no recompiled code)')
+        .choices([...JIT_MODES])
+        .default('optimizing'),
+    )
     .option('--mac <mac>', "the guest's MAC (default: random, locally administered)")
     .option('--pcap <file>', 'capture every frame of the guest link, both ways')
     .option('--stats <file|->', 'write one JSON stats line per interval to a file or stdout')

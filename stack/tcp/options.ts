@@ -42,8 +42,10 @@ export interface TcpOptions {
   maxPersist: number;
 
   // ---- Closing ---------------------------------------------------------------
-  /** FIN_WAIT_2 timeout, ms, after the application closed (close(), not end()):
-   *  a silent peer cannot pin a connection nobody reads any more. */
+  /** FIN_WAIT_2 timeout, ms, counted from when the application closed (close(),
+   *  not end()) in FIN_WAIT_2, whatever the peer sends meanwhile (Linux's
+   *  tcp_fin_timeout): no peer, silent or chatty, can pin a connection nobody
+   *  reads any more. */
   finWait2Timeout: number;
   /** Maximum segment lifetime, ms; TIME_WAIT lasts 2 * msl (RFC 9293 3.4.2). */
   msl: number;

@@ -113,14 +113,14 @@ function keepaliveTimeout(ctx: TcpContext, tcb: Tcb): void {
   ctx.timers.arm(tcb, TcpTimer.Keepalive, now + o.keepaliveInterval);
 }
 
-/** FIN_WAIT_2 lasts finWait2Timeout after the peer was last heard from. */
+/**
+ * An orphaned FIN_WAIT_2 (the application closed both ways) lasts
+ * finWait2Timeout from the moment it began, whatever the peer sends (as
+ * Linux's tcp_fin_timeout): nobody reads any more, and a peer that keeps
+ * talking without ever sending its FIN must not pin the connection.
+ */
 function finWait2Timeout(ctx: TcpContext, tcb: Tcb): void {
   if (tcb.state !== State.FinWait2) return;
-  const limit = tcb.lastHeard + ctx.opts.finWait2Timeout;
-  if (ctx.now() < limit) {
-    ctx.timers.arm(tcb, TcpTimer.FinWait2, limit);
-    return;
-  }
   ctx.counters.finWait2Timeouts++;
   sendReset(ctx, tcb);
   ctx.release(tcb, 'timeout', 'finWait2');

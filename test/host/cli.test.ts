@@ -51,6 +51,7 @@ describe('uk run: bad input', () => {
 
   it('bad values of the other flags', async () => {
     await expectUsage(['--hotpath', 'gpu', 'echo'], /argument 'gpu' is invalid/);
+    await expectUsage(['--jit', 'turbo', 'echo'], /argument 'turbo' is invalid/);
     await expectUsage(['--stats-interval', 'soon', 'echo'], /^uk: --stats-interval soon: expected a whole number/);
     await expectUsage(['--ipv4', '10.0.2.300/24', 'echo'], /^uk: --ipv4 10\.0\.2\.300\/24/);
     await expectUsage(['--mac', 'zz:zz', 'echo'], /^uk: --mac zz:zz/);

@@ -29,10 +29,16 @@ const tuple = fc.record({
   remotePort: fc.integer({ min: 0, max: 5 }).map((p) => 49152 + p),
 });
 
+interface Tuple {
+  localPort: number;
+  remoteAddr: number;
+  remotePort: number;
+}
+
 type Command =
-  | { op: 'add'; t: { localPort: number; remoteAddr: number; remotePort: number }; rcvNxt: number; sndNxt: number; dt: number }
-  | { op: 'remove'; t: { localPort: number; remoteAddr: number; remotePort: number } }
-  | { op: 'restart'; t: { localPort: number; remoteAddr: number; remotePort: number }; dt: number }
+  | { op: 'add'; t: Tuple; rcvNxt: number; sndNxt: number; dt: number }
+  | { op: 'remove'; t: Tuple }
+  | { op: 'restart'; t: Tuple; dt: number }
   | { op: 'expire'; dt: number };
 
 const command: fc.Arbitrary<Command> = fc.oneof(
@@ -42,7 +48,7 @@ const command: fc.Arbitrary<Command> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ op: fc.constant('expire' as const), dt: fc.nat(40_000) }) },
 );
 
-function same(a: { localPort: number; remoteAddr: number; remotePort: number }, b: typeof a): boolean {
+function same(a: Tuple, b: Tuple): boolean {
   return a.localPort === b.localPort && a.remoteAddr === b.remoteAddr && a.remotePort === b.remotePort;
 }
 
@@ -51,7 +57,7 @@ function runAgainstModel(limit: number, seed: number, commands: Command[]): void
   const table = new TimeWaitTable(timers, limit, DURATION, seed);
   let model: ModelRecord[] = []; // oldest first
   let now = 0;
-  const find = (t: Command & { t: unknown }): number => table.lookup(t.t.localPort, remoteKeyOf(t.t.remoteAddr, t.t.remotePort));
+  const find = (c: { t: Tuple }): number => table.lookup(c.t.localPort, remoteKeyOf(c.t.remoteAddr, c.t.remotePort));
   for (const cmd of commands) {
     switch (cmd.op) {
       case 'add': {
