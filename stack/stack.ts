@@ -150,7 +150,7 @@ export class Stack implements TimerOwner {
       arena: this.arenaStats(),
       tcp: this.tcp.stats(),
       udp: { sockets: this.udp.socketCount, queued: this.udp.queued, queuedBytes: this.udp.queuedBytes },
-      arp: { entries: this.arp.entries, pending: this.arp.pending, queued: this.arp.queued },
+      arp: { entries: this.arp.entries, pending: this.arp.pending, probing: this.arp.probing, queued: this.arp.queued },
       fragments: { datagrams: this.ipv4.fragments.datagrams, chunks: this.ipv4.fragments.chunks },
       timers: this.timerStats(),
       frames: { rx: this.ethernet.framesRx, tx: this.ethernet.framesTx },

@@ -20,8 +20,9 @@
 //   tcp        Tcp.stats() as the TCP layer defines it (connections, byState,
 //              listeners, backlog, timeWait, timers, chunks, counters)
 //   udp        sockets bound, datagrams queued for the application, their bytes
-//   arp        cache entries (resolved + pending), pending resolutions, frames
-//              queued awaiting resolution
+//   arp        cache entries (resolved + pending), pending resolutions, entries
+//              in use being re-confirmed (probing), frames queued awaiting
+//              resolution
 //   fragments  datagrams in reassembly, arena chunks they hold
 //   timers     armed timers in the stack's queue, and armed by kind
 //   frames     Ethernet frames received (handed to the stack) and sent
@@ -172,7 +173,7 @@ export interface StackStats {
   arena: ArenaStats;
   tcp: TcpStats;
   udp: { sockets: number; queued: number; queuedBytes: number };
-  arp: { entries: number; pending: number; queued: number };
+  arp: { entries: number; pending: number; probing: number; queued: number };
   fragments: { datagrams: number; chunks: number };
   timers: TimerStats;
   frames: { rx: number; tx: number };

@@ -2,6 +2,13 @@
 // keeps a bounded, expiring cache, and holds a bounded queue of outgoing frames
 // per destination while it resolves.
 //
+// An entry still in use when its lifetime ends is not dropped: it is
+// re-confirmed by unicast requests to the MAC we know (RFC 1122 2.3.2.1's
+// "unicast poll") while frames keep going to that MAC, so a long transfer never
+// stalls on re-resolution; only when the neighbour stops answering is it
+// forgotten. A full cache evicts an entry unused since it was last confirmed
+// before one in use.
+//
 // Every entry is a pooled object: its timers live in the stack's TimerQueue
 // (ArpRetry while resolving, ArpExpire once resolved), its queued frames are
 // arena chunks tagged ArpQueue, and release() is the one place an entry ends
@@ -21,13 +28,15 @@ import { Drop, type DropCounters } from '../stats.js';
 import type { Ethernet } from './ethernet.js';
 
 export interface ArpLimits {
-  /** Cache entries, resolved and pending together. The oldest is evicted when full. */
+  /** Cache entries, resolved and pending together. When full, the oldest entry
+   *  unused since its last confirmation is evicted (the oldest of all if none is). */
   arpEntries: number;
-  /** Lifetime of a resolved entry (ms); it is then forgotten and resolved again on use. */
+  /** Lifetime of a resolved entry (ms) from its last confirmation: an unused one
+   *  is then forgotten, one in use is re-confirmed by unicast requests. */
   arpTtlMs: number;
-  /** Interval between requests while resolving (ms). */
+  /** Interval between requests while resolving or re-confirming (ms). */
   arpRetryMs: number;
-  /** Requests sent before giving up on a destination. */
+  /** Requests sent before giving up on a destination (or on re-confirming it). */
   arpTries: number;
   /** Frames queued per pending destination. */
   arpQueuePerEntry: number;
@@ -52,9 +61,15 @@ const TX_TAG = ownerTag(OwnerKind.Tx, 0);
 
 const enum State {
   Free = 0,
+  /** No MAC yet: frames wait in the entry's queue. */
   Pending = 1,
   Resolved = 2,
+  /** Lifetime over while in use: the MAC is still used, unicast requests ask the neighbour to confirm it. */
+  Probing = 3,
 }
+
+/** Entries looked at, oldest first, for one unused since its confirmation before evicting. */
+const EVICTION_SCAN = 16;
 
 class ArpEntry implements TimerOwner {
   readonly timerIndex = newTimerIndex();
@@ -66,6 +81,8 @@ class ArpEntry implements TimerOwner {
   macLo = 0;
   queued = 0;
   tries = 0;
+  /** A frame went to this MAC since it was last confirmed. */
+  used = false;
 
   constructor(
     readonly id: number,
@@ -76,9 +93,15 @@ class ArpEntry implements TimerOwner {
   }
 }
 
+function hasMac(entry: ArpEntry): boolean {
+  return entry.state === State.Resolved || entry.state === State.Probing;
+}
+
 export class Arp {
   /** Pending resolutions (a gauge for stats). */
   pending = 0;
+  /** Entries in use being re-confirmed (a gauge for stats). */
+  probing = 0;
   /** Frames queued over all entries (a gauge for stats). */
   queued = 0;
 
@@ -104,7 +127,7 @@ export class Arp {
   /** The resolved MAC of `ip`, or null (diagnostics and tests). */
   macOf(ip: number): Uint8Array | null {
     const entry = this.cache.get(ip);
-    if (!entry || entry.state !== State.Resolved) return null;
+    if (!entry || !hasMac(entry)) return null;
     const mac = new Uint8Array(6);
     writeMac(mac, 0, entry.macHi, entry.macLo);
     return mac;
@@ -112,11 +135,12 @@ export class Arp {
 
   /** Write the destination MAC words of the encode record for next hop `ip`.
    *  Returns false (and writes zeros) when `ip` is not resolved yet: the caller
-   *  encodes anyway and hands the frame to enqueue(). No side effects. */
+   *  encodes anyway and hands the frame to enqueue(). Marks the entry used. */
   fillDestination(ip: number): boolean {
     const entry = this.cache.get(ip);
     const req = this.hot.request;
-    if (entry !== undefined && entry.state === State.Resolved) {
+    if (entry !== undefined && hasMac(entry)) {
+      entry.used = true;
       req[E.DST_MAC_HI] = entry.macHi;
       req[E.DST_MAC_LO] = entry.macLo;
       return true;
@@ -132,7 +156,8 @@ export class Arp {
   enqueue(ip: number, slot: number, len: number): boolean {
     let entry = this.cache.get(ip);
     if (entry === undefined) entry = this.startResolving(ip);
-    if (entry.state === State.Resolved) {
+    if (hasMac(entry)) {
+      entry.used = true;
       writeMac(this.hot.bytes, slot, entry.macHi, entry.macLo);
       return this.eth.send(slot, len);
     }
@@ -180,10 +205,14 @@ export class Arp {
   /** Timer expiry dispatched by the stack. */
   onTimer(owner: TimerOwner, kind: number): void {
     const entry = owner as ArpEntry;
-    if (kind === TimerKind.ArpExpire) return this.release(entry, Drop.ArpGiveUp);
+    if (kind === TimerKind.ArpExpire) {
+      if (!entry.used) return this.release(entry, Drop.ArpGiveUp);
+      return this.startProbing(entry);
+    }
     if (entry.tries >= this.limits.arpTries) return this.release(entry, Drop.ArpGiveUp);
     entry.tries++;
-    this.request(entry.ip);
+    if (entry.state === State.Probing) this.transmit(ARP_REQUEST, entry.macHi, entry.macLo, 0, 0, entry.ip);
+    else this.request(entry.ip);
     this.timers.arm(entry, TimerKind.ArpRetry, this.clock.now() + this.limits.arpRetryMs);
   }
 
@@ -202,15 +231,26 @@ export class Arp {
     return entry;
   }
 
+  /** Lifetime over while in use: keep the MAC, ask the neighbour to confirm it (unicast). */
+  private startProbing(entry: ArpEntry): void {
+    entry.state = State.Probing;
+    entry.tries = 1;
+    this.probing++;
+    this.transmit(ARP_REQUEST, entry.macHi, entry.macLo, 0, 0, entry.ip);
+    this.timers.arm(entry, TimerKind.ArpRetry, this.clock.now() + this.limits.arpRetryMs);
+  }
+
   /** Record `hi:lo` for a cache entry, flush what waited for it, restart its lifetime. */
   private learn(entry: ArpEntry, hi: number, lo: number): void {
     entry.macHi = hi;
     entry.macLo = lo;
-    if (entry.state === State.Pending) {
-      this.pending--;
+    if (entry.state === State.Pending || entry.state === State.Probing) {
+      if (entry.state === State.Pending) this.pending--;
+      else this.probing--;
       this.timers.cancel(entry, TimerKind.ArpRetry);
     }
     entry.state = State.Resolved;
+    entry.used = false;
     this.flush(entry);
     this.timers.arm(entry, TimerKind.ArpExpire, this.clock.now() + this.limits.arpTtlMs);
     // Move to the young end of the age order.
@@ -230,19 +270,29 @@ export class Arp {
     }
   }
 
-  /** A fresh entry for `ip` (state Free), evicting the oldest when the cache is full. */
+  /** A fresh entry for `ip` (state Free), evicting one when the cache is full. */
   private newEntry(ip: number): ArpEntry {
-    if (this.cache.size >= this.limits.arpEntries) {
-      const oldest = this.cache.values().next().value as ArpEntry;
-      this.release(oldest, Drop.ArpEvicted);
-    }
+    if (this.cache.size >= this.limits.arpEntries) this.release(this.evictionVictim(), Drop.ArpEvicted);
     const entry = this.pool.pop() ?? new ArpEntry(++this.created, this.limits.arpQueuePerEntry);
     entry.ip = ip;
     entry.state = State.Free;
     entry.queued = 0;
     entry.tries = 0;
+    entry.used = false;
     this.cache.set(ip, entry);
     return entry;
+  }
+
+  /** Among the oldest few, the first resolved entry unused since its confirmation; else the oldest. */
+  private evictionVictim(): ArpEntry {
+    let oldest: ArpEntry | undefined;
+    let looked = 0;
+    for (const entry of this.cache.values()) {
+      oldest ??= entry;
+      if (entry.state === State.Resolved && !entry.used) return entry;
+      if (++looked >= EVICTION_SCAN) break;
+    }
+    return oldest!;
   }
 
   /** The one way an entry ends: timers cancelled, queued frames freed (counted as `why`). */
@@ -253,6 +303,7 @@ export class Arp {
     this.queued -= entry.queued;
     entry.queued = 0;
     if (entry.state === State.Pending) this.pending--;
+    else if (entry.state === State.Probing) this.probing--;
     entry.state = State.Free;
     this.cache.delete(entry.ip);
     this.pool.push(entry);

@@ -20,20 +20,22 @@ function mix(h: number, v: number): number {
   return (h ^ (h >>> 16)) >>> 0;
 }
 
+/** A keyed hash of two 32-bit words and the secret (RFC 6528's F, RFC 6056's F and G). */
+export function keyedHash(secret: Uint32Array, a: number, b: number): number {
+  let h = secret[0]!;
+  h = mix(h, a);
+  h = mix(h, secret[1]!);
+  h = mix(h, b);
+  h = mix(h, secret[2]!);
+  return mix(h, secret[3]!);
+}
+
 export class IsnGenerator {
   constructor(private readonly secret: Uint32Array = randomSecret()) {}
 
   /** F: keyed hash of the 4-tuple. */
   hash(localAddr: number, localPort: number, remoteAddr: number, remotePort: number): number {
-    const k = this.secret;
-    let h = k[0]!;
-    h = mix(h, localAddr);
-    h = mix(h, k[1]!);
-    h = mix(h, ((localPort << 16) | remotePort) >>> 0);
-    h = mix(h, k[2]!);
-    h = mix(h, remoteAddr);
-    h = mix(h, k[3]!);
-    return h;
+    return keyedHash(this.secret, (localAddr ^ Math.imul(remoteAddr, 0x9e3779b1)) >>> 0, ((localPort << 16) | remotePort) >>> 0);
   }
 
   /** ISN for a connection opened at monotonic time nowMs. */

@@ -1,11 +1,12 @@
 // Demultiplexing table (local port -> listener and connections) and the
-// ephemeral port choice.
+// ephemeral port choice (RFC 6056).
 //
 // The stack has one address, so a connection is found by local port, then by
 // the remote endpoint. The inner key, remoteAddr * 65536 + remotePort, is an
 // exact 48-bit number: two Map lookups, no string built, no allocation per
 // segment.
 
+import { keyedHash, randomSecret } from './isn.js';
 import type { Listener } from './listener.js';
 import type { Tcb } from './tcb.js';
 import type { TimeWaitTable } from './time-wait.js';
@@ -15,8 +16,14 @@ export class PortEntry {
   readonly conns = new Map<number, Tcb>();
 }
 
+/** RFC 6056 algorithm 4's table of counters (a power of two). */
+const PORT_COUNTERS = 256;
+
 export class PortTable {
   private readonly ports = new Map<number, PortEntry>();
+  private readonly portSecret = randomSecret();
+  private readonly tableSecret = randomSecret();
+  private readonly counters = randomCounters();
 
   get(port: number): PortEntry | undefined {
     return this.ports.get(port);
@@ -54,15 +61,25 @@ export class PortTable {
   }
 
   /**
-   * An ephemeral port for a connection to `remoteKey` (RFC 6056 algorithm 1:
-   * random start, then sequential), or 0 after one pass over the range:
-   * the search is bounded and never loops forever. Ports with a listener are skipped.
+   * An ephemeral port for a connection to `remoteKey`, by RFC 6056 algorithm 4
+   * (double-hash): a secret per-destination offset plus a counter from a small
+   * table that moves on with every port tried. Successive connections to one
+   * destination walk the whole range before a port comes back, so a 4-tuple
+   * is not reused while the peer may still hold it in TIME_WAIT with a
+   * sequence number above our new ISN (random choice, algorithm 1, reused
+   * ports within milliseconds and such SYNs were answered with ACKs until the
+   * connect timed out). 0 after one pass over the range: the search is
+   * bounded. Ports with a listener are skipped.
    */
-  ephemeral(remoteKey: number, low: number, high: number, random: number, timeWait: TimeWaitTable): number {
+  ephemeral(remoteKey: number, low: number, high: number, timeWait: TimeWaitTable): number {
     const count = high - low + 1;
-    const start = random % count;
+    const remotePort = remoteKey % 65536;
+    const remoteAddr = (remoteKey - remotePort) / 65536;
+    const offset = keyedHash(this.portSecret, remoteAddr, remotePort);
+    const slot = keyedHash(this.tableSecret, remoteAddr, remotePort) & (PORT_COUNTERS - 1);
     for (let i = 0; i < count; i++) {
-      const port = low + ((start + i) % count);
+      const port = low + ((offset + this.counters[slot]!) % count);
+      this.counters[slot] = (this.counters[slot]! + 1) >>> 0;
       const e = this.ports.get(port);
       if (e?.listener) continue;
       if (this.tupleFree(port, remoteKey, timeWait)) return port;
@@ -82,4 +99,11 @@ export class PortTable {
   private prune(port: number, e: PortEntry): void {
     if (e.listener === null && e.conns.size === 0) this.ports.delete(port);
   }
+}
+
+/** Counters start at random values, so the first ports reveal nothing either. */
+function randomCounters(): Uint32Array {
+  const counters = new Uint32Array(PORT_COUNTERS);
+  globalThis.crypto.getRandomValues(counters);
+  return counters;
 }

@@ -289,7 +289,7 @@ export class Tcp implements TransportHandler, TcpContext, ConnectionCore, Listen
       return wanted;
     }
     const o = this.opts;
-    const chosen = this.ports.ephemeral(key, o.ephemeralLow, o.ephemeralHigh, randomU32(), this.timeWait);
+    const chosen = this.ports.ephemeral(key, o.ephemeralLow, o.ephemeralHigh, this.timeWait);
     if (chosen === 0) {
       this.counters.ephemeralExhausted++;
       throw new TcpError('EADDRINUSE',

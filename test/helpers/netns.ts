@@ -109,6 +109,12 @@ function probe(): { ok: boolean; reason?: string } {
   } catch {
     return { ok: false, reason: 'the ip tool (iproute2) is not installed' };
   }
+  try {
+    // The kernel-side checks ping the guest from inside the namespace.
+    run('ping', ['-V']);
+  } catch {
+    return { ok: false, reason: 'ping (iputils-ping) is not installed' };
+  }
   const name = `${NS_PREFIX}${process.pid}-probe`;
   try {
     run('ip', ['netns', 'add', name]);

@@ -124,7 +124,7 @@ export function expectIdle(stack: Stack): void {
   const s = stack.stats();
   expect(s.arena.chunksInUse).toBe(0);
   expect(s.timers.armed).toBe(0);
-  expect(s.arp).toEqual({ entries: 0, pending: 0, queued: 0 });
+  expect(s.arp).toEqual({ entries: 0, pending: 0, probing: 0, queued: 0 });
   expect(s.fragments).toEqual({ datagrams: 0, chunks: 0 });
   expect(s.udp.queued).toBe(0);
 }

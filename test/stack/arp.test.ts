@@ -61,7 +61,7 @@ describe.each(ENGINES)('ARP (%s engine)', (engine) => {
     await advance(sim, 1);
     expect(peer.frames).toEqual([expectedArp(peer.mac, node.mac, 2, node.mac, node.ip, peer.mac, PEER_IP)]);
     expect(stack.arp.macOf(parseIpv4(PEER_IP))).toEqual(peer.mac);
-    expect(stack.stats().arp).toEqual({ entries: 1, pending: 0, queued: 0 });
+    expect(stack.stats().arp).toEqual({ entries: 1, pending: 0, probing: 0, queued: 0 });
     // The reply decodes as a valid ARP reply with the other engine too.
     const probe = await createEngine(engine === 'ts' ? 'wasm' : 'ts', 1 << 20);
     const { reason, d } = decodeWith(probe, peer.frames[0]!);
@@ -104,12 +104,65 @@ describe.each(ENGINES)('ARP (%s engine)', (engine) => {
     expect(levels(stack)).toEqual(baseline);
   });
 
+  it('an entry in use at the end of its lifetime is re-confirmed by unicast while frames keep flowing (RFC 1122 unicast poll)', async () => {
+    const { sim, peer, node, stack, baseline } = await setup();
+    peer.send(arpFrame(BROADCAST_MAC, peer.mac, { op: 1, sha: peer.mac, spa: PEER_IP, tha: ZERO_MAC, tpa: node.ip }));
+    await advance(sim, 1);
+    peer.clear();
+    const sock = stack.udp.bind(4000);
+    sock.send(pattern(10), PEER_IP, 5000); // in use during this lifetime
+    await advance(sim, 60_000);
+    // Lifetime over: a request to the known MAC, not a broadcast, and the entry stays usable.
+    expect(peer.ofType(0x0806)).toEqual([expectedArp(peer.mac, node.mac, 1, node.mac, node.ip, ZERO_MAC, PEER_IP)]);
+    expect(stack.stats().arp).toEqual({ entries: 1, pending: 0, probing: 1, queued: 0 });
+    peer.clear();
+    sock.send(pattern(10, 1), PEER_IP, 5000);
+    await advance(sim, 1);
+    const sent = peer.ofType(0x0800);
+    expect(sent).toHaveLength(1); // straight out, not queued
+    expect(sent[0]!.subarray(0, 6)).toEqual(peer.mac);
+    // The reply confirms it: resolved again, for a new lifetime.
+    peer.send(arpFrame(node.mac, peer.mac, { op: 2, sha: peer.mac, spa: PEER_IP, tha: node.mac, tpa: node.ip }));
+    await advance(sim, 1);
+    expect(stack.stats().arp).toEqual({ entries: 1, pending: 0, probing: 0, queued: 0 });
+    expect(stack.stats().timers.byKind).toMatchObject({ arpRetry: 0, arpExpire: 1 });
+    // Unused during this lifetime: forgotten at its end, as any unused entry.
+    await advance(sim, 60_000);
+    expect(stack.stats().arp.entries).toBe(0);
+    sock.close();
+    expect(levels(stack)).toEqual(baseline);
+  });
+
+  it('forgets an entry in use whose neighbour does not confirm it; the next frame resolves by broadcast', async () => {
+    const { sim, peer, node, stack, baseline } = await setup();
+    peer.send(arpFrame(BROADCAST_MAC, peer.mac, { op: 1, sha: peer.mac, spa: PEER_IP, tha: ZERO_MAC, tpa: node.ip }));
+    await advance(sim, 1);
+    const sock = stack.udp.bind(4000);
+    sock.send(pattern(10), PEER_IP, 5000);
+    peer.clear();
+    await advance(sim, 60_000 + 2_500);
+    const unicast = expectedArp(peer.mac, node.mac, 1, node.mac, node.ip, ZERO_MAC, PEER_IP);
+    expect(peer.ofType(0x0806)).toEqual([unicast, unicast, unicast]);
+    expect(stack.stats().arp.probing).toBe(1);
+    await advance(sim, 600);
+    expect(stack.stats().arp).toEqual({ entries: 0, pending: 0, probing: 0, queued: 0 });
+    peer.clear();
+    sock.send(pattern(10), PEER_IP, 5000);
+    expect(stack.stats().arp).toEqual({ entries: 1, pending: 1, probing: 0, queued: 1 });
+    await advance(sim, 1);
+    expect(peer.ofType(0x0806)).toEqual([expectedArp(BROADCAST_MAC, node.mac, 1, node.mac, node.ip, ZERO_MAC, PEER_IP)]);
+    sock.close();
+    await advance(sim, 5_000); // the resolution gives up, freeing the frame
+    expect(stack.stats().drops.arpGiveUp).toBe(1);
+    expect(levels(stack)).toEqual(baseline);
+  });
+
   it('queues frames while resolving and flushes them, patched, on the reply', async () => {
     const { sim, peer, node, stack, baseline } = await setup();
     const sock = stack.udp.bind(4000);
     for (let i = 0; i < 3; i++) expect(sock.send(pattern(100, i), PEER_IP, 5000)).toBe(true);
     let s = stack.stats();
-    expect(s.arp).toEqual({ entries: 1, pending: 1, queued: 3 });
+    expect(s.arp).toEqual({ entries: 1, pending: 1, probing: 0, queued: 3 });
     expect(s.arena.byKind.arpQueue).toBe(3);
     await advance(sim, 1);
     expect(peer.frames).toEqual([expectedArp(BROADCAST_MAC, node.mac, 1, node.mac, node.ip, ZERO_MAC, PEER_IP)]);
@@ -127,7 +180,7 @@ describe.each(ENGINES)('ARP (%s engine)', (engine) => {
       expect(frame.subarray(d[48]!, d[48]! + d[49]!)).toEqual(pattern(100, i));
     });
     s = stack.stats();
-    expect(s.arp).toEqual({ entries: 1, pending: 0, queued: 0 });
+    expect(s.arp).toEqual({ entries: 1, pending: 0, probing: 0, queued: 0 });
     expect(s.timers.byKind.arpRetry).toBe(0);
     // Resolved now: the next datagram goes straight out.
     sock.send(pattern(10), PEER_IP, 5000);
@@ -147,7 +200,7 @@ describe.each(ENGINES)('ARP (%s engine)', (engine) => {
     await advance(sim, 600);
     expect(peer.ofType(0x0806)).toHaveLength(3);
     const s = stack.stats();
-    expect(s.arp).toEqual({ entries: 0, pending: 0, queued: 0 });
+    expect(s.arp).toEqual({ entries: 0, pending: 0, probing: 0, queued: 0 });
     expect(s.drops.arpGiveUp).toBe(2);
     expect(s.arena.chunksInUse).toBe(0);
     sock.close();
@@ -162,12 +215,30 @@ describe.each(ENGINES)('ARP (%s engine)', (engine) => {
     expect(stack.stats().drops.arpQueueFull).toBe(2);
     for (let i = 0; i < 4; i++) sock.send(pattern(50), '10.0.0.98', 5000);
     const s = stack.stats();
-    expect(s.arp).toEqual({ entries: 2, pending: 2, queued: 6 });
+    expect(s.arp).toEqual({ entries: 2, pending: 2, probing: 0, queued: 6 });
     expect(s.drops.arpQueueFull).toBe(4);
     expect(s.arena.byKind.arpQueue).toBe(6);
     sock.close();
     await expectBaseline(sim, [stack], [baseline]);
     expect(stack.stats().drops.arpGiveUp).toBe(6);
+  });
+
+  it('a full cache evicts the oldest entry unused since its confirmation before one in use', async () => {
+    const { sim, peer, node, stack, baseline } = await setup({ arpEntries: 3 });
+    const learn = async (i: number): Promise<void> => {
+      const sha = Uint8Array.of(0x02, 0xee, 0, 0, 1, i);
+      peer.send(arpFrame(BROADCAST_MAC, peer.mac, { op: 1, sha, spa: `10.0.0.${100 + i}`, tha: ZERO_MAC, tpa: node.ip }));
+      await advance(sim, 1);
+    };
+    for (let i = 1; i <= 3; i++) await learn(i);
+    const sock = stack.udp.bind(4000);
+    sock.send(pattern(10), '10.0.0.101', 5000); // the oldest is in use
+    await learn(4);
+    expect(stack.arp.macOf(parseIpv4('10.0.0.101'))).not.toBeNull();
+    expect(stack.arp.macOf(parseIpv4('10.0.0.102'))).toBeNull();
+    expect(stack.stats().arp.entries).toBe(3);
+    sock.close();
+    await expectBaseline(sim, [stack], [baseline]);
   });
 
   it('bounds the cache, evicting the oldest entry', async () => {
@@ -192,7 +263,7 @@ describe.each(ENGINES)('ARP (%s engine)', (engine) => {
     sock.send(pattern(20), '10.0.0.92', 1);
     sock.send(pattern(20), '10.0.0.93', 1);
     const s = stack.stats();
-    expect(s.arp).toEqual({ entries: 2, pending: 2, queued: 2 });
+    expect(s.arp).toEqual({ entries: 2, pending: 2, probing: 0, queued: 2 });
     expect(s.drops.arpEvicted).toBe(1);
     sock.close();
     await expectBaseline(sim, [stack], [baseline]);

@@ -177,7 +177,7 @@ describe.each(ENGINES)('Stack (%s engine)', (engine) => {
     s = stack.stats();
     expect(s.arena.chunksInUse).toBe(0);
     expect(s.udp).toEqual({ sockets: 0, queued: 0, queuedBytes: 0 });
-    expect(s.arp).toEqual({ entries: 0, pending: 0, queued: 0 });
+    expect(s.arp).toEqual({ entries: 0, pending: 0, probing: 0, queued: 0 });
     expect(s.fragments).toEqual({ datagrams: 0, chunks: 0 });
     expect(s.timers.armed).toBe(0);
     expect(node.hot.badFrees()).toBe(0);

@@ -20,7 +20,7 @@ function fillArena(p: TcpPeer, leave: number): number[] {
 }
 
 describe.each(ENGINES)('TCP limits (%s)', (engine) => {
-  it('ephemeral ports: random in range, and exhaustion fails at once with EADDRINUSE', async () => {
+  it('ephemeral ports: within the range (RFC 6056 alg. 4, see ports.test.ts), and exhaustion fails at once with EADDRINUSE', async () => {
     const p = await TcpPeer.create(engine, { tcp: { ephemeralLow: 50000, ephemeralHigh: 50003 } });
     const ports = new Set<number>();
     for (let i = 0; i < 4; i++) {

@@ -143,16 +143,23 @@ describe('TIME_WAIT table', () => {
     if (!gc) throw new Error('run with --expose-gc (vitest.config.ts passes it)');
     const timers = new TimerQueue<TimerOwner>();
     const table = new TimeWaitTable(timers, 4096, DURATION, 1);
-    // Warm the code paths first so compiled code is not counted as records.
-    for (let i = 0; i < 10_000; i++) table.add(9000, 0x0a000002 + (i & 7), 1024 + (i % 60_000), i, i, i);
+    const churn = (n: number): void => {
+      for (let i = 0; i < n; i++) table.add(9000 + (i & 3), 0x0a000002 + (i % 97), 1024 + (i % 60_000), i * 7, i * 13, i);
+    };
+    // Warm the same code path first (twice, so V8 has optimized it), so that
+    // compiled code and feedback are not counted as records.
+    churn(100_000);
+    table.clear();
+    churn(100_000);
     table.clear();
     gc();
     const before = process.memoryUsage().heapUsed;
-    for (let i = 0; i < 100_000; i++) table.add(9000 + (i & 3), 0x0a000002 + (i % 97), 1024 + (i % 60_000), i * 7, i * 13, i);
+    churn(100_000);
     gc();
     const grown = process.memoryUsage().heapUsed - before;
     expect(table.size).toBe(4096);
-    // A record as a JS object with its Map entries costs ~150 B: 4096 of them ~600 KB.
-    expect(grown).toBeLessThan(64 * 1024);
+    // A record as a JS object with its Map entries costs ~150 B: 4096 of them
+    // ~600 KB. The margin absorbs V8's own noise under a loaded test run.
+    expect(grown).toBeLessThan(128 * 1024);
   });
 });
