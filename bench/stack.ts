@@ -454,7 +454,7 @@ function section(machine: Machine, loadAfter: number, rows: Row[]): string {
     `(the cores are shared with other work: load average ${machine.load.toFixed(1)} when the run started,`,
     `${loadAfter.toFixed(1)} when it ended). Command: \`npm run bench:stack\`.`,
     '',
-    'Two stacks (10.0.0.1 and 10.0.0.2, MSS 1460, windows of 64 KiB at most: no window scaling yet)',
+    'Two stacks (10.0.0.1 and 10.0.0.2, MSS 1460, the default 64 KiB buffers, so windows of 64 KiB at most)',
     "in one process, on a Simulation's virtual clock, joined by a zero-delay link: the vswitch",
     '(`stack/vswitch`, faults off) or a direct link (`DirectLink` in bench/stack.ts: one copy into a',
     'ring of frame slots, delivered from an alarm at the same virtual instant). A figure includes',

@@ -12,7 +12,7 @@
 import { TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN } from '../hotpath/layout.js';
 import { initialWindow, onAckInRecovery, onDupAckInRecovery, onNewAck, onThirdDupAck } from './congestion.js';
 import type { TcpContext } from './context.js';
-import type { SegmentOptions } from './options.js';
+import { NO_WSCALE, type SegmentOptions } from './options.js';
 import {
   finSeq, restartRetransmit, retransmitFirst, sendAck, sendChallengeAck, sendResetReply, sendSyn,
 } from './output.js';
@@ -28,14 +28,23 @@ export const DEFAULT_MSS = 536;
 /** RTO once the handshake completes after a SYN timeout (RFC 6298 5.7), ms. */
 const SYN_TIMEOUT_RTO = 3000;
 
-/** Apply the options of the peer's SYN (RFC 9293 3.7.1: MSS; others reserved). */
+/** Apply the options of the peer's SYN (RFC 9293 3.7.1 MSS, RFC 7323 2 window scale). */
 export function applySynOptions(tcb: Tcb, o: SegmentOptions): void {
   const peer = o.mss !== 0 ? o.mss : DEFAULT_MSS;
   // A floor of 64 bytes: a peer announcing a tiny MSS cannot make us send
   // (and account for) one segment per byte.
   tcb.sndMss = Math.max(64, Math.min(peer, tcb.rcvMss));
-  // Window scaling, SACK and timestamps: tcb.sndShift / rcvShift / sackOk /
-  // timestamps stay off until we send the options ourselves (options.ts).
+  // Window scaling holds only when both SYNs carry the option (RFC 7323 2.2);
+  // a shift above 14 is used as 14 (2.3). Without it our SYN-ACK offers none.
+  if (o.wscale !== NO_WSCALE && tcb.wscaleOffer !== NO_WSCALE) {
+    tcb.sndShift = Math.min(o.wscale, 14);
+    tcb.rcvShift = tcb.wscaleOffer;
+  } else {
+    tcb.wscaleOffer = NO_WSCALE;
+    tcb.sndShift = 0;
+    tcb.rcvShift = 0;
+  }
+  // SACK and timestamps stay off until we send those options ourselves (options.ts).
 }
 
 /** Handshake complete: set up the window, congestion state and timers. */

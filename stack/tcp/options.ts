@@ -68,12 +68,14 @@ export interface TcpOptions {
    *  are dropped and receive windows stop growing. */
   arenaReserve: number;
 
-  // ---- Later extensions (parsed by the decoder; not negotiated yet) --------
-  /** RFC 7323 window scaling. Not sent yet: windows stay below 64 KiB. */
+  // ---- Extensions ------------------------------------------------------------
+  /** RFC 7323 window scaling: offered in every SYN and used when the peer
+   *  offers it too, so windows (ours up to rcvBuf, the peer's up to 1 GiB) are
+   *  not held below 64 KiB. Off: rcvBuf is clamped to 65535. */
   windowScaling: boolean;
-  /** RFC 7323 timestamps. Not sent yet. */
+  /** RFC 7323 timestamps (parsed by the decoder; not negotiated yet). */
   timestamps: boolean;
-  /** RFC 2018 SACK. Not sent yet. */
+  /** RFC 2018 SACK (parsed by the decoder; not negotiated yet). */
   sack: boolean;
 }
 
@@ -102,7 +104,7 @@ export const DEFAULT_TCP_OPTIONS: Readonly<TcpOptions> = Object.freeze({
   ephemeralHigh: 65535,
   challengeAckLimit: 10,
   arenaReserve: 32,
-  windowScaling: false,
+  windowScaling: true,
   timestamps: false,
   sack: false,
 });
@@ -130,14 +132,30 @@ export function resolveOptions(partial: Partial<TcpOptions> | undefined): TcpOpt
   }
   // The advertised window field is 16 bits until window scaling is negotiated.
   if (o.rcvBuf > 65535 && !o.windowScaling) o.rcvBuf = 65535;
+  if (o.rcvBuf > MAX_RCV_BUF) {
+    throw new RangeError(`tcp option rcvBuf must be at most ${MAX_RCV_BUF} (65535 << 14, RFC 7323), got ${o.rcvBuf}`);
+  }
   return o;
+}
+
+/** The largest window RFC 7323 can express: 65535 with the largest shift, 14. */
+export const MAX_RCV_BUF = 65535 * 2 ** 14;
+
+/** No window-scale option: sent as 0xff in the encode request, read as 0xff from the decoder. */
+export const NO_WSCALE = 0xff;
+
+/** The shift to offer for a receive buffer: the smallest that fits it in the 16-bit field. */
+export function windowShiftFor(rcvBuf: number): number {
+  let shift = 0;
+  while (shift < 14 && rcvBuf / 2 ** shift > 65535) shift++;
+  return shift;
 }
 
 /**
  * TCP options carried by one segment (RFC 9293 3.1, RFC 7323, RFC 2018), as the
- * decoder reports them. Only MSS is acted upon today; the others have their
- * place so that window scaling, timestamps and SACK can be added without
- * reshaping the input path.
+ * decoder reports them. MSS and window scale are acted upon; timestamps and
+ * SACK have their place so that they can be added without reshaping the
+ * input path.
  */
 export interface SegmentOptions {
   /** MSS option value, 0 when absent. */

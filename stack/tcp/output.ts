@@ -8,6 +8,7 @@
 
 import { CHUNK_SIZE, E, TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN } from '../hotpath/layout.js';
 import type { TcpContext } from './context.js';
+import { NO_WSCALE } from './options.js';
 import { startTiming } from './rtt.js';
 import type { Segment } from './segment.js';
 import { State } from './state.js';
@@ -17,10 +18,10 @@ import { TcpTimer, TX_RETRY_MS } from './timer-kinds.js';
 /** Offset of the TCP header in a TX slot (Ethernet 14 + IPv4 20). */
 const TCP_AT = 34;
 
-/** Fill the option words: only MSS, and only on SYNs (options.ts). */
-function setOptions(r: Uint32Array, mss: number): void {
+/** Fill the option words: MSS and window scale, on SYNs only (options.ts). */
+function setOptions(r: Uint32Array, mss: number, wscale: number): void {
   r[E.OPT_MSS] = mss;
-  r[E.OPT_WSCALE] = 0xff;
+  r[E.OPT_WSCALE] = wscale;
   r[E.OPT_SACK_OK] = 0;
   r[E.OPT_TS] = 0;
   r[E.OPT_SACK_COUNT] = 0;
@@ -48,8 +49,14 @@ export function receiveWindow(ctx: TcpContext, tcb: Tcb): number {
 /** The window field for a non-SYN segment; records the right edge it promises. */
 function windowField(ctx: TcpContext, tcb: Tcb): number {
   const hot = ctx.hot;
-  const raw = hot.windowRaw(receiveWindow(ctx, tcb), tcb.rcvShift);
-  const right = hot.seqAdd(tcb.rcvNxt, hot.windowScaled(raw, tcb.rcvShift));
+  let raw = hot.windowRaw(receiveWindow(ctx, tcb), tcb.rcvShift);
+  let right = hot.seqAdd(tcb.rcvNxt, hot.windowScaled(raw, tcb.rcvShift));
+  // A scaled field rounds down; rounding the promised edge left would shrink
+  // the window, so round up by one unit instead (RFC 7323 2.4).
+  if (hot.seqLt(right, tcb.rcvAdvRight) && raw < 65535) {
+    raw++;
+    right = hot.seqAdd(tcb.rcvNxt, hot.windowScaled(raw, tcb.rcvShift));
+  }
   if (hot.seqGt(right, tcb.rcvAdvRight)) tcb.rcvAdvRight = right;
   return raw;
 }
@@ -89,11 +96,11 @@ export function transmit(ctx: TcpContext, tcb: Tcb, seq: number, flags: number, 
       const right = hot.seqAdd(tcb.rcvNxt, raw);
       if (hot.seqGt(right, tcb.rcvAdvRight)) tcb.rcvAdvRight = right;
     }
-    setOptions(r, tcb.rcvMss);
+    setOptions(r, tcb.rcvMss, tcb.wscaleOffer);
   } else {
     r[E.TCP_ACK] = tcb.rcvNxt;
     r[E.TCP_WINDOW] = (flags & TCP_RST) !== 0 ? 0 : windowField(ctx, tcb);
-    setOptions(r, 0);
+    setOptions(r, 0, NO_WSCALE);
   }
   if (len > 0) tcb.sendBuf.copyToArena(pos, len, slot + TCP_AT + hot.tcpHeaderLen());
   ctx.lower.sendTcp(slot, len, tcb.remoteAddr);
@@ -190,7 +197,7 @@ function sendControl(
   r[E.TCP_FLAGS] = flags;
   r[E.TCP_WINDOW] = 0;
   r[E.TCP_URG] = 0;
-  setOptions(r, 0);
+  setOptions(r, 0, NO_WSCALE);
   ctx.lower.sendTcp(slot, 0, remoteAddr);
   ctx.counters.segmentsOut++;
   return true;

@@ -83,9 +83,14 @@ export class Tcb implements TimerOwner {
   /** The application closed its read side: incoming data is acknowledged and discarded. */
   readClosed = false;
 
-  // ---- Negotiated options (place for RFC 7323 / RFC 2018) --------------------
+  // ---- Negotiated options (RFC 7323 window scale; place for timestamps, SACK) ---
+  /** Shift of the peer's window fields (0 unless both SYNs carried the option). */
   sndShift = 0;
+  /** Shift of our window fields (0 unless both SYNs carried the option). */
   rcvShift = 0;
+  /** The shift our SYN offers, or NO_WSCALE (0xff) to send none: set when the
+   *  control block is made, withdrawn if the peer's SYN carries no option. */
+  wscaleOffer = 0xff;
   sackOk = false;
   timestamps = false;
 

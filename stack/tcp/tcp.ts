@@ -15,7 +15,7 @@ import { TcpError } from './errors.js';
 import { applySynOptions, segmentArrives, synSentArrives } from './input.js';
 import { IsnGenerator, randomU32 } from './isn.js';
 import { Listener, type ListenerCore, type ListenOptions } from './listener.js';
-import { resolveOptions, type TcpOptions } from './options.js';
+import { NO_WSCALE, resolveOptions, type TcpOptions, windowShiftFor } from './options.js';
 import { output, sendReset, sendResetReply, sendSyn } from './output.js';
 import { PortTable } from './ports.js';
 import { Segment } from './segment.js';
@@ -323,6 +323,7 @@ export class Tcp implements TransportHandler, TcpContext, ConnectionCore, Listen
     // Our MSS: MTU - 40, and never more than a TX chunk can carry.
     tcb.rcvMss = Math.min(this.lower.maxTransportLength(remoteAddr) - 20, CHUNK_SIZE - 54);
     tcb.sndMss = Math.min(536, tcb.rcvMss);
+    tcb.wscaleOffer = this.opts.windowScaling ? windowShiftFor(this.opts.rcvBuf) : NO_WSCALE;
     this.byId.set(tcb.id, tcb);
     this.ports.addConn(tcb);
     return tcb;

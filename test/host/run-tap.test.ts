@@ -74,11 +74,13 @@ describe.skipIf(!admin.ok)(`uk run on TAP against the kernel${admin.ok ? '' : ` 
   });
 
   it('takes 100 MB into discard', async () => {
-    const before = (await run.stats()).tcp.counters.bytesIn;
+    const before = (await run.stats()).tcp.counters;
     const r = await client(ns, `discard ${ns.peerIp} 9 ${100 * 1024 * 1024}`);
     expect(r).toMatchObject({ sent: 100 * 1024 * 1024, received: 0 });
     const after = await settled(run, (s) => s.tcp.connections === 0);
-    expect(after.tcp.counters.bytesIn - before).toBe(100 * 1024 * 1024);
+    expect(after.tcp.counters.bytesIn - before.bytesIn).toBe(100 * 1024 * 1024);
+    // The kernel read our scaled windows right: it never sent past their edge.
+    expect(after.tcp.counters.dropOutOfWindowData - before.dropOutOfWindowData).toBe(0);
   });
 
   it('serves 1,000 kernel connections and comes back to its baseline', async () => {
@@ -98,11 +100,23 @@ describe.skipIf(!admin.ok)(`uk run on TAP against the kernel${admin.ok ? '' : ` 
     const r = await run.stop();
     expect(r.code).toBe(0);
     expect(tsharkProblems(pcap)).toBe('');
-    const rows = tsharkFields(pcap, ['ip.src', 'ip.proto', 'tcp.dstport']);
+    const rows = tsharkFields(pcap, ['ip.src', 'ip.proto', 'tcp.dstport', 'tcp.flags.syn', 'tcp.options.wscale.shift', 'tcp.window_size']);
     // Every segment we sent is in there: the guest's TCP frames match its counter.
-    const ours = rows.filter(([src, proto]) => src === ns.peerIp && proto === '6').length;
-    expect(ours).toBe(r.final!.tcp.counters.segmentsOut);
+    const ours = rows.filter(([src, proto]) => src === ns.peerIp && proto === '6');
+    expect(ours.length).toBe(r.final!.tcp.counters.segmentsOut);
     expect(rows.length).toBeGreaterThan(100_000);
+    // Window scaling (RFC 7323) with the kernel: its SYNs offer a shift, our
+    // SYN-ACKs answer with 1 (a 64 KiB rcvBuf), and tshark, reading the
+    // handshakes, sees our windows reach the whole 65536-byte buffer, which a
+    // 16-bit field cannot say unscaled.
+    const isSyn = (row: string[]) => row[3] === '1' || row[3] === 'True';
+    const kernelSyns = rows.filter((row) => row[0] === ns.kernelIp && row[1] === '6' && isSyn(row));
+    expect(kernelSyns.length).toBeGreaterThan(1000);
+    expect(kernelSyns.every((row) => /^\d+$/.test(row[4]!))).toBe(true);
+    const ourSynAcks = ours.filter(isSyn);
+    expect(ourSynAcks.length).toBeGreaterThan(1000);
+    expect(new Set(ourSynAcks.map((row) => row[4]))).toEqual(new Set(['1']));
+    expect(ours.reduce((max, row) => Math.max(max, Number(row[5] || 0)), 0)).toBe(65536);
   });
 });
 
