@@ -239,12 +239,12 @@ export class TcpPeer {
    * peer at `peerIss`, our SYN-ACK, the peer's ACK. Returns the connection and
    * both sides' next sequence numbers.
    */
-  async accept(o: { peerIss?: number; mss?: number; window?: number; sport?: number; listener?: Listener } = {}):
+  async accept(o: { peerIss?: number; mss?: number; window?: number; sport?: number; listener?: Listener; wscale?: number } = {}):
     Promise<Established> {
     const listener = o.listener ?? this.tcp.listen(this.port);
     const peerIss = o.peerIss ?? 1000;
     const sport = o.sport ?? this.peerPort;
-    this.inject({ flags: SYN, seq: peerIss, mss: o.mss ?? 1460, window: o.window, sport });
+    this.inject({ flags: SYN, seq: peerIss, mss: o.mss ?? 1460, window: o.window, sport, wscale: o.wscale });
     const synAck = this.expect({ flags: SYN | ACK, ack: add(peerIss, 1) });
     const next = listener.next();
     this.inject({ flags: ACK, seq: add(peerIss, 1), ack: add(synAck.seq, 1), window: o.window, sport });

@@ -1,4 +1,5 @@
-// Random segments, timer runs and application calls against one connection:
+// Random segments, timer runs and application calls against one connection
+// (with or without window scaling, any shift the peer offers, even > 14):
 // TCP never throws, keeps its invariants, and after shutdown holds nothing.
 
 import { describe, expect, it } from 'vitest';
@@ -38,9 +39,10 @@ const step: fc.Arbitrary<Step> = fc.oneof(
   { weight: 1, arbitrary: fc.constant({ kind: 'abort' as const }) },
 );
 
-async function run(engine: 'wasm' | 'ts', steps: Step[]): Promise<void> {
+/** `wscale`: the shift the peer's SYN offers (window scaling then holds), or undefined for none. */
+async function run(engine: 'wasm' | 'ts', steps: Step[], wscale: number | undefined): Promise<void> {
   const p = await TcpPeer.create(engine, { tcp: { msl: 1000, rcvBuf: 8192, sndBuf: 8192 } });
-  const { conn, theirs, ours } = await p.accept();
+  const { conn, theirs, ours } = await p.accept({ wscale });
   conn.onData = () => {};
   conn.pause();
   for (const s of steps) {
@@ -87,7 +89,11 @@ async function run(engine: 'wasm' | 'ts', steps: Step[]): Promise<void> {
 describe.each(ENGINES)('TCP under random input (%s)', (engine) => {
   it('never throws, stays within its bounds, and holds nothing after shutdown', async () => {
     await fc.assert(
-      fc.asyncProperty(fc.array(step, { minLength: 1, maxLength: 60 }), (steps) => run(engine, steps)),
+      fc.asyncProperty(
+        fc.array(step, { minLength: 1, maxLength: 60 }),
+        fc.option(fc.integer({ min: 0, max: 255 }), { nil: undefined }),
+        (steps, wscale) => run(engine, steps, wscale === 0xff ? undefined : wscale),
+      ),
       { numRuns: 150 },
     );
   });
