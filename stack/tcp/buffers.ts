@@ -252,6 +252,57 @@ export class Reassembly {
     this.hot.free(off - ((off - this.hot.chunksBase) % CHUNK_SIZE));
   }
 
+  /**
+   * Write up to `max` blocks of contiguous held data as [left, right) word
+   * pairs into out[at...] (SACK, RFC 2018): first the block containing
+   * `latest`, then the others in sequence order. Returns how many it wrote.
+   */
+  writeBlocks(out: Uint32Array, at: number, max: number, latest: number): number {
+    const hot = this.hot;
+    let written = 0;
+    let firstLeft = -1;
+    // The block holding `latest` goes first.
+    for (let i = 0; i < this.seqs.length; ) {
+      const next = this.scanBlock(i);
+      if (hot.seqLe(this.blockLeft, latest) && hot.seqLt(latest, this.blockRight)) {
+        out[at] = this.blockLeft;
+        out[at + 1] = this.blockRight;
+        written = 1;
+        firstLeft = this.blockLeft;
+        break;
+      }
+      i = next;
+    }
+    for (let i = 0; i < this.seqs.length && written < max; ) {
+      const next = this.scanBlock(i);
+      if (this.blockLeft !== firstLeft) {
+        out[at + 2 * written] = this.blockLeft;
+        out[at + 2 * written + 1] = this.blockRight;
+        written++;
+      }
+      i = next;
+    }
+    return written;
+  }
+
+  // Edges of the block scanBlock() found last (fields, so no object per call).
+  private blockLeft = 0;
+  private blockRight = 0;
+
+  /** The contiguous block starting at range i into blockLeft/blockRight; returns the index after it. */
+  private scanBlock(i: number): number {
+    const hot = this.hot;
+    this.blockLeft = this.seqs[i]!;
+    let right = hot.seqAdd(this.blockLeft, this.lens[i]!);
+    let j = i + 1;
+    while (j < this.seqs.length && this.seqs[j] === right) {
+      right = hot.seqAdd(right, this.lens[j]!);
+      j++;
+    }
+    this.blockRight = right;
+    return j;
+  }
+
   /** Free every chunk. */
   clear(): void {
     while (this.seqs.length > 0) this.removeFirst();

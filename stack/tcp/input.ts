@@ -28,7 +28,7 @@ export const DEFAULT_MSS = 536;
 /** RTO once the handshake completes after a SYN timeout (RFC 6298 5.7), ms. */
 const SYN_TIMEOUT_RTO = 3000;
 
-/** Apply the options of the peer's SYN (RFC 9293 3.7.1 MSS, RFC 7323 2 window scale). */
+/** Apply the options of the peer's SYN (RFC 9293 3.7.1 MSS, RFC 7323 2 window scale, RFC 2018 SACK). */
 export function applySynOptions(tcb: Tcb, o: SegmentOptions): void {
   const peer = o.mss !== 0 ? o.mss : DEFAULT_MSS;
   // A floor of 64 bytes: a peer announcing a tiny MSS cannot make us send
@@ -44,7 +44,10 @@ export function applySynOptions(tcb: Tcb, o: SegmentOptions): void {
     tcb.sndShift = 0;
     tcb.rcvShift = 0;
   }
-  // SACK and timestamps stay off until we send those options ourselves (options.ts).
+  // SACK likewise needs both SYNs (RFC 2018 section 2).
+  tcb.sackOk = o.sackOk && tcb.sackOffer;
+  tcb.sackOffer = tcb.sackOk;
+  // Timestamps stay off until we send that option ourselves (options.ts).
 }
 
 /** Handshake complete: set up the window, congestion state and timers. */
@@ -383,6 +386,8 @@ function receiveText(ctx: TcpContext, tcb: Tcb, seq: number, off: number, len: n
     // Out of order: keep it if we can, and say where the hole is at once (RFC 5681 4.2).
     if (tcb.readClosed || !tcb.reassembly.insert(seq, len, off, ctx.opts.maxReassemblySegments)) {
       c.dropReassemblyFull++;
+    } else {
+      tcb.sackLatest = seq;
     }
     tcb.ackNow = true;
     return;

@@ -75,7 +75,11 @@ export interface TcpOptions {
   windowScaling: boolean;
   /** RFC 7323 timestamps (parsed by the decoder; not negotiated yet). */
   timestamps: boolean;
-  /** RFC 2018 SACK (parsed by the decoder; not negotiated yet). */
+  /** RFC 2018 SACK, receiver side: SACK-permitted offered in every SYN; when
+   *  both SYNs carry it, our ACKs report the out-of-order blocks we hold, so
+   *  the peer can resend only what is missing. As a sender we do not act on
+   *  the peer's blocks yet (RFC 2018 lets a sender ignore them): recovery is
+   *  NewReno's (RFC 6582). */
   sack: boolean;
 }
 
@@ -106,7 +110,7 @@ export const DEFAULT_TCP_OPTIONS: Readonly<TcpOptions> = Object.freeze({
   arenaReserve: 32,
   windowScaling: true,
   timestamps: false,
-  sack: false,
+  sack: true,
 });
 
 /** Merge user options over the defaults and check they make sense. */

@@ -18,11 +18,12 @@ import { TcpTimer, TX_RETRY_MS } from './timer-kinds.js';
 /** Offset of the TCP header in a TX slot (Ethernet 14 + IPv4 20). */
 const TCP_AT = 34;
 
-/** Fill the option words: MSS and window scale, on SYNs only (options.ts). */
-function setOptions(r: Uint32Array, mss: number, wscale: number): void {
+/** Fill the option words of a SYN (MSS, window scale, SACK-permitted) or, with
+ *  zeros and NO_WSCALE, of any other segment (options.ts). */
+function setOptions(r: Uint32Array, mss: number, wscale: number, sackOk = false): void {
   r[E.OPT_MSS] = mss;
   r[E.OPT_WSCALE] = wscale;
-  r[E.OPT_SACK_OK] = 0;
+  r[E.OPT_SACK_OK] = sackOk ? 1 : 0;
   r[E.OPT_TS] = 0;
   r[E.OPT_SACK_COUNT] = 0;
 }
@@ -61,6 +62,21 @@ function windowField(ctx: TcpContext, tcb: Tcb): number {
   return raw;
 }
 
+/**
+ * SACK blocks for the out-of-order data we hold (RFC 2018 section 4): the block
+ * with the most recent segment first, then the others in sequence order, as
+ * many as the option space allows. A segment with `len` payload bytes gets
+ * only what fits beside it within our MSS, so it never outgrows the MTU or a
+ * TX chunk (a full-sized segment carries none; the next pure ACK does).
+ */
+function setSackBlocks(ctx: TcpContext, r: Uint32Array, tcb: Tcb, len: number): void {
+  const room = tcb.rcvMss - len;
+  const fit = room >= 12 ? Math.min(4, (room - 4) >>> 3) : 0;
+  if (fit === 0) return;
+  r[E.OPT_SACK_COUNT] = tcb.reassembly.writeBlocks(r, E.OPT_SACK, fit, tcb.sackLatest);
+  ctx.counters.sackAcksSent++;
+}
+
 /** Take a TX chunk; on failure count it and schedule a retry. */
 function takeSlot(ctx: TcpContext, tcb: Tcb | null): number {
   const slot = ctx.lower.allocTx();
@@ -96,11 +112,12 @@ export function transmit(ctx: TcpContext, tcb: Tcb, seq: number, flags: number, 
       const right = hot.seqAdd(tcb.rcvNxt, raw);
       if (hot.seqGt(right, tcb.rcvAdvRight)) tcb.rcvAdvRight = right;
     }
-    setOptions(r, tcb.rcvMss, tcb.wscaleOffer);
+    setOptions(r, tcb.rcvMss, tcb.wscaleOffer, tcb.sackOffer);
   } else {
     r[E.TCP_ACK] = tcb.rcvNxt;
     r[E.TCP_WINDOW] = (flags & TCP_RST) !== 0 ? 0 : windowField(ctx, tcb);
     setOptions(r, 0, NO_WSCALE);
+    if (tcb.sackOk && (flags & TCP_RST) === 0 && tcb.reassembly.count > 0) setSackBlocks(ctx, r, tcb, len);
   }
   if (len > 0) tcb.sendBuf.copyToArena(pos, len, slot + TCP_AT + hot.tcpHeaderLen());
   ctx.lower.sendTcp(slot, len, tcb.remoteAddr);

@@ -72,6 +72,7 @@ export class TcpCounters {
   keepaliveProbes = 0;
   delayedAcks = 0; // ACKs sent by the delayed-ACK timer
   windowUpdates = 0; // ACKs sent because the application opened the window
+  sackAcksSent = 0; // segments that reported out-of-order blocks (RFC 2018)
   txNoSlot = 0; // a segment could not be built: no TX chunk (retried later)
 
   // Give-ups and other endings.

@@ -83,7 +83,7 @@ export class Tcb implements TimerOwner {
   /** The application closed its read side: incoming data is acknowledged and discarded. */
   readClosed = false;
 
-  // ---- Negotiated options (RFC 7323 window scale; place for timestamps, SACK) ---
+  // ---- Negotiated options (RFC 7323 window scale, RFC 2018 SACK; place for timestamps) ---
   /** Shift of the peer's window fields (0 unless both SYNs carried the option). */
   sndShift = 0;
   /** Shift of our window fields (0 unless both SYNs carried the option). */
@@ -91,6 +91,12 @@ export class Tcb implements TimerOwner {
   /** The shift our SYN offers, or NO_WSCALE (0xff) to send none: set when the
    *  control block is made, withdrawn if the peer's SYN carries no option. */
   wscaleOffer = 0xff;
+  /** Our SYN offers SACK-permitted: set when the control block is made,
+   *  withdrawn if the peer's SYN does not carry it. */
+  sackOffer = false;
+  /** First sequence number of the most recent out-of-order segment held:
+   *  the block containing it is reported first (RFC 2018 section 4). */
+  sackLatest = 0;
   sackOk = false;
   timestamps = false;
 

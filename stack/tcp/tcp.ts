@@ -324,6 +324,7 @@ export class Tcp implements TransportHandler, TcpContext, ConnectionCore, Listen
     tcb.rcvMss = Math.min(this.lower.maxTransportLength(remoteAddr) - 20, CHUNK_SIZE - 54);
     tcb.sndMss = Math.min(536, tcb.rcvMss);
     tcb.wscaleOffer = this.opts.windowScaling ? windowShiftFor(this.opts.rcvBuf) : NO_WSCALE;
+    tcb.sackOffer = this.opts.sack;
     this.byId.set(tcb.id, tcb);
     this.ports.addConn(tcb);
     return tcb;

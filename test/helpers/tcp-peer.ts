@@ -68,6 +68,8 @@ export interface Sent {
   /** Window-scale option, 0xff when absent. */
   wscale: number;
   sackOk: boolean;
+  /** SACK blocks as [left0, right0, left1, right1, ...] (empty when none). */
+  sack: number[];
   ts: boolean;
   payload: Uint8Array;
   /** Virtual time it was sent at. */
@@ -239,12 +241,12 @@ export class TcpPeer {
    * peer at `peerIss`, our SYN-ACK, the peer's ACK. Returns the connection and
    * both sides' next sequence numbers.
    */
-  async accept(o: { peerIss?: number; mss?: number; window?: number; sport?: number; listener?: Listener; wscale?: number } = {}):
+  async accept(o: { peerIss?: number; mss?: number; window?: number; sport?: number; listener?: Listener; wscale?: number; sackOk?: boolean } = {}):
     Promise<Established> {
     const listener = o.listener ?? this.tcp.listen(this.port);
     const peerIss = o.peerIss ?? 1000;
     const sport = o.sport ?? this.peerPort;
-    this.inject({ flags: SYN, seq: peerIss, mss: o.mss ?? 1460, window: o.window, sport, wscale: o.wscale });
+    this.inject({ flags: SYN, seq: peerIss, mss: o.mss ?? 1460, window: o.window, sport, wscale: o.wscale, sackOk: o.sackOk });
     const synAck = this.expect({ flags: SYN | ACK, ack: add(peerIss, 1) });
     const next = listener.next();
     this.inject({ flags: ACK, seq: add(peerIss, 1), ack: add(synAck.seq, 1), window: o.window, sport });
@@ -329,6 +331,7 @@ export class TcpPeer {
         mss: d[D.OPT_MSS]!,
         wscale: d[D.OPT_WSCALE]!,
         sackOk: d[D.OPT_SACK_OK] === 1,
+        sack: Array.from(d.subarray(D.OPT_SACK, D.OPT_SACK + 2 * d[D.OPT_SACK_COUNT]!)),
         ts: d[D.OPT_TS] === 1,
         payload: hot.bytes.slice(po, po + d[D.PAYLOAD_LEN]!),
         at: f.at,

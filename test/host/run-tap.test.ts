@@ -100,7 +100,7 @@ describe.skipIf(!admin.ok)(`uk run on TAP against the kernel${admin.ok ? '' : ` 
     const r = await run.stop();
     expect(r.code).toBe(0);
     expect(tsharkProblems(pcap)).toBe('');
-    const rows = tsharkFields(pcap, ['ip.src', 'ip.proto', 'tcp.dstport', 'tcp.flags.syn', 'tcp.options.wscale.shift', 'tcp.window_size']);
+    const rows = tsharkFields(pcap, ['ip.src', 'ip.proto', 'tcp.dstport', 'tcp.flags.syn', 'tcp.options.wscale.shift', 'tcp.window_size', 'tcp.option_kind']);
     // Every segment we sent is in there: the guest's TCP frames match its counter.
     const ours = rows.filter(([src, proto]) => src === ns.peerIp && proto === '6');
     expect(ours.length).toBe(r.final!.tcp.counters.segmentsOut);
@@ -117,6 +117,10 @@ describe.skipIf(!admin.ok)(`uk run on TAP against the kernel${admin.ok ? '' : ` 
     expect(ourSynAcks.length).toBeGreaterThan(1000);
     expect(new Set(ourSynAcks.map((row) => row[4]))).toEqual(new Set(['1']));
     expect(ours.reduce((max, row) => Math.max(max, Number(row[5] || 0)), 0)).toBe(65536);
+    // SACK (RFC 2018): the kernel's SYNs and our SYN-ACKs both carry SACK-permitted (kind 4).
+    const sackPermitted = (row: string[]) => (row[6] ?? '').split(',').includes('4');
+    expect(kernelSyns.every(sackPermitted)).toBe(true);
+    expect(ourSynAcks.every(sackPermitted)).toBe(true);
   });
 });
 

@@ -1,5 +1,6 @@
 // Random segments, timer runs and application calls against one connection
-// (with or without window scaling, any shift the peer offers, even > 14):
+// (with or without window scaling, any shift the peer offers, even > 14, and
+// with or without SACK):
 // TCP never throws, keeps its invariants, and after shutdown holds nothing.
 
 import { describe, expect, it } from 'vitest';
@@ -40,9 +41,9 @@ const step: fc.Arbitrary<Step> = fc.oneof(
 );
 
 /** `wscale`: the shift the peer's SYN offers (window scaling then holds), or undefined for none. */
-async function run(engine: 'wasm' | 'ts', steps: Step[], wscale: number | undefined): Promise<void> {
+async function run(engine: 'wasm' | 'ts', steps: Step[], wscale: number | undefined, sackOk: boolean): Promise<void> {
   const p = await TcpPeer.create(engine, { tcp: { msl: 1000, rcvBuf: 8192, sndBuf: 8192 } });
-  const { conn, theirs, ours } = await p.accept({ wscale });
+  const { conn, theirs, ours } = await p.accept({ wscale, sackOk });
   conn.onData = () => {};
   conn.pause();
   for (const s of steps) {
@@ -92,7 +93,8 @@ describe.each(ENGINES)('TCP under random input (%s)', (engine) => {
       fc.asyncProperty(
         fc.array(step, { minLength: 1, maxLength: 60 }),
         fc.option(fc.integer({ min: 0, max: 255 }), { nil: undefined }),
-        (steps, wscale) => run(engine, steps, wscale === 0xff ? undefined : wscale),
+        fc.boolean(),
+        (steps, wscale, sackOk) => run(engine, steps, wscale === 0xff ? undefined : wscale, sackOk),
       ),
       { numRuns: 150 },
     );
