@@ -1,4 +1,5 @@
-// Reno congestion control (RFC 5681) with NewReno fast recovery (RFC 6582).
+// Reno congestion control (RFC 5681) with NewReno fast recovery (RFC 6582);
+// SACK holes and limited transmit (RFC 3042) act in input.ts / output.ts.
 //
 // cwnd and ssthresh are in bytes. The sender may have at most
 // min(cwnd, SND.WND) bytes in flight (output.ts).

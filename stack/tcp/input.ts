@@ -14,9 +14,10 @@ import { initialWindow, onAckInRecovery, onDupAckInRecovery, onNewAck, onThirdDu
 import type { TcpContext } from './context.js';
 import { NO_WSCALE, type SegmentOptions } from './options.js';
 import {
-  finSeq, restartRetransmit, retransmitFirst, sendAck, sendChallengeAck, sendResetReply, sendSyn,
+  finSeq, restartRetransmit, retransmitFirst, retransmitHole, sendAck, sendChallengeAck, sendResetReply, sendSyn,
 } from './output.js';
 import { cancelTiming, onAckForTiming } from './rtt.js';
+import { SackScoreboard } from './sack-scoreboard.js';
 import type { Segment } from './segment.js';
 import { canReceiveData, State } from './state.js';
 import { type Tcb, TcbEvent } from './tcb.js';
@@ -248,6 +249,7 @@ function ackArrives(ctx: TcpContext, tcb: Tcb, seg: Segment): boolean {
   tcb.lastHeard = ctx.now();
   tcb.keepaliveProbes = 0;
   const wnd = hot.windowScaled(seg.wnd, tcb.sndShift);
+  if (tcb.sackOk) recordSack(ctx, tcb, seg);
   if (hot.seqGt(ack, tcb.sndUna)) {
     newAck(ctx, tcb, ack);
   } else if (ack === tcb.sndUna && isDuplicateAck(ctx, tcb, seg, wnd)) {
@@ -264,6 +266,26 @@ function ackArrives(ctx: TcpContext, tcb: Tcb, seg: Segment): boolean {
   return true;
 }
 
+/**
+ * Keep the peer's SACK blocks (RFC 2018) for loss recovery: what SEG.ACK now
+ * covers is forgotten; a block counts only within (SEG.ACK, SND.MAX], so a
+ * D-SACK, a stale or a forged block changes nothing (counted).
+ */
+function recordSack(ctx: TcpContext, tcb: Tcb, seg: Segment): void {
+  const hot = ctx.hot;
+  const ack = seg.ack;
+  if (tcb.sackBoard !== null && hot.seqGt(ack, tcb.sndUna)) tcb.sackBoard.trimBelow(ack);
+  for (let i = 0; i < seg.sackCount; i++) {
+    const left = seg.sackEdges[2 * i]!;
+    const right = seg.sackEdges[2 * i + 1]!;
+    if (hot.seqGt(left, ack) && hot.seqGt(right, left) && hot.seqLe(right, tcb.sndMax)) {
+      (tcb.sackBoard ??= new SackScoreboard(hot)).add(left, right);
+    } else {
+      ctx.counters.sackBlocksIgnored++;
+    }
+  }
+}
+
 /** RFC 5681 section 2 "DUPLICATE ACKNOWLEDGMENT". */
 function isDuplicateAck(ctx: TcpContext, tcb: Tcb, seg: Segment, wnd: number): boolean {
   return seg.payloadLen === 0 && (seg.flags & (TCP_SYN | TCP_FIN)) === 0 &&
@@ -273,7 +295,10 @@ function isDuplicateAck(ctx: TcpContext, tcb: Tcb, seg: Segment, wnd: number): b
 function duplicateAck(ctx: TcpContext, tcb: Tcb): void {
   tcb.dupAcks++;
   if (tcb.inRecovery) {
-    onDupAckInRecovery(tcb);
+    // With SACK, a duplicate ACK that shows a hole resends it (it takes the
+    // place of the segment that left the network); otherwise NewReno inflates
+    // cwnd by one segment so new data can take that place.
+    if (!retransmitHole(ctx, tcb)) onDupAckInRecovery(tcb);
   } else if (tcb.dupAcks === 3 && onThirdDupAck(ctx.hot, tcb)) {
     ctx.counters.fastRetransmits++;
     cancelTiming(tcb);
@@ -297,9 +322,14 @@ function newAck(ctx: TcpContext, tcb: Tcb, ack: number): void {
   tcb.retries = 0;
   if (tcb.inRecovery) {
     if (onAckInRecovery(hot, tcb, ack, acked)) {
-      // NewReno partial ACK: the next hole is lost too; retransmit it at once.
-      ctx.counters.partialAckRetransmits++;
-      retransmitFirst(ctx, tcb);
+      // NewReno partial ACK: the next hole is lost too; retransmit it at once,
+      // unless SACK recovery has resent it already: then the next hole.
+      if (tcb.sackOk && hot.seqLt(tcb.sndUna, tcb.sackRetxHigh)) {
+        retransmitHole(ctx, tcb);
+      } else {
+        ctx.counters.partialAckRetransmits++;
+        retransmitFirst(ctx, tcb);
+      }
       restartRetransmit(ctx, tcb);
     }
   } else {

@@ -75,11 +75,9 @@ export interface TcpOptions {
   windowScaling: boolean;
   /** RFC 7323 timestamps (parsed by the decoder; not negotiated yet). */
   timestamps: boolean;
-  /** RFC 2018 SACK, receiver side: SACK-permitted offered in every SYN; when
-   *  both SYNs carry it, our ACKs report the out-of-order blocks we hold, so
-   *  the peer can resend only what is missing. As a sender we do not act on
-   *  the peer's blocks yet (RFC 2018 lets a sender ignore them): recovery is
-   *  NewReno's (RFC 6582). */
+  /** RFC 2018 SACK: SACK-permitted offered in every SYN; when both SYNs
+   *  carry it, our ACKs report the out-of-order blocks we hold, and our fast
+   *  recovery resends the holes the peer's blocks show (stack/tcp/README.md). */
   sack: boolean;
 }
 

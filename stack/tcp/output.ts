@@ -9,7 +9,7 @@
 import { CHUNK_SIZE, E, TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN } from '../hotpath/layout.js';
 import type { TcpContext } from './context.js';
 import { NO_WSCALE } from './options.js';
-import { startTiming } from './rtt.js';
+import { cancelTiming, startTiming } from './rtt.js';
 import type { Segment } from './segment.js';
 import { State } from './state.js';
 import type { Tcb } from './tcb.js';
@@ -244,6 +244,16 @@ function worthSending(tcb: Tcb, len: number, avail: number, inFlight: number, ca
   return tcb.maxSndWnd > 0 && len >= tcb.maxSndWnd >>> 1 && inFlight === 0;
 }
 
+/**
+ * RFC 3042 limited transmit: each of the first two duplicate ACKs (before fast
+ * recovery) lets one new segment out beyond cwnd, which itself is unchanged.
+ * With a small window, those segments bring the third duplicate ACK that fast
+ * retransmit needs, where otherwise only a timeout would recover the loss.
+ */
+function limitedTransmit(tcb: Tcb): number {
+  return tcb.inRecovery ? 0 : Math.min(tcb.dupAcks, 2) * tcb.sndMss;
+}
+
 /** States in which data and FIN may be sent. */
 function canTransmit(s: State): boolean {
   return s === State.Established || s === State.CloseWait || s === State.FinWait1 ||
@@ -271,7 +281,7 @@ function sendData(ctx: TcpContext, tcb: Tcb, force: boolean): number {
     const pos = inFlight; // send-buffer position of SND.NXT (FIN excluded below)
     const avail = tcb.sendBuf.length - pos;
     if (avail < 0) break; // only the FIN is beyond SND.NXT: nothing left
-    const usable = Math.min(tcb.sndWnd, tcb.cwnd) - inFlight;
+    const usable = Math.min(tcb.sndWnd, tcb.cwnd + limitedTransmit(tcb)) - inFlight;
     const len = Math.max(0, Math.min(avail, tcb.sndMss, usable));
     // All remaining data fits this segment: our FIN (if queued) rides on it,
     // provided the window has room for its sequence number too.
@@ -314,7 +324,31 @@ export function retransmitFirst(ctx: TcpContext, tcb: Tcb): void {
     ctx.counters.retransmittedSegments++;
     const end = hot.seqAdd(tcb.sndUna, len + (fin ? 1 : 0));
     if (hot.seqGt(end, tcb.sndNxt)) tcb.sndNxt = end;
+    tcb.sackRetxHigh = end;
   }
+}
+
+/**
+ * In fast recovery with SACK: resend the next hole the peer's blocks show
+ * (data below a SACKed block, not resent yet in this recovery), one segment's
+ * worth. Returns false when there is none (or no TX chunk).
+ */
+export function retransmitHole(ctx: TcpContext, tcb: Tcb): boolean {
+  const board = tcb.sackBoard;
+  if (!tcb.sackOk || board === null || board.count === 0) return false;
+  const hot = ctx.hot;
+  const seq = board.nextHole(hot.seqGt(tcb.sackRetxHigh, tcb.sndUna) ? tcb.sackRetxHigh : tcb.sndUna);
+  if (seq === -1) return false;
+  const pos = hot.seqDiff(seq, tcb.sndUna);
+  const len = Math.min(tcb.sndMss, hot.seqDiff(board.holeEnd(), seq), tcb.sendBuf.length - pos);
+  if (len <= 0) return false;
+  const flags = pos + len === tcb.sendBuf.length ? TCP_ACK | TCP_PSH : TCP_ACK;
+  if (!transmit(ctx, tcb, seq, flags, pos, len)) return false;
+  ctx.counters.retransmittedSegments++;
+  ctx.counters.sackRetransmits++;
+  cancelTiming(tcb); // Karn: a sample across a retransmission is ambiguous
+  tcb.sackRetxHigh = hot.seqAdd(seq, len);
+  return true;
 }
 
 /**

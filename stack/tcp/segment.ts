@@ -22,6 +22,9 @@ export class Segment {
   /** Sequence space the segment occupies: payload + SYN + FIN (RFC 9293 3.4 SEG.LEN). */
   segLen = 0;
   readonly opts: SegmentOptions = { mss: 0, wscale: 0xff, sackOk: false, ts: false, tsVal: 0, tsEcr: 0 };
+  /** SACK blocks the segment carries (RFC 2018): count, and left/right edge pairs. */
+  sackCount = 0;
+  readonly sackEdges = new Uint32Array(8);
 
   /** Copy the decoded record's TCP fields. */
   load(d: Uint32Array): void {
@@ -36,8 +39,10 @@ export class Segment {
     this.payloadOff = d[D.PAYLOAD_OFF]!;
     this.payloadLen = d[D.PAYLOAD_LEN]!;
     this.segLen = this.payloadLen + ((this.flags & TCP_SYN) !== 0 ? 1 : 0) + ((this.flags & TCP_FIN) !== 0 ? 1 : 0);
-    // Options matter on SYNs only (MSS, window scale, SACK-permitted); the rest
-    // stays unread until timestamps and SACK are implemented.
+    // SACK blocks matter on any segment; MSS, window scale and SACK-permitted
+    // on SYNs only; timestamps stay unread until they are implemented.
+    this.sackCount = d[D.OPT_SACK_COUNT]!;
+    for (let i = 0; i < 2 * this.sackCount; i++) this.sackEdges[i] = d[D.OPT_SACK + i]!;
     if ((this.flags & TCP_SYN) !== 0) {
       const o = this.opts;
       o.mss = d[D.OPT_MSS]!;

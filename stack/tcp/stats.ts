@@ -67,6 +67,8 @@ export class TcpCounters {
   retransmittedSegments = 0;
   fastRetransmits = 0;
   partialAckRetransmits = 0;
+  sackRetransmits = 0; // holes resent in fast recovery because the peer's SACK blocks showed them
+  sackBlocksIgnored = 0; // SACK blocks outside (SND.UNA, SND.MAX]: D-SACK, stale or forged
   synRetransmits = 0;
   zeroWindowProbes = 0;
   keepaliveProbes = 0;

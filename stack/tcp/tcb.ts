@@ -10,6 +10,7 @@
 import { OwnerKind, ownerTag, type HotPath } from '../hotpath/engine.js';
 import { newTimerIndex, type TimerOwner } from '../layers.js';
 import { ChunkQueue, Reassembly } from './buffers.js';
+import type { SackScoreboard } from './sack-scoreboard.js';
 import { State } from './state.js';
 import type { Connection } from './connection.js';
 import type { Listener } from './listener.js';
@@ -97,6 +98,11 @@ export class Tcb implements TimerOwner {
   /** First sequence number of the most recent out-of-order segment held:
    *  the block containing it is reported first (RFC 2018 section 4). */
   sackLatest = 0;
+  /** What the peer SACKed above SND.UNA; made on the first block it sends. */
+  sackBoard: SackScoreboard | null = null;
+  /** End of the highest segment retransmitted in this fast recovery: holes
+   *  below it were resent already. */
+  sackRetxHigh = 0;
   sackOk = false;
   timestamps = false;
 

@@ -68,7 +68,9 @@ function retransmitTimeout(ctx: TcpContext, tcb: Tcb): void {
   backOff(ctx.opts, tcb);
   cancelTiming(tcb); // Karn
   // Go back N: everything unacknowledged is sent again as cwnd (now 1 MSS) allows.
+  // What the peer SACKed is forgotten: it may renege (RFC 2018 section 8).
   tcb.sndNxt = tcb.sndUna;
+  tcb.sackBoard?.clear();
   output(ctx, tcb);
 }
 

@@ -96,6 +96,8 @@ export interface Inject {
   mss?: number;
   wscale?: number;
   sackOk?: boolean;
+  /** SACK blocks as [left0, right0, left1, right1, ...] (at most 4 blocks). */
+  sack?: number[];
   payload?: Uint8Array;
 }
 
@@ -222,7 +224,9 @@ export class TcpPeer {
       r[E.OPT_WSCALE] = s.wscale ?? 0xff;
       r[E.OPT_SACK_OK] = s.sackOk ? 1 : 0;
       r[E.OPT_TS] = 0;
-      r[E.OPT_SACK_COUNT] = 0;
+      const sack = s.sack ?? [];
+      r[E.OPT_SACK_COUNT] = sack.length >>> 1;
+      sack.forEach((edge, i) => (r[E.OPT_SACK + i] = edge >>> 0));
       const payload = s.payload ?? new Uint8Array(0);
       hot.bytes.set(payload, slot + 34 + hot.tcpHeaderLen());
       const len = hot.encodeTcp(slot, payload.length);
