@@ -1,16 +1,17 @@
 // Random segments, timer runs and application calls against one connection
 // (with or without window scaling, any shift the peer offers, even > 14, and
-// with or without SACK):
+// with or without SACK, and random SACK blocks, plausible or forged, on any segment):
 // TCP never throws, keeps its invariants, and after shutdown holds nothing.
 
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
+import { MAX_BLOCKS } from '../../../stack/tcp/sack-scoreboard.js';
 import { ACK, add, FIN, PSH, RST, SYN, TcpPeer } from '../../helpers/tcp-peer.js';
 
 const ENGINES = ['wasm', 'ts'] as const;
 
 type Step =
-  | { kind: 'segment'; flags: number; seqOff: number; ackOff: number; len: number; window: number }
+  | { kind: 'segment'; flags: number; seqOff: number; ackOff: number; len: number; window: number; sack: number[] }
   | { kind: 'advance'; ms: number }
   | { kind: 'write'; len: number }
   | { kind: 'read' }
@@ -30,6 +31,8 @@ const step: fc.Arbitrary<Step> = fc.oneof(
       ackOff: fc.oneof(fc.integer({ min: -70000, max: 70000 }), fc.integer({ min: -2, max: 3000 })),
       len: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 1460 })),
       window: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 65535 })),
+      // SACK blocks as offsets from our ISS+1: plausible, inverted, old or beyond what we sent.
+      sack: fc.array(fc.integer({ min: -5000, max: 80_000 }), { maxLength: 8 }).map((xs) => xs.slice(0, xs.length & ~1)),
     }),
   },
   { weight: 3, arbitrary: fc.record({ kind: fc.constant('advance' as const), ms: fc.integer({ min: 1, max: 90_000 }) }) },
@@ -51,7 +54,7 @@ async function run(engine: 'wasm' | 'ts', steps: Step[], wscale: number | undefi
       case 'segment':
         p.inject({
           flags: s.flags, seq: add(theirs, s.seqOff), ack: add(ours, s.ackOff),
-          window: s.window, payload: new Uint8Array(s.len),
+          window: s.window, payload: new Uint8Array(s.len), sack: s.sack.map((off) => add(ours, off)),
         });
         break;
       case 'advance':
@@ -80,6 +83,7 @@ async function run(engine: 'wasm' | 'ts', steps: Step[], wscale: number | undefi
     expect(st.chunks.send).toBeLessThanOrEqual(5); // sndBuf 8 KiB in 2 KiB chunks (+1 partial)
     expect(st.chunks.recv).toBeLessThanOrEqual(5);
     expect(st.chunks.reassembly).toBeLessThanOrEqual(32);
+    expect(p.liveTcbs()[0]?.sackBoard?.count ?? 0).toBeLessThanOrEqual(MAX_BLOCKS);
   }
   p.tcp.shutdown();
   p.drain();
