@@ -8,7 +8,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type RelayEndpoint, bufferSource, receive, send } from '../client/index.js';
-import { asBobError } from '../client/errors.js';
+import { asBobError, BobError, ExitCode } from '../client/errors.js';
 import type { Logger } from '../client/log.js';
 import { type Role, type Slot, StartSchedule } from './schedule.js';
 
@@ -20,6 +20,10 @@ export interface RunOptions {
   readonly pbkdf2Count: number;
   /** Each client gives up after this long without a peer. */
   readonly clientTimeoutMs: number;
+  /** Hard limit on one client's whole life (default 3 x clientTimeoutMs):
+   *  whatever it waits for, it is aborted then and counted as failed, so a
+   *  run always ends. */
+  readonly clientLimitMs?: number;
   readonly log: Logger;
 }
 
@@ -100,12 +104,20 @@ function runClients(pairs: Pair[], options: RunOptions): Promise<Failure[]> {
 }
 
 async function runClient(slot: Slot, pair: Pair, options: RunOptions): Promise<void> {
-  const common = { relay: options.relay, password: pair.password, timeoutMs: options.clientTimeoutMs };
-  if (slot.role === 'send') {
-    await send({ ...common, file: bufferSource('file.txt', pair.data), pbkdf2Count: options.pbkdf2Count });
-  } else {
-    await receive({ ...common, output: pair.output });
-  }
+  const limitMs = options.clientLimitMs ?? 3 * options.clientTimeoutMs;
+  const signal = AbortSignal.timeout(limitMs);
+  const common = { relay: options.relay, password: pair.password, timeoutMs: options.clientTimeoutMs, signal };
+  const client = slot.role === 'send'
+    ? send({ ...common, file: bufferSource('file.txt', pair.data), pbkdf2Count: options.pbkdf2Count })
+    : receive({ ...common, output: pair.output });
+  // The signal makes the client fail its sockets; the race makes sure the run
+  // stops waiting even where a client would not notice.
+  const limit = new Promise<never>((_, reject) => {
+    signal.addEventListener('abort', () => reject(new BobError(ExitCode.Timeout,
+      `the client had not finished after ${limitMs / 1000} s (stress's limit per client)`)), { once: true });
+  });
+  client.catch(() => {}); // after the limit, its own failure is no longer news
+  await Promise.race([client, limit]);
 }
 
 async function checkOutput(pair: Pair): Promise<string | null> {

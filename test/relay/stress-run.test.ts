@@ -3,12 +3,14 @@
 import { appendFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createServer, type Socket } from 'node:net';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../relay/client/log.js';
 import { main } from '../../relay/cli.js';
 import { startHostRelay } from '../../relay/server/host.js';
 import { statsMark, waitForQuiescence } from '../../relay/stress/guest-stats.js';
+import { runStress } from '../../relay/stress/run.js';
 import { stress } from '../../relay/stress/stress.js';
 
 let relay: Awaited<ReturnType<typeof startHostRelay>>;
@@ -46,6 +48,39 @@ describe('bob stress', () => {
     expect(reports).toEqual([8, 8]);
     expect(summary).toMatchObject({ pairs: 16, ok: 16, failed: 0, arenaGrowth: null });
     expect(summary.runs.every((r) => r.failures.length === 0 && r.guest === null)).toBe(true);
+  });
+
+  it('ends a run even when clients wait forever: each is aborted at its limit, counted as failed, its socket closed', async () => {
+    // A "relay" that accepts and never says a word; the clients' own
+    // timeouts are set far away, so only the per-client limit can end them.
+    const open = new Set<Socket>();
+    const silent = createServer((socket) => {
+      open.add(socket);
+      socket.resume(); // read (and drop) what comes, so the clients' FIN is seen
+      socket.on('close', () => open.delete(socket));
+    });
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const port = (silent.address() as { port: number }).port;
+    try {
+      const result = await runStress({
+        relay: { host: '127.0.0.1', port, securePort: port },
+        pairs: 2,
+        size: 16,
+        concurrency: 4,
+        pbkdf2Count: 16,
+        clientTimeoutMs: 600_000,
+        clientLimitMs: 500,
+        log: silentLogger,
+      });
+      expect(result).toMatchObject({ pairs: 2, ok: 0, failed: 2 });
+      expect(result.failures).toHaveLength(4);
+      expect(result.failures.every((f) => f.code === 6 && /had not finished after 0.5 s/.test(f.message))).toBe(true);
+      expect(result.wallMs).toBeLessThan(60_000);
+      for (let i = 0; i < 50 && open.size > 0; i++) await new Promise((r) => setTimeout(r, 20));
+      expect(open.size).toBe(0);
+    } finally {
+      silent.close();
+    }
   });
 
   it('`bob stress --pairs 8 --runs 2 --json` prints one object per run and a summary, exit 0', async () => {
