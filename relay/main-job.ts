@@ -31,6 +31,7 @@ import { JIT_MODES, type JitMode } from '../host/jit.js';
 import { silentLogger } from './client/log.js';
 import { type GuestMemory, statsMark, waitForQuiescence } from './stress/guest-stats.js';
 import { STRESS_DEFAULT_CONCURRENCY, STRESS_PBKDF2_COUNT, type RunReport, stress } from './stress/stress.js';
+import { failureReasons } from './stress/report.js';
 
 export const GUEST_STATS_INTERVAL_MS = 250;
 /** heapUsed (after GC) may differ from the baseline by this fraction: GC is not byte-exact. */
@@ -286,6 +287,9 @@ export async function mainJob(argv: string[]): Promise<number> {
       // path on first use; warm-up runs keep that out of the comparison.
       const warm = await stress({ ...stressOptions, runs: options.warmup });
       warmFailed = warm.failed;
+      for (const run of warm.runs) {
+        for (const [reason, count] of Object.entries(failureReasons(run))) say(`warm-up: ${count} x ${reason}`);
+      }
       say(`warm-up: ${warm.ok}/${warm.pairs} transfers ok in ${options.warmup} run(s), not counted`);
     }
     const baseline = options.warmup > 0 ? await quiescentMemory(guest) : booted;
@@ -312,6 +316,8 @@ export async function mainJob(argv: string[]): Promise<number> {
           out(JSON.stringify({ run: r.run, pairs: r.pairs, ok: r.ok, wallMs: Math.round(r.wallMs), guest: r.guest, ...memory }));
         }
         else out(row(r, check));
+        // Why transfers failed, on stderr (the rows stay one line per run).
+        for (const [reason, count] of Object.entries(failureReasons(r))) say(`run ${r.run}: ${count} x ${reason}`);
       },
     });
     const allOk = summary.failed === 0 && warmFailed === 0;

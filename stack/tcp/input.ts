@@ -295,10 +295,11 @@ function isDuplicateAck(ctx: TcpContext, tcb: Tcb, seg: Segment, wnd: number): b
 function duplicateAck(ctx: TcpContext, tcb: Tcb): void {
   tcb.dupAcks++;
   if (tcb.inRecovery) {
-    // With SACK, a duplicate ACK that shows a hole resends it (it takes the
-    // place of the segment that left the network); otherwise NewReno inflates
-    // cwnd by one segment so new data can take that place.
-    if (!retransmitHole(ctx, tcb)) onDupAckInRecovery(tcb);
+    // NewReno inflates cwnd by one segment so a new one can take the place
+    // of the one that left; with SACK, a hole the peer's blocks show takes
+    // that place instead (as many packets as NewReno, holes first).
+    onDupAckInRecovery(tcb);
+    retransmitHole(ctx, tcb, true);
   } else if (tcb.dupAcks === 3 && onThirdDupAck(ctx.hot, tcb)) {
     ctx.counters.fastRetransmits++;
     cancelTiming(tcb);
@@ -325,7 +326,7 @@ function newAck(ctx: TcpContext, tcb: Tcb, ack: number): void {
       // NewReno partial ACK: the next hole is lost too; retransmit it at once,
       // unless SACK recovery has resent it already: then the next hole.
       if (tcb.sackOk && hot.seqLt(tcb.sndUna, tcb.sackRetxHigh)) {
-        retransmitHole(ctx, tcb);
+        retransmitHole(ctx, tcb, false);
       } else {
         ctx.counters.partialAckRetransmits++;
         retransmitFirst(ctx, tcb);

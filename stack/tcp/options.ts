@@ -77,7 +77,7 @@ export interface TcpOptions {
   timestamps: boolean;
   /** RFC 2018 SACK: SACK-permitted offered in every SYN; when both SYNs
    *  carry it, our ACKs report the out-of-order blocks we hold, and our fast
-   *  recovery resends the holes the peer's blocks show (stack/tcp/README.md). */
+   *  recovery resends the holes the peer's blocks show first (stack/tcp/README.md). */
   sack: boolean;
 }
 

@@ -331,9 +331,12 @@ export function retransmitFirst(ctx: TcpContext, tcb: Tcb): void {
 /**
  * In fast recovery with SACK: resend the next hole the peer's blocks show
  * (data below a SACKed block, not resent yet in this recovery), one segment's
- * worth. Returns false when there is none (or no TX chunk).
+ * worth. With `withinCwnd`, only if NewReno's (inflated) cwnd would let one
+ * more segment out, and that room is then used up: the hole takes the place
+ * of the new segment, so recovery sends no more than NewReno would. Returns
+ * false when there is none, no room, or no TX chunk.
  */
-export function retransmitHole(ctx: TcpContext, tcb: Tcb): boolean {
+export function retransmitHole(ctx: TcpContext, tcb: Tcb, withinCwnd: boolean): boolean {
   const board = tcb.sackBoard;
   if (!tcb.sackOk || board === null || board.count === 0) return false;
   const hot = ctx.hot;
@@ -342,8 +345,10 @@ export function retransmitHole(ctx: TcpContext, tcb: Tcb): boolean {
   const pos = hot.seqDiff(seq, tcb.sndUna);
   const len = Math.min(tcb.sndMss, hot.seqDiff(board.holeEnd(), seq), tcb.sendBuf.length - pos);
   if (len <= 0) return false;
+  if (withinCwnd && hot.seqDiff(tcb.sndNxt, tcb.sndUna) + len > tcb.cwnd) return false;
   const flags = pos + len === tcb.sendBuf.length ? TCP_ACK | TCP_PSH : TCP_ACK;
   if (!transmit(ctx, tcb, seq, flags, pos, len)) return false;
+  if (withinCwnd) tcb.cwnd -= len;
   ctx.counters.retransmittedSegments++;
   ctx.counters.sackRetransmits++;
   cancelTiming(tcb); // Karn: a sample across a retransmission is ambiguous

@@ -1,6 +1,6 @@
 // SACK on the sending side: the peer's blocks kept in a bounded scoreboard,
-// and used in fast recovery to resend every hole within one round trip,
-// where NewReno alone resends one hole per partial ACK (a round trip each).
+// and used in fast recovery to resend holes with the segments NewReno may
+// send, where NewReno alone resends one hole per partial ACK (a round trip each).
 
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
