@@ -260,6 +260,10 @@ export async function mainJob(argv: string[]): Promise<number> {
     return 2;
   }
   const say = (line: string): void => void process.stderr.write(`main-job: ${line}\n`);
+  /** Why transfers of a run failed, one line per distinct reason. */
+  const sayFailures = (label: string, report: RunReport): void => {
+    for (const [reason, count] of Object.entries(failureReasons(report))) say(`${label}: ${count} x ${reason}`);
+  };
   const out = (line: string): void => void process.stdout.write(line + '\n');
   const ports = await choosePorts(options, say);
   say(`booting uk run --mem ${options.mem} --hotpath ${options.hotpath} --jit ${options.jit} relay (127.0.0.1:${ports.handshake} -> 9000, :${ports.secure} -> 9001)`);
@@ -287,9 +291,7 @@ export async function mainJob(argv: string[]): Promise<number> {
       // path on first use; warm-up runs keep that out of the comparison.
       const warm = await stress({ ...stressOptions, runs: options.warmup });
       warmFailed = warm.failed;
-      for (const run of warm.runs) {
-        for (const [reason, count] of Object.entries(failureReasons(run))) say(`warm-up: ${count} x ${reason}`);
-      }
+      for (const run of warm.runs) sayFailures('warm-up', run);
       say(`warm-up: ${warm.ok}/${warm.pairs} transfers ok in ${options.warmup} run(s), not counted`);
     }
     const baseline = options.warmup > 0 ? await quiescentMemory(guest) : booted;
@@ -316,8 +318,7 @@ export async function mainJob(argv: string[]): Promise<number> {
           out(JSON.stringify({ run: r.run, pairs: r.pairs, ok: r.ok, wallMs: Math.round(r.wallMs), guest: r.guest, ...memory }));
         }
         else out(row(r, check));
-        // Why transfers failed, on stderr (the rows stay one line per run).
-        for (const [reason, count] of Object.entries(failureReasons(r))) say(`run ${r.run}: ${count} x ${reason}`);
+        sayFailures(`run ${r.run}`, r); // on stderr: the rows stay one line per run
       },
     });
     const allOk = summary.failed === 0 && warmFailed === 0;

@@ -105,19 +105,27 @@ function runClients(pairs: Pair[], options: RunOptions): Promise<Failure[]> {
 
 async function runClient(slot: Slot, pair: Pair, options: RunOptions): Promise<void> {
   const limitMs = options.clientLimitMs ?? 3 * options.clientTimeoutMs;
-  const signal = AbortSignal.timeout(limitMs);
-  const common = { relay: options.relay, password: pair.password, timeoutMs: options.clientTimeoutMs, signal };
+  const abort = new AbortController();
+  const common = { relay: options.relay, password: pair.password, timeoutMs: options.clientTimeoutMs, signal: abort.signal };
   const client = slot.role === 'send'
     ? send({ ...common, file: bufferSource('file.txt', pair.data), pbkdf2Count: options.pbkdf2Count })
     : receive({ ...common, output: pair.output });
-  // The signal makes the client fail its sockets; the race makes sure the run
-  // stops waiting even where a client would not notice.
+  // At the limit the signal makes the client fail its sockets, and the race
+  // stops waiting even where a client would not notice. The timer goes with
+  // the client, so nothing outlives it.
+  let timer: NodeJS.Timeout | undefined;
   const limit = new Promise<never>((_, reject) => {
-    signal.addEventListener('abort', () => reject(new BobError(ExitCode.Timeout,
-      `the client had not finished after ${limitMs / 1000} s (stress's limit per client)`)), { once: true });
+    timer = setTimeout(() => {
+      abort.abort();
+      reject(new BobError(ExitCode.Timeout, `the client had not finished after ${limitMs / 1000} s (stress's limit per client)`));
+    }, limitMs);
   });
   client.catch(() => {}); // after the limit, its own failure is no longer news
-  await Promise.race([client, limit]);
+  try {
+    await Promise.race([client, limit]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 async function checkOutput(pair: Pair): Promise<string | null> {
