@@ -1,4 +1,4 @@
-// The guest's memory budget (DESIGN.md section 4): `--mem` split between the
+// The guest's memory budget (docs/architecture.md section 4): `--mem` split between the
 // arena (the fixed Wasm memory holding every byte buffer) and the isolate's
 // JS heap (Worker resourceLimits, holding control blocks and app objects).
 //

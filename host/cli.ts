@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `uk`: the tender's command line (DESIGN.md section 7).
+// `uk`: the tender's command line (docs/architecture.md section 7).
 //
 //   uk run [--mem 40M] [--net tap:IF | --net user[:hostfwd=tcp:127.0.0.1:HP-:GP,...]]
 //          [--ipv4 ADDR/PREFIX] [--gateway ADDR] [--hotpath wasm|ts]

@@ -1,4 +1,4 @@
-// The network behind a guest's link (DESIGN.md section 6), chosen by --net:
+// The network behind a guest's link (docs/architecture.md section 6), chosen by --net:
 //   user[:hostfwd=...]  user-mode networking: a gateway stack in the tender
 //                       (host/net/user.ts) forwarding 127.0.0.1 ports
 //   tap:IFNAME          a Linux TAP interface (host/devices/tap.ts)

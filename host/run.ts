@@ -1,4 +1,4 @@
-// The tender: boots one guest and watches over it (`uk run`, DESIGN.md
+// The tender: boots one guest and watches over it (`uk run`, docs/architecture.md
 // sections 4 and 7). Usable from tests and benchmarks without a process:
 //
 //   const run = await startGuest({ app: 'echo', net: { kind: 'user', hostfwd } });

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// The `bob` command (DESIGN.md §7, bob-protocol.md §8): send, recv, relay and
+// The `bob` command (docs/architecture.md §7, docs/bob-protocol.md §8): send, recv, relay and
 // stress, with the flags real bob has where they exist, so that the seed's
 // stress script runs unchanged with this `bob` in place of bob.com.
 // `main` takes its streams as arguments and returns the exit code, so tests

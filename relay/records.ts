@@ -1,4 +1,4 @@
-// The record layer of the 9001 stream (bob-protocol.md §5).
+// The record layer of the 9001 stream (docs/bob-protocol.md §5).
 //
 //   record = u16 BE L (1..0x7fff) ‖ ciphertext (L) ‖ tag (16)
 //   IV     = nonce base (12) ‖ u64 BE sequence   — 20 bytes, no XOR
@@ -51,7 +51,7 @@ export function directionKeys(subkey: Uint8Array): DirectionKeys {
 /** Why records cannot use `cipher`, or null. */
 export function recordCipherProblem(cipher: CipherId): string | null {
   if (cipher === Cipher.AES_256_GCM) return null;
-  return `cipher ${cipher} cannot carry bob's 20-byte record IVs (bob-protocol.md §5); only 0 (AES-256-GCM) can`;
+  return `cipher ${cipher} cannot carry bob's 20-byte record IVs (docs/bob-protocol.md §5); only 0 (AES-256-GCM) can`;
 }
 
 /** The file direction of a finished exchange (§5): subkey 0 with cipher 0, both from the spoke result. */

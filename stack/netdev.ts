@@ -1,4 +1,4 @@
-// The stack's view of its network device (DESIGN.md section 6): frames out,
+// The stack's view of its network device (docs/architecture.md section 6): frames out,
 // frames in. The device moves bytes; the stack owns every buffer it keeps.
 
 export interface NetDevice {

@@ -1,4 +1,4 @@
-// The Linux TAP backend of the network device (DESIGN.md section 6).
+// The Linux TAP backend of the network device (docs/architecture.md section 6).
 //
 //   const tap = await openTap('uk0');           // or openTap('uk0', { mac, mtu })
 //   tap.setReceiver((frame) => stack.input(frame));

@@ -1,5 +1,5 @@
 // The guest's end of the link (layout.ts): the solo5-like device the guest
-// sees (DESIGN.md section 6), and the NetDevice its stack uses.
+// sees (docs/architecture.md section 6), and the NetDevice its stack uses.
 //
 //   info()            MAC and MTU
 //   read()            the next received frame: its arena offset (length in

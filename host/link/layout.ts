@@ -1,4 +1,4 @@
-// The shared-memory link between the tender and its guest (DESIGN.md section 6).
+// The shared-memory link between the tender and its guest (docs/architecture.md section 6).
 //
 // Frames live in the guest's arena: at boot the guest allocates two rings of
 // arena chunks (owner kind Device), RX (tender -> guest) and TX (guest ->

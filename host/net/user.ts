@@ -1,4 +1,4 @@
-// User-mode networking (DESIGN.md section 6), the default network of `uk run`:
+// User-mode networking (docs/architecture.md section 6), the default network of `uk run`:
 // programs on the host's loopback reach the guest without root, as with
 // QEMU's `-netdev user,hostfwd=...`.
 //

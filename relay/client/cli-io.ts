@@ -1,6 +1,6 @@
 // What the `bob` commands read and write, injectable so tests can run the
 // CLI in-process: streams, the working directory, and how a failure is
-// printed (`bob: <message>.` on stderr, bob-protocol.md §8).
+// printed (`bob: <message>.` on stderr, docs/bob-protocol.md §8).
 import type { Readable } from 'node:stream';
 import { type LogLevel, type Logger, createLogger, isLogLevel, levelFromFlags } from './log.js';
 

@@ -1,4 +1,4 @@
-// The actions behind `bob send` and `bob recv` (bob-protocol.md §8): turn the
+// The actions behind `bob send` and `bob recv` (docs/bob-protocol.md §8): turn the
 // parsed flags into a library call, print what bob prints, and return once
 // the transfer is done. Failures are thrown as BobErrors for the CLI.
 import { stat } from 'node:fs/promises';

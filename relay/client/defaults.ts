@@ -1,4 +1,4 @@
-// Client defaults, and why they differ from bob's (bob-protocol.md §7, §8).
+// Client defaults, and why they differ from bob's (docs/bob-protocol.md §7, §8).
 
 /**
  * bob's default relay is osau.re; ours is the local host, so that nothing

@@ -1,5 +1,5 @@
 // The relay's address as `-r HOST[:PORT]` and `--secure-port` give it
-// (bob-protocol.md §8), and the deadline a client's `--timeout` sets.
+// (docs/bob-protocol.md §8), and the deadline a client's `--timeout` sets.
 import { isIP } from 'node:net';
 import { DEFAULT_HANDSHAKE_PORT, DEFAULT_RELAY_HOST, DEFAULT_SECURE_PORT } from './defaults.js';
 

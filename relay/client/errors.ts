@@ -1,6 +1,6 @@
 // Exit codes and the one error type the clients throw. Every runtime failure
 // of `bob send`/`bob recv` ends as a BobError: the CLI prints
-// `bob: <message>.` on stderr and exits with its code (bob-protocol.md §8
+// `bob: <message>.` on stderr and exits with its code (docs/bob-protocol.md §8
 // uses 1 for every runtime error; we keep 1 as the generic code and give the
 // failures a script wants to tell apart codes of their own).
 

@@ -1,5 +1,5 @@
 // Fails a connection when nothing moves on it for a while: a running
-// transfer has no other timeout (bob-protocol.md §3: the relay's pipe has
+// transfer has no other timeout (docs/bob-protocol.md §3: the relay's pipe has
 // none either), so a vanished peer would otherwise hang us forever.
 import { BobError, ExitCode } from './errors.js';
 import type { Connection } from './socket.js';

@@ -1,4 +1,4 @@
-// Leveled logs on stderr, as bob has them (bob-protocol.md §8): warning by
+// Leveled logs on stderr, as bob has them (docs/bob-protocol.md §8): warning by
 // default, each -v one level more (-vvv and beyond = debug), -q nothing.
 
 export const LOG_LEVELS = ['quiet', 'error', 'warning', 'info', 'debug'] as const;

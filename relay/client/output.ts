@@ -1,4 +1,4 @@
-// Where a received file goes (bob-protocol.md §6, §8) and how it gets there
+// Where a received file goes (docs/bob-protocol.md §6, §8) and how it gets there
 // safely (§7): `-o DST` must not exist and must not be `.` or `..`; without
 // it the sender's basename is used if it is free, else a random `bob-XXXXXX`
 // in the same directory (with a warning). Bytes go to a hidden temporary

@@ -1,4 +1,4 @@
-// Passwords for `bob send` without -p (bob-protocol.md §8): two pronounceable
+// Passwords for `bob send` without -p (docs/bob-protocol.md §8): two pronounceable
 // words joined by '-', printed for the user to read out. bob draws them from
 // OCaml's non-cryptographic Random (§7); these come from the CSPRNG, with
 // rejection sampling so every letter is uniform.

@@ -1,4 +1,4 @@
-// Questions on stdout, answers from stdin, one line each (bob-protocol.md §8):
+// Questions on stdout, answers from stdin, one line each (docs/bob-protocol.md §8):
 // `Accept from <ip:port> [Y/n]: ` accepts on y, yes, an empty line or EOF
 // (the seed's stress script runs receivers with stdin at EOF and relies on
 // it), refuses on n or no; `Your password: ` when recv gets none.

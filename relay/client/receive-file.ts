@@ -1,4 +1,4 @@
-// The receiver's half of the secure room (bob-protocol.md §5, §6): records
+// The receiver's half of the secure room (docs/bob-protocol.md §5, §6): records
 // opened with subkey 0 and cipher 0, treated as one byte stream, decoded by
 // the PACK decoder into a temporary file that takes its name only once the
 // SHA-1 trailer verifies. The receiver never sends a data record (§5: a bob

@@ -1,5 +1,5 @@
 // The receiver's side of the 9000 handshake, as a real bob receiver behaves
-// (bob-protocol.md §2.4 "Receiver"):
+// (docs/bob-protocol.md §2.4 "Receiver"):
 //   connect → 0000 01;  03 → own identity;
 //   0000 04 s pub sid → spoke hello → <s>07 X own (bad public → <s>0d 03);
 //   <s>06 Y v2 → unknown s: 0000 0c S<s>; client_compute ok → s is current,

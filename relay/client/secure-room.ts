@@ -1,4 +1,4 @@
-// Joining the secure room on the relay's second port (bob-protocol.md §3):
+// Joining the secure room on the relay's second port (docs/bob-protocol.md §3):
 // write the OTHER peer's identity and "\n", read exactly 2 bytes: the ASCII
 // text "00" paired, "01" timeout, "02" invalid peer (two digit characters,
 // 0x30 0x30 and so on, as bob's relay writes and its peers compare them);

@@ -1,4 +1,4 @@
-// The sender's half of the secure room (bob-protocol.md §5, §6): the PACK
+// The sender's half of the secure room (docs/bob-protocol.md §5, §6): the PACK
 // stream in records segmented exactly as bob segments it (relay/pack
 // encodePack: the SHA-1 trailer alone in the last record, nothing after),
 // sealed with subkey 0 and cipher 0, then a wait for the relay's

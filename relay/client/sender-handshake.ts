@@ -1,5 +1,5 @@
 // The sender's side of the 9000 handshake, packet by packet as a real bob
-// sender behaves (bob-protocol.md §2.4 "Sender"):
+// sender behaves (docs/bob-protocol.md §2.4 "Sender"):
 //   connect → 0000 00 public;  02 → own identity;
 //   <c>07 X cid → server_compute → <c>06 Y v2 (failure → <c>0d code);
 //   <c>05 v3 → unknown c: 0000 0c C<c>; valid: <c>08, c is the agreement;

@@ -1,4 +1,4 @@
-// Incremental decoder for handshake packets (bob-protocol.md §1), fed whatever
+// Incremental decoder for handshake packets (docs/bob-protocol.md §1), fed whatever
 // TCP reads deliver. It follows bob's parser rules, but unlike bob it is
 // bounded: identities longer than a cap are an error, so at most one partial
 // packet (≤ maxPacketBytes) is ever buffered, and every failure is a value.

@@ -1,4 +1,4 @@
-// Handshake packets on TCP 9000 (bob-protocol.md §1): the types, their wire
+// Handshake packets on TCP 9000 (docs/bob-protocol.md §1): the types, their wire
 // layout and the encoder. A packet is `UUUU` `TT` payload: uid and type as
 // ASCII hex, then a fixed payload or a fixed prefix and a NUL-terminated
 // identity. No length field exists, so the layout table below is the framing.

@@ -1,4 +1,4 @@
-// Streaming decoder for the single-file PACK stream (bob-protocol.md §6). It
+// Streaming decoder for the single-file PACK stream (docs/bob-protocol.md §6). It
 // treats the decrypted records as one byte stream cut anywhere, and checks
 // what bob's receiver does not: PACK, version 2, two objects, type 4 then 3,
 // inflated sizes equal to the declared ones, a safe file name, and the SHA-1

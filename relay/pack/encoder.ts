@@ -1,4 +1,4 @@
-// Streaming encoder for the single-file PACK stream (bob-protocol.md §6),
+// Streaming encoder for the single-file PACK stream (docs/bob-protocol.md §6),
 // segmented exactly as bob segments it, one record per segment:
 //
 //   PACK header (12) | object-1 header | zlib(name) | object-2 header |

@@ -1,4 +1,4 @@
-// The single-file Git PACK v2 stream bob sends (bob-protocol.md §6):
+// The single-file Git PACK v2 stream bob sends (docs/bob-protocol.md §6):
 //
 //   "PACK" · u32 BE 2 (version) · u32 BE 2 (objects)
 //   object 1, type 4 (reused Git tag number): header(size = name length) · zlib(basename)

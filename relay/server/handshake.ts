@@ -1,4 +1,4 @@
-// TCP 9000: the handshake relay of bob-protocol.md §2. Peers register with a
+// TCP 9000: the handshake relay of docs/bob-protocol.md §2. Peers register with a
 // Hello, learn about each other through 04s, and exchange SPAKE2+EE packets
 // through the relay, which rewrites only the uid (destination → source). An
 // Accepted ends both registrations and records a room for TCP 9001.

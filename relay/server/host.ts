@@ -3,7 +3,7 @@
 //
 // Sockets are half-open capable (allowHalfOpen): on the peer's FIN node must
 // not end our side by itself, since the relay still writes `ff ff ff ff` to a
-// room socket that sent EOF (bob-protocol.md §3) and decides when to close.
+// room socket that sent EOF (docs/bob-protocol.md §3) and decides when to close.
 //
 // Buffers: node hands each 'data' event a fresh Buffer that nothing reuses, so
 // the relay may pass it to another socket's write(), which keeps it queued.

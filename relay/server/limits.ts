@@ -1,5 +1,5 @@
 // Bounds of the relay. bob's relay has none but its -t timeout
-// (bob-protocol.md §7); every table, buffer and wait here has one, and every
+// (docs/bob-protocol.md §7); every table, buffer and wait here has one, and every
 // refusal it causes is answered at the protocol level or with a clean close,
 // and counted (stats.ts).
 

@@ -1,6 +1,6 @@
 // One connection on TCP 9000 and what the relay knows about it: its identity,
 // its decoder, its role and uid once registered, and its candidates — the peers
-// of the other role it was introduced to with a 04 (bob-protocol.md §2.1).
+// of the other role it was introduced to with a 04 (docs/bob-protocol.md §2.1).
 
 import { HandshakeDecoder } from '../handshake/decoder.js';
 import type { RelaySocket } from './socket.js';

@@ -1,4 +1,4 @@
-// The bob relay (bob-protocol.md §2-3), independent of any socket API: the
+// The bob relay (docs/bob-protocol.md §2-3), independent of any socket API: the
 // handshake service on TCP 9000 and the secure room on TCP 9001, sharing
 // limits, one timer structure and counters. Adapters (host.ts, stack.ts) hand
 // it accepted sockets and report their events.

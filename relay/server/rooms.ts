@@ -1,4 +1,4 @@
-// The 9001 rooms (bob-protocol.md §3). A room is recorded at Accepted with the
+// The 9001 rooms (docs/bob-protocol.md §3). A room is recorded at Accepted with the
 // pair (cid, sid): the receiver's and the sender's 9000 identities. The sender
 // then connects to 9001 and writes cid, the receiver writes sid. A room is
 // pending until its first socket arrives, waiting with one socket, piping

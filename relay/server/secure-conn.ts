@@ -1,4 +1,4 @@
-// One connection on TCP 9001 (bob-protocol.md §3): it reads a line naming its
+// One connection on TCP 9001 (docs/bob-protocol.md §3): it reads a line naming its
 // partner, waits in a room, then is piped to the partner.
 
 import type { Room } from './rooms.js';

@@ -1,4 +1,4 @@
-// TCP 9001: the secure room of bob-protocol.md §3. Each peer writes the other
+// TCP 9001: the secure room of docs/bob-protocol.md §3. Each peer writes the other
 // peer's identity and `\n`, and reads two bytes: `00` paired, `01` timeout,
 // `02` invalid peer. Paired sockets are piped verbatim both ways; on EOF or
 // error on either side both get `ff ff ff ff` and are closed.

@@ -22,7 +22,7 @@
 //   paused, neither `data` nor `end` is reported.
 
 export interface RelaySocket {
-  /** The remote address as text, `ip:port` (bob-protocol.md §2.1). */
+  /** The remote address as text, `ip:port` (docs/bob-protocol.md §2.1). */
   readonly identity: string;
   /** Queue bytes to send; false = wait for `drain` before writing more. */
   write(bytes: Uint8Array): boolean;

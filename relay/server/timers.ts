@@ -1,4 +1,4 @@
-// The relay's timers, in the spirit of DESIGN.md §5: one timer structure (the
+// The relay's timers, in the spirit of docs/architecture.md §5: one timer structure (the
 // stack's TimerQueue) and one Alarm on an injected Clock. Each connection or
 // room owns at most one timer; what it means (Hello, -t, pairing, linger) is
 // decided by the owner's state when it fires. No timer is a closure, so a

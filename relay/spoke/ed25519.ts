@@ -1,4 +1,4 @@
-// The Edwards25519 operations spoke uses (bob-protocol.md §4.4, §4.6), as
+// The Edwards25519 operations spoke uses (docs/bob-protocol.md §4.4, §4.6), as
 // libsodium calls that return null instead of throwing. libsodium rejects
 // points that are not on the curve, have small order or are outside the
 // prime-order subgroup, and results that are the identity; spoke reports those

@@ -1,4 +1,4 @@
-// Spoke_failure codes (bob-protocol.md §1, packet 0d) and the result type every
+// Spoke_failure codes (docs/bob-protocol.md §1, packet 0d) and the result type every
 // spoke operation returns: protocol failures are values, never exceptions, so a
 // peer's bad input can always be answered with the right 0d byte.
 

@@ -1,4 +1,4 @@
-// spoke's key schedule (bob-protocol.md §4.5): one BLAKE2b-512 over the
+// spoke's key schedule (docs/bob-protocol.md §4.5): one BLAKE2b-512 over the
 // transcript gives the main key, and four keyed BLAKE2b-512 calls give the
 // subkeys: 0 and 1 are the shared keys, 2 and 3 the validators.
 import { sodium } from './sodium.js';

@@ -1,4 +1,4 @@
-// spoke's PBKDF2-HMAC-SHA256 (bob-protocol.md §4.2). It differs from RFC 8018
+// spoke's PBKDF2-HMAC-SHA256 (docs/bob-protocol.md §4.2). It differs from RFC 8018
 // in one place: the block index is appended as a 32-bit LITTLE-endian integer,
 // so no standard PBKDF2 API (WebCrypto, node:crypto) gives the same bytes and
 // the HMAC iteration is written out here.

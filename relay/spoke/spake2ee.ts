@@ -1,4 +1,4 @@
-// SPAKE2+EE exactly as spoke computes it (bob-protocol.md §4.3-4.5). bob calls
+// SPAKE2+EE exactly as spoke computes it (docs/bob-protocol.md §4.3-4.5). bob calls
 // the sender "server" and the receiver "client"; the names here follow bob.
 //
 //   sender                              receiver

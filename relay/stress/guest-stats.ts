@@ -1,5 +1,5 @@
 // The guest's memory after a stress run, read from the JSON lines that
-// `uk run --stats FILE` appends (DESIGN.md §7: each line has at least t,
+// `uk run --stats FILE` appends (docs/architecture.md §7: each line has at least t,
 // mem.budget, mem.arenaUsed, mem.heapUsed (after GC), tcp.connections, ...).
 // After a run we wait for quiescence: a line written after the run ended
 // that shows no TCP connection left. That is the number issue #499 is about:

@@ -9,7 +9,7 @@
 // slots are full, at least half hold complete pairs, so some client can
 // always finish and the run progresses (each client's own timeout bounds the
 // rest). It also keeps slots busy with pairs that can finish: an open client
-// only waits, and costs every receiver a PBKDF2 (bob-protocol.md §4.6).
+// only waits, and costs every receiver a PBKDF2 (docs/bob-protocol.md §4.6).
 
 export type Role = 'send' | 'recv';
 

@@ -1,5 +1,5 @@
 #!/bin/bash
-# The stress script of mirage/mirage-tcpip issue #499 (shared/seed/), kept
+# The stress script of mirage/mirage-tcpip issue #499 (docs/architecture.md, "Why"), kept
 # verbatim but for three lines: the relay is local (IP may name a port, e.g.
 # IP=127.0.0.1:9000), `./bob.com` is $BOB (default: this project's `bob`),
 # and MAX comes from the environment (default 256, as in the issue).

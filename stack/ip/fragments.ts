@@ -4,7 +4,7 @@
 // header included (total length <= CHUNK_SIZE = 2048 bytes, i.e. at most
 // MAX_PAYLOAD = 2028 bytes of transport data). The hot path decodes a transport
 // only over contiguous bytes, the arena has no multi-chunk allocation, and no
-// buffer outside the arena may carry packet data (DESIGN.md section 4). So each
+// buffer outside the arena may carry packet data (docs/architecture.md section 4). So each
 // datagram in progress owns exactly one chunk (owner kind Fragments) laid out
 // as the finished datagram: a 20-byte IPv4 header at +0, payload at +20; each
 // fragment is copied straight to its place, and completion needs no copy. A

@@ -1,7 +1,7 @@
 // Ethernet: the bottom of the stack. Received frames are filtered by
 // destination MAC, copied into an arena RX slot, decoded by the hot path and
 // handed to ARP or IPv4; the slot is freed as soon as that synchronous handling
-// returns (DESIGN.md section 2). Outgoing frames built in arena chunks leave
+// returns (docs/architecture.md section 2). Outgoing frames built in arena chunks leave
 // through send(), which always consumes the chunk.
 //
 // Frames are handled one at a time: the decoded record is a single shared

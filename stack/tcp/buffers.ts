@@ -1,4 +1,4 @@
-// Byte queues over arena chunks (DESIGN.md sections 2 and 4).
+// Byte queues over arena chunks (docs/architecture.md sections 2 and 4).
 //
 // A connection's send and receive buffers are FIFOs of CHUNK_SIZE-byte arena
 // chunks tagged with the connection as owner. Bytes are packed: a queue of

@@ -20,7 +20,7 @@ export interface TcpContext {
   now(): number;
   /** Move a control block to a new state, keeping the per-state counts exact. */
   setState(tcb: Tcb, state: State): void;
-  /** The one function that ends a connection (DESIGN.md section 5). */
+  /** The one function that ends a connection (docs/architecture.md section 5). */
   release(tcb: Tcb, reason: CloseReason, detail?: string): void;
   /** Replace a closing control block by a compact TIME_WAIT record, then release it. */
   enterTimeWait(tcb: Tcb): void;

@@ -2,7 +2,7 @@
 //
 // Every number a deployment may want to change lives here, with the default
 // and the reason for it. Memory-related defaults are modest on purpose: the
-// relay runs 512 connections in a 40 MB guest (DESIGN.md section 4).
+// relay runs 512 connections in a 40 MB guest (docs/architecture.md section 4).
 
 /** Largest maxTimeWait: the TIME_WAIT table is allocated whole, so this bounds it (~50 MiB). */
 export const MAX_TIME_WAIT_RECORDS = 1 << 20;

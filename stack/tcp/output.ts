@@ -38,7 +38,7 @@ export function receiveWindow(ctx: TcpContext, tcb: Tcb): number {
   const current = Math.max(0, ctx.hot.seqDiff(tcb.rcvAdvRight, tcb.rcvNxt));
   let space = tcb.readClosed ? ctx.opts.rcvBuf : ctx.opts.rcvBuf - tcb.recvBuf.length;
   if (!tcb.readClosed) {
-    // Arena pressure: offer only what free chunks can hold (DESIGN.md section 4).
+    // Arena pressure: offer only what free chunks can hold (docs/architecture.md section 4).
     const canHold = tcb.recvBuf.tailRoom() + ctx.spareChunks() * CHUNK_SIZE;
     if (canHold < space) space = Math.max(0, canHold);
   }

@@ -1,4 +1,4 @@
-// What TCP reports about itself (DESIGN.md section 4: exact and cheap).
+// What TCP reports about itself (docs/architecture.md section 4: exact and cheap).
 // Counters are plain number fields, bumped on the path that makes the decision;
 // stats() copies them into a fresh object.
 

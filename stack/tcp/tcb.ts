@@ -2,7 +2,7 @@
 // knows. It is plain data; the functions that move it through the state
 // machine live in input.ts, output.ts and timers.ts.
 //
-// Lifetime (DESIGN.md section 5): a Tcb owns its arena chunks (send, receive,
+// Lifetime (docs/architecture.md section 5): a Tcb owns its arena chunks (send, receive,
 // reassembly) and its timers (entries keyed by this object in the stack's one
 // TimerQueue). Tcp.release() frees all of them and removes the Tcb from every
 // table; after that nothing in the stack refers to it.

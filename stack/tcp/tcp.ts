@@ -1,7 +1,7 @@
 // TCP (RFC 9293) for one stack: the tables (ports, connections, listeners,
 // TIME_WAIT), segment demultiplexing, passive and active open, the socket API
 // entry points, stats(), and release(): the single function through which every
-// connection ends (DESIGN.md section 5).
+// connection ends (docs/architecture.md section 5).
 
 import { formatIpv4, toIpv4, type Ipv4Input } from '../address.js';
 import type { HotPath } from '../hotpath/engine.js';
@@ -438,7 +438,7 @@ export class Tcp implements TransportHandler, TcpContext, ConnectionCore, Listen
   }
 
   /**
-   * The one way a connection ends (DESIGN.md section 5): cancel its timers,
+   * The one way a connection ends (docs/architecture.md section 5): cancel its timers,
    * remove it from every table, hand the application its end (pending reads
    * and writes settled, streams closed or errored, `closed` resolved), free
    * every arena chunk, and cut the links between control block and Connection.
@@ -543,7 +543,7 @@ export class Tcp implements TransportHandler, TcpContext, ConnectionCore, Listen
    * Runs at the end of every entry point (input, timer, application call), so
    * that a connection is never released under the feet of code working on it.
    * If the arena is still below half its reserve, reset the oldest embryonic
-   * connection (DESIGN.md section 4), one per event.
+   * connection (docs/architecture.md section 4), one per event.
    */
   private afterEvent(): void {
     if (!this.pressurePending || this.depth > 0) return;

@@ -1,7 +1,7 @@
 // Compact TIME_WAIT records (RFC 9293 3.4.2 and 3.10.7.4, TIME-WAIT state).
 //
 // When a connection enters TIME_WAIT its control block is released at once
-// (chunks, streams, timers: DESIGN.md section 5) and only this record stays:
+// (chunks, streams, timers: docs/architecture.md section 5) and only this record stays:
 // the 4-tuple, the sequence numbers needed to re-ACK a retransmitted FIN and to
 // judge a new SYN, and the expiry time. The table is bounded; when full, the
 // oldest record is recycled (counted). All records last 2*MSL, so insertion

@@ -1,4 +1,4 @@
-// The stack's one timer structure (DESIGN.md section 5): a binary min-heap of
+// The stack's one timer structure (docs/architecture.md section 5): a binary min-heap of
 // (owner, kind, deadline) entries for every timer of every layer of a stack.
 //
 // Why this shape:

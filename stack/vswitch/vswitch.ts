@@ -1,4 +1,4 @@
-// An in-process Ethernet switch joining several stacks (DESIGN.md section 6),
+// An in-process Ethernet switch joining several stacks (docs/architecture.md section 6),
 // with per-link fault injection driven by a seeded PRNG, for tests and
 // benchmarks. It runs on any Clock; on a VirtualClock a lossy, delayed,
 // bandwidth-limited run is deterministic and instant.

@@ -1,4 +1,4 @@
-// The memory contract (DESIGN.md section 4) with real guests:
+// The memory contract (docs/architecture.md section 4) with real guests:
 // - a guest whose JS heap grows without bound is stopped at its budget: the
 //   tender reports what was in use (arena by owner kind, largest owners) and
 //   exits 3, and the host process carries on;

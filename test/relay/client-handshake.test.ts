@@ -1,5 +1,5 @@
 // The clients' handshake machines against each other, without sockets: a
-// small router stands in for the relay's forwarding rules (bob-protocol.md
+// small router stands in for the relay's forwarding rules (docs/bob-protocol.md
 // §2.2: uid rewritten to the source, 0a answered with 0a to the sender and
 // 0e to the receiver, 0b dropped), so each rule of §2.4 can be checked
 // packet by packet.

@@ -1,4 +1,4 @@
-// Joining the secure room (bob-protocol.md §3) against a scripted server: the
+// Joining the secure room (docs/bob-protocol.md §3) against a scripted server: the
 // line we write, and the 2-byte status bob's relay answers with, which is
 // ASCII text ("00", "01", "02": bob's lib/bob_unix.ml writes and compares
 // these strings), with whatever the partner sent already behind it.

@@ -1,5 +1,5 @@
 // The relay on host sockets (127.0.0.1, ephemeral ports), driven by raw
-// node:net clients that script bob's packets (bob-protocol.md §2.5, §3): a
+// node:net clients that script bob's packets (docs/bob-protocol.md §2.5, §3): a
 // full handshake with arbitrary crypto bytes, then 20 MB through the room to
 // a slow reader, intact, with the relay's backpressure at work.
 

@@ -1,4 +1,4 @@
-// The relay's state machine (bob-protocol.md §2-3) driven through fake sockets
+// The relay's state machine (docs/bob-protocol.md §2-3) driven through fake sockets
 // on a virtual clock. Each scenario ends with every gauge back to zero.
 
 import fc from 'fast-check';

@@ -1,6 +1,6 @@
 // The relay on our own TCP stack: relay and clients on two stacks joined by
 // the in-process vswitch, on a virtual clock. The clients script bob's
-// handshake (bob-protocol.md §2.5) with arbitrary crypto bytes, then move 1 MB
+// handshake (docs/bob-protocol.md §2.5) with arbitrary crypto bytes, then move 1 MB
 // through the room (§3) to a reader that starts late, so the relay has to
 // pause the writer. Afterwards the relay's gauges are empty and both stacks
 // are back to their baseline.

@@ -1,4 +1,4 @@
-// Every value of /shared/vectors/spoke reproduced byte for byte.
+// Every value of test/fixtures/bob/spoke reproduced byte for byte.
 import { pbkdf2Sync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import * as ed from '../../relay/spoke/ed25519.js';

@@ -1,11 +1,11 @@
-// Loads the shared protocol vectors. The vectors live beside the project
-// (../shared/vectors from the project root), both here and in the CI clone.
+// Loads the captured bob protocol vectors (test/fixtures/bob/, see its README
+// for where they came from).
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-export const vectorsDir = path.resolve(projectRoot, '..', 'shared', 'vectors');
+export const vectorsDir = path.resolve(projectRoot, 'test', 'fixtures', 'bob');
 
 export function vectorBytes(relative: string): Uint8Array {
   return new Uint8Array(readFileSync(path.join(vectorsDir, relative)));

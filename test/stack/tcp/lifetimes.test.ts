@@ -1,4 +1,4 @@
-// DESIGN.md section 5, proved: every path that ends a connection goes through
+// docs/architecture.md section 5, proved: every path that ends a connection goes through
 // the one release function, after which TCP holds nothing for it (no control
 // block, timer, chunk, table entry), and the Connection and its control block
 // are garbage (WeakRefs cleared after a forced GC).
