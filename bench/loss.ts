@@ -8,8 +8,7 @@
 //   npm run bench:loss
 
 import { createEngine, packageRoot } from '../host/hotpath.js';
-import { Simulation } from '../stack/sim.js';
-import { Stack } from '../stack/stack.js';
+import { Simulation, Stack } from '../stack/index.js';
 import { describeMachine, isMain, median, writeMarkdownSection, writeResults } from './common.js';
 
 const TOTAL = 8 * 1024 * 1024;

@@ -31,12 +31,7 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { createEngine, packageRoot } from '../host/hotpath.js';
-import type { Alarm, Clock } from '../stack/clock.js';
-import type { EngineName } from '../stack/hotpath/engine.js';
-import type { NetDevice } from '../stack/netdev.js';
-import { Simulation } from '../stack/sim.js';
-import { Stack } from '../stack/stack.js';
-import type { Connection } from '../stack/tcp/connection.js';
+import { type Alarm, type Clock, type EngineName, type NetDevice, Simulation, Stack, type Connection } from '../stack/index.js';
 import {
   collectGarbage,
   cpuNow,

@@ -6,8 +6,7 @@
 // tag, 0 when free); test/host/arena-report.test.ts checks this reader
 // against both engines.
 
-import { OWNER_KIND_NAMES } from '../stack/hotpath/engine.js';
-import { ARENA_META_BASE, ARENA_META_BYTES_PER_CHUNK, CHUNK_SIZE } from '../stack/hotpath/layout.js';
+import { OWNER_KIND_NAMES, ARENA_META_BASE, ARENA_META_BYTES_PER_CHUNK, CHUNK_SIZE } from '../stack/index.js';
 import { formatBytes } from './budget.js';
 
 /** Header words before the entries: 8 fields and 256 per-kind counters. */

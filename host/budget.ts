@@ -11,8 +11,7 @@
 // Outside the budget: V8's code space and the thread's stack, and the fixed
 // cost of a Node isolate (about 5 MiB), as for any Worker.
 
-import { PAGE_SIZE } from '../stack/hotpath/layout.js';
-import { MAX_MEMORY_PAGES } from '../stack/hotpath/wasm.js';
+import { PAGE_SIZE, MAX_MEMORY_PAGES } from '../stack/index.js';
 
 const MIB = 1024 * 1024;
 /** Share of the budget given to the JS heap. */

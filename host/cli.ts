@@ -11,7 +11,7 @@
 // stdout carries only `--stats -`.
 
 import { Command, CommanderError, Option } from 'commander';
-import { parseMac } from '../stack/address.js';
+import { parseMac } from '../stack/index.js';
 import { formatBytes, parseSize } from './budget.js';
 import { applyJitMode, describeJitMode, JIT_MODES, type JitMode } from './jit.js';
 import { parseNet } from './net-backend.js';

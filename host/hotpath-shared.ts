@@ -7,8 +7,7 @@
 // assembly/index.ts with --sharedMemory and the threads feature); the ts
 // engine runs over a SharedArrayBuffer.
 
-import type { EngineName } from '../stack/hotpath/engine.js';
-import { PAGE_SIZE } from '../stack/hotpath/layout.js';
+import { type EngineName, PAGE_SIZE } from '../stack/index.js';
 import { buildWasmPath, wasmModuleLoader } from './hotpath.js';
 
 export interface SharedArena {

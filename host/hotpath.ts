@@ -4,7 +4,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createTsEngine, createWasmEngineSync, type EngineName, type HotPath } from '../stack/hotpath/index.js';
+import { createTsEngine, createWasmEngineSync, type EngineName, type HotPath } from '../stack/index.js';
 
 const DEFAULT_MEMORY_BYTES = 16 * 1024 * 1024;
 

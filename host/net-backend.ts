@@ -4,10 +4,7 @@
 //   tap:IFNAME          a Linux TAP interface (host/devices/tap.ts)
 //   vswitch             a port of an in-process VSwitch (API only: tests, benchmarks)
 
-import { formatMac } from '../stack/address.js';
-import type { Clock } from '../stack/clock.js';
-import type { EngineName } from '../stack/hotpath/engine.js';
-import type { PortOptions, VSwitch } from '../stack/vswitch/vswitch.js';
+import { formatMac, type Clock, type EngineName, type PortOptions, type VSwitch } from '../stack/index.js';
 import { openTap } from './devices/tap.js';
 import { attachToVSwitch } from './devices/vswitch-backend.js';
 import { createEngine } from './hotpath.js';

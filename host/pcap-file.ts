@@ -3,7 +3,7 @@
 // capture costs one system call per ~64 KiB rather than one per frame.
 
 import { closeSync, openSync, writeSync } from 'node:fs';
-import type { PcapSink } from '../stack/pcap.js';
+import type { PcapSink } from '../stack/index.js';
 
 const DEFAULT_BUFFER_BYTES = 64 * 1024;
 

@@ -18,7 +18,7 @@
 // Fields are only ever added, never renamed.
 
 import { closeSync, openSync, writeSync } from 'node:fs';
-import type { StackStats } from '../stack/stats.js';
+import type { StackStats } from '../stack/index.js';
 import type { MemorySplit } from './budget.js';
 import type { AppArenaStats } from './guest/app.js';
 import type { GuestSnapshot } from './guest/protocol.js';

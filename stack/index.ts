@@ -1,5 +1,14 @@
-// Public exports of the stack package (platform-neutral: no node: imports).
-// Engines are created by the host (host/hotpath.ts) or by createTsEngine.
+// The public API of `uk-runtime` (the package's main entry): the
+// platform-neutral stack, with no node: imports (stack/tsconfig.json builds
+// this folder without Node's types, so one would fail the build). It runs
+// wherever JavaScript runs; on Node, `uk-runtime/node` adds the loaders that
+// read build/hotpath.wasm from disk and the tender.
+//
+// Two tiers:
+// - applications: Stack and its sockets, Simulation, clocks, the switch;
+// - device and engine authors: the hot-path engines' factories, the arena's
+//   chunk and owner constants, the pcap writer. The tender (host/) is built on
+//   exactly this tier: code outside stack/ imports stack/ only through here.
 
 export { Stack, STACK_DEFAULTS, type StackOptions, type StackLimits } from './stack.js';
 export {
@@ -39,9 +48,22 @@ export type { FragmentLimits } from './ip/fragments.js';
 export { MAX_PAYLOAD as MAX_REASSEMBLED_PAYLOAD } from './ip/fragments.js';
 export type { IcmpLimits } from './ip/icmp.js';
 export type { Clock, Alarm } from './clock.js';
+export { TimerQueue } from './time/timers.js';
+export { newTimerIndex, type TimerKind, type TimerOwner } from './layers.js';
+export { PcapWriter, type PcapOptions, type PcapSink } from './pcap.js';
 export type { NetDevice } from './netdev.js';
-export type { HotPath, EngineName } from './hotpath/engine.js';
-export { createTsEngine } from './hotpath/ts.js';
+
+// ---- Engines and the arena (device and engine authors) ----------------------
+export { type HotPath, type EngineName, OwnerKind, OWNER_KIND_NAMES, ownerTag, ownerKindOf } from './hotpath/engine.js';
+export { CHUNK_SIZE, PAGE_SIZE, ARENA_META_BASE, ARENA_META_BYTES_PER_CHUNK } from './hotpath/layout.js';
+export { createTsEngine, createTsEngineOver } from './hotpath/ts.js';
+export {
+  instantiateWasmEngine,
+  createWasmEngineSync,
+  createWasmEngineOnMemory,
+  memoryPages,
+  MAX_MEMORY_PAGES,
+} from './hotpath/wasm.js';
 export { VirtualClock } from './time/virtual-clock.js';
 export { RealClock } from './time/real-clock.js';
 export { Simulation } from './sim.js';

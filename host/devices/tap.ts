@@ -33,7 +33,7 @@ import { constants as osConstants } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import koffi from 'koffi';
-import type { NetDevice } from '../../stack/netdev.js';
+import type { NetDevice } from '../../stack/index.js';
 import {
   CTL_DROP_BAD_LENGTH,
   CTL_DROP_RING_FULL,

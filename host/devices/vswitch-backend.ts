@@ -4,8 +4,7 @@
 // ordinary stacks in one process, with the switch's fault injection. Use the
 // switch on a RealClock: the guests run in real time.
 
-import type { NetDevice } from '../../stack/netdev.js';
-import type { PortOptions, VSwitch, VSwitchPort } from '../../stack/vswitch/vswitch.js';
+import type { NetDevice, PortOptions, VSwitch, VSwitchPort } from '../../stack/index.js';
 import { bridge } from '../link/bridge.js';
 
 export interface VSwitchBackend {

@@ -13,9 +13,7 @@
 // running until the tender stops it. On stop, `signal` aborts: close listeners
 // and connections; whatever is still open after a short grace period is reset.
 
-import { OwnerKind, ownerTag, type HotPath } from '../../stack/hotpath/engine.js';
-import { CHUNK_SIZE } from '../../stack/hotpath/layout.js';
-import type { Stack } from '../../stack/stack.js';
+import { OwnerKind, ownerTag, type HotPath, CHUNK_SIZE, type Stack } from '../../stack/index.js';
 
 export interface GuestContext {
   stack: Stack;

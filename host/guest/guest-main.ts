@@ -13,10 +13,7 @@ import { getHeapSpaceStatistics, getHeapStatistics, setFlagsFromString } from 'n
 import { runInNewContext } from 'node:vm';
 import { basename } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createTsEngineOver } from '../../stack/hotpath/ts.js';
-import { createWasmEngineOnMemory } from '../../stack/hotpath/wasm.js';
-import type { HotPath } from '../../stack/hotpath/engine.js';
-import { Stack } from '../../stack/stack.js';
+import { createTsEngineOver, createWasmEngineOnMemory, type HotPath, Stack } from '../../stack/index.js';
 import { GuestDevice } from '../link/guest-device.js';
 import { createAppArena, type AppArena, type GuestContext, type GuestMain } from './app.js';
 import type { AppSpec, GuestBoot, GuestMessage, GuestSnapshot, HeapSnapshot, TenderMessage } from './protocol.js';

@@ -2,9 +2,7 @@
 // (workerData) and the messages both ways. Frames never travel here; they go
 // through the shared-memory link (host/link/).
 
-import type { EngineName } from '../../stack/hotpath/engine.js';
-import type { StackStats } from '../../stack/stats.js';
-import type { TcpOptions } from '../../stack/tcp/options.js';
+import type { EngineName, StackStats, TcpOptions } from '../../stack/index.js';
 import type { LinkConfig } from '../link/layout.js';
 import type { AppArenaStats } from './app.js';
 

@@ -3,7 +3,7 @@
 // port this way. Views are valid during the call only, and send() copies
 // (or writes) before returning, so nothing is kept or allocated per frame.
 
-import type { NetDevice } from '../../stack/netdev.js';
+import type { NetDevice } from '../../stack/index.js';
 
 export function bridge(a: NetDevice, b: NetDevice): void {
   a.setReceiver((frame) => {

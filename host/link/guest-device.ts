@@ -15,9 +15,7 @@
 // then yields; after a ring's worth of frames it lets one macrotask turn pass
 // so the guest's timers and application code are never starved.
 
-import { OwnerKind, ownerTag, type HotPath } from '../../stack/hotpath/engine.js';
-import type { NetDevice } from '../../stack/netdev.js';
-import { RealClock } from '../../stack/time/real-clock.js';
+import { OwnerKind, ownerTag, type HotPath, type NetDevice, RealClock } from '../../stack/index.js';
 import {
   Doorbell,
   LinkState,

@@ -7,8 +7,7 @@
 // Before the guest has described its rings, frames towards it are dropped
 // and counted (the gateway's first ARP, say); TCP and ARP retry.
 
-import type { NetDevice } from '../../stack/netdev.js';
-import { CHUNK_SIZE } from '../../stack/hotpath/layout.js';
+import { type NetDevice, CHUNK_SIZE } from '../../stack/index.js';
 import {
   Doorbell,
   LinkState,

@@ -10,7 +10,7 @@
 // runs without root to let programs on this machine reach the guest, and
 // binding 0.0.0.0 would quietly expose the guest to the whole network.
 
-import { formatIpv4, parseIpv4 } from '../../stack/address.js';
+import { formatIpv4, parseIpv4 } from '../../stack/index.js';
 
 /** A command-line mistake; the CLI reports the message and exits with status 2. */
 export class UsageError extends Error {

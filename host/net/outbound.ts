@@ -9,8 +9,7 @@
 // read from the guest: its bytes wait in the gateway's receive buffer.
 
 import { connect, type Socket } from 'node:net';
-import type { Connection } from '../../stack/tcp/connection.js';
-import type { Listener } from '../../stack/tcp/listener.js';
+import type { Connection, Listener } from '../../stack/index.js';
 import { destroyWithReset, newRelayCounters, SpliceSet, type RelayCounters } from './splice.js';
 
 export interface OutboundCounters extends RelayCounters {

@@ -19,8 +19,7 @@
 // has closed and the connection has ended, whichever path got there.
 
 import type { Socket } from 'node:net';
-import type { Connection } from '../../stack/tcp/connection.js';
-import type { CloseInfo } from '../../stack/tcp/stats.js';
+import type { Connection, CloseInfo } from '../../stack/index.js';
 
 /** Counters shared by every splice of one forward. */
 export interface RelayCounters {

@@ -8,8 +8,7 @@
 // would expect.
 
 import { createServer, type Server, type Socket } from 'node:net';
-import type { Stack } from '../../stack/stack.js';
-import type { Connection } from '../../stack/tcp/connection.js';
+import type { Stack, Connection } from '../../stack/index.js';
 import type { HostForward } from './hostfwd.js';
 import { destroyWithReset, newRelayCounters, SpliceSet, type RelayCounters } from './splice.js';
 

@@ -5,10 +5,7 @@
 // evicted when full) and idle peers expire, on one alarm of the stack's clock.
 
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
-import { toIpv4 } from '../../stack/address.js';
-import type { Alarm, Clock } from '../../stack/clock.js';
-import type { Stack } from '../../stack/stack.js';
-import type { UdpSocket } from '../../stack/udp/udp.js';
+import { toIpv4, type Alarm, type Clock, type Stack, type UdpSocket } from '../../stack/index.js';
 import type { HostForward } from './hostfwd.js';
 import { listenError } from './tcp-forward.js';
 

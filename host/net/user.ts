@@ -16,13 +16,7 @@
 // RealClock in production); its arena comes from opts.hotpath, created by the
 // caller, and is separate from the guest's.
 
-import type { Clock } from '../../stack/clock.js';
-import { formatIpv4, parseIpv4, prefixMask, sameSubnet } from '../../stack/address.js';
-import type { HotPath } from '../../stack/hotpath/engine.js';
-import type { NetDevice } from '../../stack/netdev.js';
-import { Stack, type StackLimits } from '../../stack/stack.js';
-import type { StackStats } from '../../stack/stats.js';
-import type { TcpOptions } from '../../stack/tcp/options.js';
+import { type Clock, formatIpv4, parseIpv4, prefixMask, sameSubnet, type HotPath, type NetDevice, Stack, type StackLimits, type StackStats, type TcpOptions } from '../../stack/index.js';
 import { UsageError, type HostForward } from './hostfwd.js';
 import { Outbound } from './outbound.js';
 import type { RelayCounters } from './splice.js';

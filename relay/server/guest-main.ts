@@ -2,7 +2,7 @@
 // 9000 and 9001. Arguments (after APP): [-t|--timeout SECONDS]
 // [--secure-port N] [--port N] [-b|--backlog N] [-v|--verbose].
 
-import type { Stack } from '../../stack/stack.js';
+import type { Stack } from '../../stack/index.js';
 import type { RelayLogLevel } from './context.js';
 import type { RelayServerOptions } from './server.js';
 import { startStackRelay } from './stack.js';

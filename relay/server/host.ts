@@ -9,7 +9,7 @@
 // the relay may pass it to another socket's write(), which keeps it queued.
 
 import net from 'node:net';
-import { RealClock } from '../../stack/time/real-clock.js';
+import { RealClock } from '../../stack/index.js';
 import { Relay } from './relay.js';
 import { DEFAULT_BACKLOG, HANDSHAKE_PORT, limitsOf, type RelayServer, type RelayServerOptions, SECURE_PORT } from './server.js';
 import type { RelaySocket, SocketEvents } from './socket.js';

@@ -3,7 +3,7 @@
 // limits, one timer structure and counters. Adapters (host.ts, stack.ts) hand
 // it accepted sockets and report their events.
 
-import type { Clock } from '../../stack/clock.js';
+import type { Clock } from '../../stack/index.js';
 import type { RelayContext, RelayLog } from './context.js';
 import { HandshakeService } from './handshake.js';
 import { type RelayLimits, resolveLimits } from './limits.js';

@@ -11,9 +11,7 @@
 //   the stack bounds a silent peer with its FIN_WAIT_2 timeout, the relay with
 //   its linger timer; destroy() is abort() (RST, released at once).
 
-import type { Stack } from '../../stack/stack.js';
-import type { Connection } from '../../stack/tcp/connection.js';
-import type { Listener } from '../../stack/tcp/listener.js';
+import type { Stack, Connection, Listener } from '../../stack/index.js';
 import { Relay } from './relay.js';
 import { DEFAULT_BACKLOG, HANDSHAKE_PORT, limitsOf, type RelayServer, type RelayServerOptions, SECURE_PORT } from './server.js';
 import { IGNORED_EVENTS, type RelaySocket, type SocketEvents } from './socket.js';

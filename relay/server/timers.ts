@@ -7,9 +7,7 @@
 // The clock is the stack's Clock interface: RealClock on host sockets, the
 // stack's own clock in a guest, a VirtualClock in tests.
 
-import type { Alarm, Clock } from '../../stack/clock.js';
-import { newTimerIndex, type TimerKind, type TimerOwner } from '../../stack/layers.js';
-import { TimerQueue } from '../../stack/time/timers.js';
+import { type Alarm, type Clock, newTimerIndex, type TimerKind, type TimerOwner, TimerQueue } from '../../stack/index.js';
 
 /** Something that owns one relay timer. */
 export interface Timed extends TimerOwner {

@@ -3,7 +3,7 @@
 // peer closes. Input is discarded. Writing follows the send buffer: a short
 // write waits for onWritable.
 
-import type { Connection } from '../../../stack/tcp/connection.js';
+import type { Connection } from '../../../stack/index.js';
 import type { GuestContext } from '../app.js';
 import { serveTcp, type Session } from './serve.js';
 

@@ -6,7 +6,7 @@
 // closes), and writing resumes on onWritable. The peer's FIN is answered with
 // ours once everything was sent back.
 
-import type { Connection } from '../../../stack/tcp/connection.js';
+import type { Connection } from '../../../stack/index.js';
 import type { AppArena, GuestContext } from '../app.js';
 import { serveTcp, type Session } from './serve.js';
 

@@ -2,7 +2,7 @@
 // stop closes the listener and every session gracefully (FIN after what is
 // queued); the guest resets whatever is still open after its grace period.
 
-import type { Connection } from '../../../stack/tcp/connection.js';
+import type { Connection } from '../../../stack/index.js';
 import type { GuestContext } from '../app.js';
 
 /** Backlog of the built-in servers: SYN_RECEIVED connections at once. */
