@@ -11,7 +11,7 @@
 // Outside the budget: V8's code space and the thread's stack, and the fixed
 // cost of a Node isolate (about 5 MiB), as for any Worker.
 
-import { PAGE_SIZE, MAX_MEMORY_PAGES } from '../stack/index.js';
+import { ADMISSION_DEFAULTS, MAX_MEMORY_PAGES, PAGE_SIZE } from '../stack/index.js';
 
 const MIB = 1024 * 1024;
 /** Share of the budget given to the JS heap. */
@@ -82,6 +82,44 @@ export function splitBudget(budget: number): MemorySplit {
     maxYoungGenerationSizeMb: young,
     youngChargeMb,
   };
+}
+
+/** Fraction of the heap above which the guest admits no new connection
+ *  (stack/admission.ts). */
+export const HEAP_HIGH_WATER = ADMISSION_DEFAULTS.heapHighWater;
+/** What a guest's heap holds before its first connection: the runtime, the
+ *  stack and an app such as the relay (about 6.5 MiB measured with --stats). */
+export const BOOT_HEAP_BYTES = 7 * MIB;
+/** JS heap one open connection costs today: its control block object, queues,
+ *  Connection and an app's objects (2.7-3.4 KiB measured with idle
+ *  connections to echo and the relay; the larger figure). */
+export const CONNECTION_HEAP_BYTES = 3.5 * 1024;
+/** The connection table's size: never fewer than this, never more than the
+ *  24-bit owner ids allow. */
+const MIN_CONNECTIONS = 64;
+const MAX_CONNECTIONS = 0xffffff;
+
+/**
+ * maxConnections for a budget: the connections whose heap fits between what
+ * the guest holds at boot and the heap's high-water mark,
+ *   floor((heapBytes * HEAP_HIGH_WATER - BOOT_HEAP_BYTES) / CONNECTION_HEAP_BYTES)
+ * (16M: 760; 40M: 1,696; 128M: 9,888). The heap guard is what keeps the guest alive
+ * whatever connections cost; this bound keeps the table itself to what the
+ * budget holds, and its 90% point is where the application is told to shed.
+ */
+export function connectionCapacity(split: MemorySplit): number {
+  const room = split.heapBytes * HEAP_HIGH_WATER - BOOT_HEAP_BYTES;
+  return Math.min(MAX_CONNECTIONS, Math.max(MIN_CONNECTIONS, Math.floor(room / CONNECTION_HEAP_BYTES)));
+}
+
+/** The boot line about connections, e.g. "tcp: up to 1696 connections (heap
+ *  16M x 80% high-water - 7M at boot, 3.5K each); admissions stop above 12.8M of heap". */
+export function describeCapacity(split: MemorySplit, maxConnections: number, given: boolean): string {
+  const mark = formatBytes(Math.floor(split.heapBytes * HEAP_HIGH_WATER));
+  const why = given
+    ? 'as given'
+    : `heap ${formatBytes(split.heapBytes)} x ${HEAP_HIGH_WATER * 100}% high-water - ${formatBytes(BOOT_HEAP_BYTES)} at boot, ${formatBytes(CONNECTION_HEAP_BYTES)} each`;
+  return `tcp: up to ${maxConnections} connections (${why}); no new connection while the heap is above ${mark}`;
 }
 
 /** The boot line, e.g. "mem: 40M = arena 24M (384 pages, 12223 chunks) + heap 16M (old 13M, young 3M)". */

@@ -19,7 +19,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { formatIpv4, parseCidr, parseIpv4, type EngineName, PcapWriter, type TcpOptions, RealClock } from '../stack/index.js';
 import { describeArena, scanArena } from './arena-report.js';
-import { BudgetError, describeSplit, formatBytes, splitBudget, type MemorySplit } from './budget.js';
+import { BudgetError, connectionCapacity, describeCapacity, describeSplit, formatBytes, splitBudget, type MemorySplit } from './budget.js';
 import { DeviceError } from './devices/tap.js';
 import { BUILTIN_APPS, type AppSpec, type BuiltinApp, type GuestBoot, type GuestMessage, type GuestSnapshot } from './guest/protocol.js';
 import { createSharedArena, type SharedArena } from './hotpath-shared.js';
@@ -187,6 +187,8 @@ interface Plan {
   engine: EngineName;
   mac: Uint8Array;
   statsIntervalMs: number;
+  /** The connection table's size: --tcp's own, or what the budget holds. */
+  maxConnections: number;
 }
 
 function plan(opts: RunOptions): Plan {
@@ -195,9 +197,11 @@ function plan(opts: RunOptions): Plan {
   if (!(Number.isInteger(statsIntervalMs) && statsIntervalMs >= 10)) {
     throw new UsageError(`--stats-interval ${statsIntervalMs}: must be an integer number of ms, at least 10`);
   }
+  const split = splitBudget(opts.mem ?? DEFAULT_MEM);
   return {
     app: resolveApp(opts.app),
-    split: splitBudget(opts.mem ?? DEFAULT_MEM),
+    split,
+    maxConnections: opts.tcp?.maxConnections ?? connectionCapacity(split),
     net,
     addresses: resolveAddresses(opts, net),
     engine: opts.hotpath ?? 'wasm',
@@ -248,7 +252,7 @@ function startWorker(p: Plan, arena: SharedArena, link: LinkConfig, opts: RunOpt
     ...(arena.module ? { wasmModule: arena.module } : {}),
     link,
     ipv4: p.addresses,
-    ...(opts.tcp ? { tcp: opts.tcp } : {}),
+    tcp: { maxConnections: p.maxConnections, ...opts.tcp },
     app: p.app,
     args: opts.args ?? [],
     statsIntervalMs: opts.stats === undefined ? 0 : p.statsIntervalMs,
@@ -296,6 +300,7 @@ async function boot(opts: RunOptions): Promise<GuestRun> {
   const chunks = await tender.booted;
   tender.announce([
     describeSplit(p.split, chunks),
+    describeCapacity(p.split, p.maxConnections, opts.tcp?.maxConnections !== undefined),
     `net: ${backend.description}`,
     `app: ${'builtin' in p.app ? p.app.builtin : fileURLToPath(p.app.module)} on the ${p.engine} hot path`,
   ]);

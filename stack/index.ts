@@ -12,6 +12,13 @@
 
 export { Stack, STACK_DEFAULTS, type StackOptions, type StackLimits } from './stack.js';
 export {
+  Admission,
+  ADMISSION_DEFAULTS,
+  type AdmissionOptions,
+  type AdmissionStats,
+  type HeapProbe,
+} from './admission.js';
+export {
   DROP_NAMES,
   stackLevels,
   type StackLevels,

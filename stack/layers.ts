@@ -59,7 +59,9 @@ export const enum TimerKind {
   FragmentExpire = 10,
   // Stack-wide housekeeping (rate-limit buckets, gratuitous ARP)
   Housekeeping = 11,
-  Count = 12,
+  // Admission: the heap looked at again while under pressure
+  PressureRecheck = 12,
+  Count = 13,
 }
 
 /** Objects that can own timers. timerIndex has TimerKind.Count entries, all -1

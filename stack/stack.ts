@@ -25,6 +25,7 @@ import { FRAGMENT_DEFAULTS, type FragmentLimits } from './ip/fragments.js';
 import { UDP_DEFAULTS, Udp, type UdpLimits } from './udp/udp.js';
 import { Tcp } from './tcp/tcp.js';
 import type { TcpOptions } from './tcp/options.js';
+import { ADMISSION_DEFAULTS, Admission, type AdmissionOptions } from './admission.js';
 
 export interface StackLimits extends ArpLimits, FragmentLimits, IcmpLimits, UdpLimits {
   /** TTL of the datagrams we send. */
@@ -52,6 +53,9 @@ export interface StackOptions {
   ipv4: { address: Ipv4Input; prefix: number; gateway?: Ipv4Input | null };
   tcp?: Partial<TcpOptions>;
   limits?: Partial<StackLimits>;
+  /** Admission control (stack/admission.ts): the heap to watch and the marks.
+   *  Without a heap probe only the connection table is watched. */
+  admission?: Partial<AdmissionOptions>;
 }
 
 /** Bounds that size a table or a retry count cannot be 0; the rest may be. */
@@ -100,6 +104,12 @@ export class Stack implements TimerOwner {
   readonly ipv4: Ipv4;
   readonly udp: Udp;
   readonly tcp: Tcp;
+  /** What decides admissions; `stack.admission.pressure` is the signal. */
+  readonly admission: Admission;
+  /** Called when the stack goes under pressure (true) and out of it (false):
+   *  the heap above its high-water mark or the connection table nearly full.
+   *  An application sheds what it can (idle, unauthenticated peers first). */
+  onPressure: ((pressure: boolean) => void) | null = null;
 
   private readonly alarm: Alarm;
   private alarmAt = Infinity;
@@ -119,6 +129,8 @@ export class Stack implements TimerOwner {
     this.gateway = opts.ipv4.gateway == null ? 0 : toIpv4(opts.ipv4.gateway);
     this.alarm = this.clock.createAlarm(this.onAlarm);
     this.timers = new StackTimers(this.onArm);
+    this.admission = new Admission({ ...ADMISSION_DEFAULTS, heap: null, ...opts.admission }, () => this.clock.now());
+    this.admission.onChange = this.pressureChanged;
 
     this.ethernet = new Ethernet(this.hot, this.device, this.drops);
     this.arp = new Arp(this.hot, this.ethernet, this.timers, this.clock, this.drops, this.address, this.limits);
@@ -136,7 +148,7 @@ export class Stack implements TimerOwner {
     this.ethernet.registerIpv4(this.ipv4);
     this.udp = new Udp(this.ipv4, this.drops, this.limits);
     this.ipv4.register(IPPROTO_UDP, this.udp);
-    this.tcp = new Tcp(this.ipv4, this.timers, opts.tcp);
+    this.tcp = new Tcp(this.ipv4, this.timers, opts.tcp, this.admission);
     this.ipv4.register(IPPROTO_TCP, this.tcp);
 
     this.device.setReceiver(this.receive);
@@ -156,6 +168,7 @@ export class Stack implements TimerOwner {
       frames: { rx: this.ethernet.framesRx, tx: this.ethernet.framesTx },
       icmp: { echoReplies: this.ipv4.icmp.echoReplies, unreachables: this.ipv4.icmp.unreachables },
       drops: this.drops.snapshot(),
+      admission: this.admission.stats(),
     };
   }
 
@@ -173,6 +186,7 @@ export class Stack implements TimerOwner {
     this.arp.clear();
     this.ipv4.fragments.clear();
     this.timers.cancel(this, TimerKind.Housekeeping);
+    this.timers.cancel(this, TimerKind.PressureRecheck);
     this.alarm.cancel();
     this.alarmAt = Infinity;
   }
@@ -225,7 +239,26 @@ export class Stack implements TimerOwner {
     else if (kind === TimerKind.ArpRetry || kind === TimerKind.ArpExpire) this.arp.onTimer(owner, kind);
     else if (kind === TimerKind.FragmentExpire) this.ipv4.fragments.onTimer(owner);
     else if (kind === TimerKind.Housekeeping) this.housekeeping();
+    else if (kind === TimerKind.PressureRecheck) this.recheckPressure();
   };
+
+  /** The admission signal changed: tell the application, and while the heap
+   *  is over its mark look at it again on a timer (nothing else may ask). */
+  private readonly pressureChanged = (pressure: boolean): void => {
+    if (this.admission.heapPressure) this.armRecheck();
+    else this.timers.cancel(this, TimerKind.PressureRecheck);
+    this.onPressure?.(pressure);
+  };
+
+  private recheckPressure(): void {
+    this.admission.recheck();
+    if (this.admission.heapPressure) this.armRecheck();
+  }
+
+  private armRecheck(): void {
+    if (this.down || this.timers.isArmed(this, TimerKind.PressureRecheck)) return;
+    this.timers.arm(this, TimerKind.PressureRecheck, this.clock.now() + this.admission.opts.recheckEveryMs);
+  }
 
   /** Set the alarm to the queue's next deadline exactly (cancellations may have moved it later). */
   private syncAlarm(): void {
@@ -269,6 +302,7 @@ export class Stack implements TimerOwner {
         arpExpire: this.timers.countByKind(TimerKind.ArpExpire),
         fragmentExpire: this.timers.countByKind(TimerKind.FragmentExpire),
         housekeeping: this.timers.countByKind(TimerKind.Housekeeping),
+        pressureRecheck: this.timers.countByKind(TimerKind.PressureRecheck),
       },
     };
   }

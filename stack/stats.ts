@@ -30,6 +30,7 @@
 //   drops      one counter per reason: every decode rejection (REASON_NAMES,
 //              except 'ok') and every stack decision in DROP_NAMES
 
+import type { AdmissionStats } from './admission.js';
 import { REASON_NAMES, Reason } from './hotpath/layout.js';
 import type { TcpStats } from './tcp/stats.js';
 
@@ -166,6 +167,7 @@ export interface TimerStats {
     arpExpire: number;
     fragmentExpire: number;
     housekeeping: number;
+    pressureRecheck: number;
   };
 }
 
@@ -180,6 +182,8 @@ export interface StackStats {
   icmp: { echoReplies: number; unreachables: number };
   /** Keyed by REASON_NAMES (except 'ok') and DROP_NAMES. */
   drops: Record<string, number>;
+  /** Admission control: pressure now, the heap marks, and its counters. */
+  admission: AdmissionStats;
 }
 
 /** The gauges of a TCP snapshot (everything but the cumulative counters). */
@@ -192,10 +196,12 @@ export interface StackLevels {
   arp: StackStats['arp'];
   fragments: StackStats['fragments'];
   timers: TimerStats;
+  /** Back to false once a scenario's load is gone. */
+  pressure: boolean;
 }
 
 /** The gauges of a snapshot: what must return to baseline after a scenario. */
 export function stackLevels(s: StackStats): StackLevels {
   const { counters: _counters, ...tcp } = s.tcp;
-  return { arena: s.arena, tcp, udp: s.udp, arp: s.arp, fragments: s.fragments, timers: s.timers };
+  return { arena: s.arena, tcp, udp: s.udp, arp: s.arp, fragments: s.fragments, timers: s.timers, pressure: s.admission.pressure };
 }

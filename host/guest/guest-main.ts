@@ -13,7 +13,7 @@ import { getHeapSpaceStatistics, getHeapStatistics, setFlagsFromString } from 'n
 import { runInNewContext } from 'node:vm';
 import { basename } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createTsEngineOver, createWasmEngineOnMemory, type HotPath, Stack } from '../../stack/index.js';
+import { createTsEngineOver, createWasmEngineOnMemory, type HeapProbe, type HotPath, Stack } from '../../stack/index.js';
 import { GuestDevice } from '../link/guest-device.js';
 import { createAppArena, type AppArena, type GuestContext, type GuestMain } from './app.js';
 import type { AppSpec, GuestBoot, GuestMessage, GuestSnapshot, HeapSnapshot, TenderMessage } from './protocol.js';
@@ -50,6 +50,18 @@ function findGc(): (() => void) | null {
   } catch {
     return null;
   }
+}
+
+/** The guest's own heap, for the stack's admission control: V8's figures,
+ *  and a full GC to tell live data from garbage. The limit is what the
+ *  Worker's resourceLimits allow, as V8 reports it. */
+function heapProbe(): HeapProbe {
+  const gc = findGc();
+  return {
+    used: () => getHeapStatistics().used_heap_size,
+    limit: () => getHeapStatistics().heap_size_limit,
+    ...(gc ? { collect: gc } : {}),
+  };
 }
 
 async function loadApp(spec: AppSpec): Promise<GuestMain> {
@@ -165,6 +177,7 @@ async function main(): Promise<void> {
     clock: device.clock,
     ipv4: boot.ipv4,
     tcp: boot.tcp,
+    admission: { heap: heapProbe() },
   });
   // Frames are already in the arena: the stack reads them where they lie.
   device.setInPlaceReceiver((off, len) => stack.receiveInPlace(off, len));

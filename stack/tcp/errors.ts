@@ -9,6 +9,7 @@ export type TcpErrorCode =
   | 'ECONNABORTED'
   | 'EADDRINUSE'
   | 'EMFILE'
+  | 'ENOBUFS'
   | 'EPIPE'
   | 'ESHUTDOWN'
   | 'EINVAL';

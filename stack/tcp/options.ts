@@ -16,6 +16,10 @@ export interface TcpOptions {
   maxConnections: number;
   /** Default listen backlog (SYN_RECEIVED + accepted-not-yet-taken). */
   defaultBacklog: number;
+  /** SYN cookies (RFC 4987, syn-cookies.ts) when a listener's backlog is full:
+   *  a SYN flood then costs no state. Such connections have no window scaling
+   *  and no SACK. Off: SYNs beyond the backlog are dropped. */
+  synCookies: boolean;
   /** Out-of-order segments kept per connection (RFC 9293 3.10.7.4 allows dropping them). */
   maxReassemblySegments: number;
 
@@ -86,6 +90,7 @@ export const DEFAULT_TCP_OPTIONS: Readonly<TcpOptions> = Object.freeze({
   rcvBuf: 64 * 1024,
   maxConnections: 4096,
   defaultBacklog: 128,
+  synCookies: true,
   maxReassemblySegments: 32,
   initialRto: 1000,
   minRto: 200,

@@ -200,9 +200,22 @@ export function sendBareAck(
   sendControl(ctx, localPort, remoteAddr, remotePort, seq, ack, TCP_ACK);
 }
 
-/** A segment without a control block: no payload, no options, window 0. */
+/**
+ * A SYN-ACK that keeps no state (syn-cookies.ts): <SEQ=cookie><ACK=SEG.SEQ+1>
+ * with our MSS only (no window scale, no SACK-permitted: nothing would
+ * remember them) and an unscaled window.
+ */
+export function sendCookieSynAck(ctx: TcpContext, seg: Segment, cookie: number, ourMss: number, window: number): boolean {
+  return sendControl(
+    ctx, seg.dstPort, seg.srcAddr, seg.srcPort, cookie, ctx.hot.seqAdd(seg.seq, 1), TCP_SYN | TCP_ACK, window, ourMss,
+  );
+}
+
+/** A segment without a control block: no payload, window 0 and no options
+ *  unless given (a cookie SYN-ACK). */
 function sendControl(
   ctx: TcpContext, localPort: number, remoteAddr: number, remotePort: number, seq: number, ack: number, flags: number,
+  window = 0, mss = 0,
 ): boolean {
   const slot = takeSlot(ctx, null);
   if (slot === 0) return false;
@@ -212,9 +225,9 @@ function sendControl(
   r[E.TCP_SEQ] = seq;
   r[E.TCP_ACK] = ack;
   r[E.TCP_FLAGS] = flags;
-  r[E.TCP_WINDOW] = 0;
+  r[E.TCP_WINDOW] = window;
   r[E.TCP_URG] = 0;
-  setOptions(r, 0, NO_WSCALE);
+  setOptions(r, mss, NO_WSCALE);
   ctx.lower.sendTcp(slot, 0, remoteAddr);
   ctx.counters.segmentsOut++;
   return true;

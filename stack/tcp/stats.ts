@@ -45,6 +45,14 @@ export class TcpCounters {
   dropSynBacklogFull = 0; // listen backlog full
   dropSynNoMemory = 0; // arena below its reserve
   dropSynConnLimit = 0; // maxConnections reached
+  dropSynPressure = 0; // heap above its high-water mark (stack/admission.ts)
+
+  // SYN cookies (syn-cookies.ts): the backlog was full.
+  synCookiesSent = 0; // SYN-ACKs carrying a cookie, no state kept
+  synCookiesAccepted = 0; // ACKs with a valid cookie: connection made
+  synCookiesExpired = 0; // a cookie older than its lifetime (a late or replayed ACK)
+  synCookiesInvalid = 0; // an ACK in LISTEN that is no cookie of ours (forged, or stray): reset
+  synCookiesQueueFull = 0; // valid cookie, accept queue full: dropped, the peer retransmits
   dropSynData = 0; // payload carried by a SYN (not queued: no TCP Fast Open)
 
   // RSTs.
@@ -92,6 +100,7 @@ export class TcpCounters {
   embryonicDropped = 0; // SYN_RECEIVED returned to LISTEN (RST or SYN)
   pressureResets = 0; // embryonic connections reset under arena pressure
   ephemeralExhausted = 0;
+  connectRefusedPressure = 0; // connect() refused: heap above its high-water mark
 
   // Connections.
   activeOpens = 0;

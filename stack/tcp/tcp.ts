@@ -9,14 +9,16 @@ import { OwnerKind } from '../hotpath/engine.js';
 import { CHUNK_SIZE, D, Kind, TCP_ACK, TCP_RST, TCP_SYN } from '../hotpath/layout.js';
 import type { TimerKind, TimerOwner, TransportHandler, TransportLower } from '../layers.js';
 import type { TimerQueue } from '../time/timers.js';
+import { ADMISSION_DEFAULTS, Admission } from '../admission.js';
 import { Connection, type ConnectionCore } from './connection.js';
 import type { TcpContext } from './context.js';
 import { TcpError } from './errors.js';
 import { applySynOptions, segmentArrives, synSentArrives } from './input.js';
-import { IsnGenerator, randomU32 } from './isn.js';
+import { IsnGenerator, randomSecret, randomU32 } from './isn.js';
 import { Listener, type ListenerCore, type ListenOptions } from './listener.js';
 import { NO_WSCALE, resolveOptions, type TcpOptions, windowShiftFor } from './options.js';
-import { output, sendReset, sendResetReply, sendSyn } from './output.js';
+import { output, sendCookieSynAck, sendReset, sendResetReply, sendSyn } from './output.js';
+import { MAX_AGE as COOKIE_MAX_AGE_MIN, SynCookies } from './syn-cookies.js';
 import { PortTable } from './ports.js';
 import { Segment } from './segment.js';
 import { State, STATE_NAMES, type StateName } from './state.js';
@@ -39,6 +41,14 @@ export interface ConnectOptions {
   noDelay?: boolean;
 }
 
+/** What admitSyn decided for a SYN. */
+const enum Admit {
+  No,
+  Yes,
+  /** Answer with a SYN cookie and keep nothing. */
+  Cookie,
+}
+
 /** Largest id of an arena owner (24 bits, see ownerTag). */
 const MAX_OWNER_ID = 0xffffff;
 
@@ -57,6 +67,10 @@ export class Tcp implements TransportHandler, TcpContext, ConnectionCore, Listen
   private anyListener: Listener | null = null;
   private readonly timeWait: TimeWaitTable;
   private readonly isnGen = new IsnGenerator();
+  private readonly cookies = new SynCookies(Uint32Array.of(...randomSecret(), ...randomSecret()));
+  /** When the last cookie went out: ACKs are checked as cookies only for a
+   *  cookie's lifetime after it (a forged ACK has no chance otherwise). */
+  private lastCookieAt = -Infinity;
   private readonly stateCounts = new Int32Array(State.Count);
   private nextId = 1;
   private readonly scratch = new Segment();
@@ -70,6 +84,8 @@ export class Tcp implements TransportHandler, TcpContext, ConnectionCore, Listen
     readonly lower: TransportLower,
     readonly timers: TimerQueue<TimerOwner>,
     options?: Partial<TcpOptions>,
+    /** The stack's admission control; alone (tests), one watching no heap. */
+    private readonly admission: Admission = new Admission({ ...ADMISSION_DEFAULTS, heap: null }, () => lower.clock.now()),
   ) {
     this.hot = lower.hot;
     this.opts = resolveOptions(options);
@@ -150,6 +166,7 @@ export class Tcp implements TransportHandler, TcpContext, ConnectionCore, Listen
       return;
     }
     if ((seg.flags & TCP_ACK) !== 0) {
+      if ((seg.flags & TCP_SYN) === 0 && this.cookieAckArrives(listener, seg)) return;
       c.rstSentBadAck++;
       sendResetReply(this, seg);
       return;
@@ -158,7 +175,9 @@ export class Tcp implements TransportHandler, TcpContext, ConnectionCore, Listen
       c.dropNoAck++;
       return;
     }
-    if (!this.admitSyn(listener)) return;
+    const admitted = this.admitSyn(listener);
+    if (admitted === Admit.Cookie) this.sendCookie(seg);
+    if (admitted !== Admit.Yes) return;
     if (seg.payloadLen > 0) c.dropSynData++; // no TCP Fast Open: the peer sends it again
     const tcb = this.newTcb(seg.dstPort, seg.srcAddr, seg.srcPort, false);
     tcb.listener = listener;
@@ -176,13 +195,28 @@ export class Tcp implements TransportHandler, TcpContext, ConnectionCore, Listen
     sendSyn(this, tcb, true);
   }
 
-  /** Backlog, connection limit and arena reserve for a new SYN (all counted). */
-  private admitSyn(listener: Listener): boolean {
+  /** Heap, backlog, connection limit and arena reserve for a new SYN (all counted).
+   *  Under heap pressure a SYN is dropped, not refused: the peer's SYN
+   *  retransmission (1 s, then 3 s...) brings it back once pressure is over. */
+  private admitSyn(listener: Listener): Admit {
     const c = this.counters;
-    if (listener.pending >= listener.backlog) {
-      c.dropSynBacklogFull++;
-      return false;
+    if (!this.admission.admit()) {
+      c.dropSynPressure++;
+      return Admit.No;
     }
+    if (listener.pending >= listener.backlog) {
+      // A full backlog is what a SYN flood looks like: answer statelessly.
+      if (this.opts.synCookies) return Admit.Cookie;
+      c.dropSynBacklogFull++;
+      return Admit.No;
+    }
+    if (!this.roomForConnection()) return Admit.No;
+    return Admit.Yes;
+  }
+
+  /** The connection limit and the arena reserve, for any new control block (counted). */
+  private roomForConnection(): boolean {
+    const c = this.counters;
     if (this.byId.size >= this.opts.maxConnections) {
       c.dropSynConnLimit++;
       return false;
@@ -193,6 +227,78 @@ export class Tcp implements TransportHandler, TcpContext, ConnectionCore, Listen
       return false;
     }
     return true;
+  }
+
+  /** SYN-ACK with a cookie for a SYN the full backlog cannot hold; no state kept. */
+  private sendCookie(seg: Segment): void {
+    const now = this.now();
+    const local = seg.dstAddr;
+    const peerMss = seg.opts.mss !== 0 ? seg.opts.mss : 536;
+    const { iss } = this.cookies.make(now, local, seg.dstPort, seg.srcAddr, seg.srcPort, seg.seq, peerMss);
+    this.lastCookieAt = now;
+    if (sendCookieSynAck(this, seg, iss, this.ourMss(seg.srcAddr), Math.min(this.opts.rcvBuf, 65535))) {
+      this.counters.synCookiesSent++;
+    }
+  }
+
+  /**
+   * An ACK in LISTEN: if it returns one of our cookies, the connection is made
+   * now, as if its SYN had been kept in SYN_RECEIVED, and the ACK completes
+   * the handshake. False: not a cookie (the caller resets, RFC 9293 3.10.7.2).
+   * A valid cookie the stack cannot take now (heap, accept queue, arena) is
+   * dropped without a reset: the peer retransmits and may find room later.
+   */
+  private cookieAckArrives(listener: Listener, seg: Segment): boolean {
+    const c = this.counters;
+    const now = this.now();
+    if (!this.opts.synCookies || now - this.lastCookieAt > (COOKIE_MAX_AGE_MIN + 1) * 60_000) return false;
+    const hot = this.hot;
+    const peerIsn = hot.seqAdd(seg.seq, -1);
+    const cookie = hot.seqAdd(seg.ack, -1);
+    const check = this.cookies.check(now, seg.dstAddr, seg.dstPort, seg.srcAddr, seg.srcPort, peerIsn, cookie);
+    if (!check.ok) {
+      if (check.why === 'expired') c.synCookiesExpired++;
+      else c.synCookiesInvalid++;
+      return false;
+    }
+    if (!this.admission.admit()) {
+      c.dropSynPressure++;
+      return true;
+    }
+    if (listener.queued >= listener.backlog) {
+      c.synCookiesQueueFull++;
+      return true;
+    }
+    if (!this.roomForConnection()) return true;
+    c.synCookiesAccepted++;
+    const tcb = this.newTcb(seg.dstPort, seg.srcAddr, seg.srcPort, false);
+    tcb.listener = listener;
+    listener.synReceived++;
+    this.embryonic.add(tcb);
+    tcb.iss = cookie;
+    tcb.sndUna = cookie;
+    tcb.sndNxt = seg.ack;
+    tcb.sndMax = seg.ack;
+    tcb.recover = cookie;
+    tcb.irs = peerIsn;
+    tcb.rcvNxt = seg.seq;
+    tcb.rcvAdvRight = hot.seqAdd(seg.seq, Math.min(this.opts.rcvBuf, 65535));
+    tcb.sndMss = Math.min(check.mss, tcb.rcvMss);
+    tcb.wscaleOffer = NO_WSCALE;
+    tcb.sackOffer = false;
+    tcb.sackOk = false;
+    tcb.sndWnd = seg.wnd;
+    tcb.maxSndWnd = seg.wnd;
+    tcb.sndWl1 = peerIsn;
+    this.setState(tcb, State.SynReceived);
+    c.passiveOpens++;
+    this.connectionInput(tcb, seg);
+    return true;
+  }
+
+  /** Our MSS toward `remote`: MTU - 40, and never more than a TX chunk can carry. */
+  private ourMss(remote: number): number {
+    return Math.min(this.lower.maxTransportLength(remote) - 20, CHUNK_SIZE - 54);
   }
 
   // =========================================================================
@@ -263,6 +369,10 @@ export class Tcp implements TransportHandler, TcpContext, ConnectionCore, Listen
     if (this.byId.size >= this.opts.maxConnections) {
       throw new TcpError('EMFILE', `connection limit (${this.opts.maxConnections}) reached`);
     }
+    if (!this.admission.admit()) {
+      this.counters.connectRefusedPressure++;
+      throw new TcpError('ENOBUFS', 'the heap is above its high-water mark: no new connection now');
+    }
     const localPort = this.chooseLocalPort(remote, port, options.localPort);
     const tcb = this.newTcb(localPort, remote, port, true);
     if (options.noDelay !== undefined) tcb.noDelay = options.noDelay;
@@ -320,13 +430,13 @@ export class Tcp implements TransportHandler, TcpContext, ConnectionCore, Listen
     tcb.sndNxt = this.hot.seqAdd(iss, 1);
     tcb.sndMax = tcb.sndNxt;
     tcb.recover = iss;
-    // Our MSS: MTU - 40, and never more than a TX chunk can carry.
-    tcb.rcvMss = Math.min(this.lower.maxTransportLength(remoteAddr) - 20, CHUNK_SIZE - 54);
+    tcb.rcvMss = this.ourMss(remoteAddr);
     tcb.sndMss = Math.min(536, tcb.rcvMss);
     tcb.wscaleOffer = this.opts.windowScaling ? windowShiftFor(this.opts.rcvBuf) : NO_WSCALE;
     tcb.sackOffer = this.opts.sack;
     this.byId.set(tcb.id, tcb);
     this.ports.addConn(tcb);
+    this.admission.connections(this.byId.size, this.opts.maxConnections);
     return tcb;
   }
 
@@ -449,6 +559,7 @@ export class Tcp implements TransportHandler, TcpContext, ConnectionCore, Listen
     this.timers.cancelAll(tcb);
     this.ports.removeConn(tcb);
     this.byId.delete(tcb.id);
+    this.admission.connections(this.byId.size, this.opts.maxConnections);
     const embryonic = this.embryonic.delete(tcb);
     const listener = tcb.listener;
     tcb.listener = null;

@@ -47,12 +47,12 @@ describe.each(ENGINES)('Stack (%s engine)', (engine) => {
   it('reports a stable, complete stats() shape', async () => {
     const { node, stack } = await setup();
     const s = stack.stats();
-    expect(Object.keys(s).sort()).toEqual(['arena', 'arp', 'drops', 'fragments', 'frames', 'icmp', 'tcp', 'timers', 'udp']);
+    expect(Object.keys(s).sort()).toEqual(['admission', 'arena', 'arp', 'drops', 'fragments', 'frames', 'icmp', 'tcp', 'timers', 'udp']);
     expect(s.arena.chunksTotal).toBe(node.hot.chunkCount);
     expect(Object.keys(s.arena.byKind)).toEqual(OWNER_KIND_NAMES.slice(1));
     expect(Object.keys(s.drops)).toEqual([...REASON_NAMES.slice(1), ...DROP_NAMES]);
     expect(Object.values(s.drops).every((n) => n === 0)).toBe(true);
-    expect(Object.keys(s.timers.byKind).sort()).toEqual(['arpExpire', 'arpRetry', 'fragmentExpire', 'housekeeping', 'tcp']);
+    expect(Object.keys(s.timers.byKind).sort()).toEqual(['arpExpire', 'arpRetry', 'fragmentExpire', 'housekeeping', 'pressureRecheck', 'tcp']);
     expectIdle(stack);
   });
 
