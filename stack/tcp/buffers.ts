@@ -154,16 +154,35 @@ export class ChunkQueue {
 }
 
 /**
- * Out-of-order segments waiting for a hole to fill (RFC 9293 3.10.7.4,
- * seventh: "segments with higher beginning sequence numbers ... may be held").
- * One chunk per segment, kept sorted by sequence number in parallel arrays so
- * that no object is allocated per segment. Overlapping data is trimmed on
- * insertion, so stored ranges never overlap.
+ * Out-of-order data waiting for a hole to fill (RFC 9293 3.10.7.4, seventh:
+ * "segments with higher beginning sequence numbers ... may be held").
+ *
+ * Ranges [seq, seq+len) are kept sorted by sequence number in parallel arrays
+ * (no object per segment); overlapping data is trimmed on insertion, so
+ * stored ranges never overlap. Their bytes are packed into arena chunks in
+ * arrival order (a slab: each write goes where the last one ended), so many
+ * small segments share a chunk and the memory held follows the bytes held,
+ * not the segment count: a peer sending tiny out-of-order segments pays for
+ * bytes, not for 2 KiB chunks. A segment that crosses a chunk boundary is
+ * stored as two adjacent ranges; a segment that continues the previous range
+ * both in sequence and in the slab extends it.
+ *
+ * A chunk goes back to the arena once no range lives in it. Bounds: ranges
+ * (maxSegments, the CPU an insertion costs) and chunks (maxChunks: the
+ * window's worth of bytes plus slack for chunks that drains left partly
+ * used); anything beyond is dropped, and the peer retransmits it. Under arena
+ * pressure the whole of it may be dropped (prune()): SACKed data may be
+ * reneged on (RFC 2018 section 8), the sender keeps it until acknowledged.
  */
 export class Reassembly {
   private seqs: number[] = [];
   private lens: number[] = [];
-  private offs: number[] = []; // arena offset of the data inside its chunk
+  private offs: number[] = []; // arena offset of each range's first byte
+  /** Slab chunks, oldest first, and the bytes of live ranges in each. */
+  private slab: number[] = [];
+  private live: number[] = [];
+  /** Where the next byte goes in the last slab chunk (its offset in the chunk). */
+  private tailUsed = 0;
   /** Bytes held. */
   bytes = 0;
 
@@ -176,6 +195,11 @@ export class Reassembly {
     return this.seqs.length;
   }
 
+  /** Arena chunks held. */
+  get chunkCount(): number {
+    return this.slab.length;
+  }
+
   /** First held sequence number (valid when count > 0). */
   firstSeq(): number {
     return this.seqs[0]!;
@@ -184,9 +208,9 @@ export class Reassembly {
   /**
    * Keep [seq, seq+len) whose bytes are at arena offset src. Parts already held
    * are not stored twice. Returns false when nothing new was stored because
-   * the segment is a duplicate, the table is full, or the arena has no chunk.
+   * the segment is a duplicate, a bound is reached, or the arena has no chunk.
    */
-  insert(seq: number, len: number, src: number, maxSegments: number): boolean {
+  insert(seq: number, len: number, src: number, maxSegments: number, maxChunks: number): boolean {
     const hot = this.hot;
     // Find the first stored range that ends after seq.
     let i = 0;
@@ -206,15 +230,53 @@ export class Reassembly {
       if (gap < len) len = gap;
     }
     if (len <= 0) return false;
-    if (this.seqs.length >= maxSegments) return false;
-    const chunk = hot.alloc(this.owner);
-    if (chunk === 0) return false;
-    hot.bytes.copyWithin(chunk, src, src + len);
-    this.seqs.splice(i, 0, seq);
-    this.lens.splice(i, 0, len);
-    this.offs.splice(i, 0, chunk);
-    this.bytes += len;
-    return true;
+    let stored = false;
+    while (len > 0) {
+      const k = this.store(i, seq, len, src, maxSegments, maxChunks);
+      if (k === 0) break;
+      stored = true;
+      if (this.seqs[i] === seq) i++; // a new range was made at i (not merged into i-1)
+      seq = hot.seqAdd(seq, k);
+      src += k;
+      len -= k;
+    }
+    return stored;
+  }
+
+  /** Store up to len bytes as range i (or as the end of range i-1); returns
+   *  the bytes stored: what fits in the slab's tail chunk, or in a new one. */
+  private store(i: number, seq: number, len: number, src: number, maxSegments: number, maxChunks: number): number {
+    let room = this.slab.length === 0 ? 0 : CHUNK_SIZE - this.tailUsed;
+    if (room === 0) {
+      if (this.slab.length >= maxChunks) return 0;
+      const chunk = this.hot.alloc(this.owner);
+      if (chunk === 0) return 0;
+      this.slab.push(chunk);
+      this.live.push(0);
+      this.tailUsed = 0;
+      room = CHUNK_SIZE;
+    }
+    const k = Math.min(room, len);
+    const last = this.slab.length - 1;
+    const at = this.slab[last]! + this.tailUsed;
+    const prev = i - 1;
+    // Only within the tail chunk: a range never spans two chunks, even two
+    // that happen to be neighbours in the arena.
+    const extends_ = prev >= 0 && this.tailUsed > 0 && this.offs[prev]! + this.lens[prev]! === at &&
+      this.hot.seqAdd(this.seqs[prev]!, this.lens[prev]!) === seq;
+    if (!extends_) {
+      if (this.seqs.length >= maxSegments) return 0;
+      this.seqs.splice(i, 0, seq);
+      this.lens.splice(i, 0, k);
+      this.offs.splice(i, 0, at);
+    } else {
+      this.lens[prev] = this.lens[prev]! + k;
+    }
+    this.hot.bytes.copyWithin(at, src, src + k);
+    this.tailUsed += k;
+    this.live[last] = this.live[last]! + k;
+    this.bytes += k;
+    return k;
   }
 
   /**
@@ -232,10 +294,10 @@ export class Reassembly {
         rcvNxt = hot.seqAdd(rcvNxt, taken);
         if (taken < len - skip) {
           // The arena is full: keep the rest for later.
+          this.release(this.offs[0]!, skip + taken);
           this.seqs[0] = rcvNxt;
           this.offs[0] = this.offs[0]! + skip + taken;
           this.lens[0] = len - skip - taken;
-          this.bytes -= skip + taken;
           return rcvNxt;
         }
       }
@@ -246,10 +308,31 @@ export class Reassembly {
 
   private removeFirst(): void {
     const off = this.offs.shift()!;
-    this.bytes -= this.lens.shift()!;
+    const len = this.lens.shift()!;
     this.seqs.shift();
-    // The data may start anywhere inside its chunk after a partial drain.
-    this.hot.free(off - ((off - this.hot.chunksBase) % CHUNK_SIZE));
+    this.release(off, len);
+  }
+
+  /** `len` bytes at `off` no longer live: free their chunk when it holds no
+   *  range any more (the tail chunk is reused from its start instead, unless
+   *  nothing at all is held). */
+  private release(off: number, len: number): void {
+    this.bytes -= len;
+    const base = off - ((off - this.hot.chunksBase) % CHUNK_SIZE);
+    const j = this.slab.indexOf(base);
+    this.live[j] = this.live[j]! - len;
+    if (this.live[j] !== 0) return;
+    if (this.seqs.length === 0) {
+      this.clear();
+      return;
+    }
+    if (j === this.slab.length - 1) {
+      this.tailUsed = 0;
+      return;
+    }
+    this.hot.free(base);
+    this.slab.splice(j, 1);
+    this.live.splice(j, 1);
   }
 
   /**
@@ -303,9 +386,17 @@ export class Reassembly {
     return j;
   }
 
-  /** Free every chunk. */
-  clear(): void {
-    while (this.seqs.length > 0) this.removeFirst();
+  /** Drop everything held and free every chunk; returns the bytes dropped. */
+  clear(): number {
+    const dropped = this.bytes;
+    for (const chunk of this.slab) this.hot.free(chunk);
+    this.slab.length = 0;
+    this.live.length = 0;
+    this.seqs.length = 0;
+    this.lens.length = 0;
+    this.offs.length = 0;
+    this.tailUsed = 0;
     this.bytes = 0;
+    return dropped;
   }
 }

@@ -9,7 +9,7 @@
 // segments); the caller runs output() afterwards, once the application has
 // seen the new data, so that the ACK carries the window its reading reopened.
 
-import { TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN } from '../hotpath/layout.js';
+import { CHUNK_SIZE, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN } from '../hotpath/layout.js';
 import { initialWindow, onAckInRecovery, onDupAckInRecovery, onNewAck, onThirdDupAck } from './congestion.js';
 import type { TcpContext } from './context.js';
 import { NO_WSCALE, type SegmentOptions } from './options.js';
@@ -415,10 +415,11 @@ function receiveText(ctx: TcpContext, tcb: Tcb, seq: number, off: number, len: n
   if (len === 0) return;
   if (seq !== tcb.rcvNxt) {
     // Out of order: keep it if we can, and say where the hole is at once (RFC 5681 4.2).
-    if (tcb.readClosed || !tcb.reassembly.insert(seq, len, off, ctx.opts.maxReassemblySegments)) {
+    if (tcb.readClosed || !tcb.reassembly.insert(seq, len, off, ctx.opts.maxReassemblySegments, reassemblyChunks(ctx))) {
       c.dropReassemblyFull++;
     } else {
       tcb.sackLatest = seq;
+      ctx.holdsOutOfOrder(tcb);
     }
     tcb.ackNow = true;
     return;
@@ -444,6 +445,12 @@ function receiveText(ctx: TcpContext, tcb: Tcb, seq: number, off: number, len: n
     tcb.ackNow = true;
   }
   scheduleAck(ctx, tcb, taken);
+}
+
+/** Chunks out-of-order data may hold: the receive window's bytes, plus two
+ *  for chunks that drains left partly used. */
+function reassemblyChunks(ctx: TcpContext): number {
+  return Math.ceil(ctx.opts.rcvBuf / CHUNK_SIZE) + 2;
 }
 
 /** Delayed ACK (RFC 9293 3.8.6.3; RFC 5681 4.2): ACK at least every second full-size segment, else within delayedAckMs. */

@@ -20,7 +20,9 @@ export interface TcpOptions {
    *  a SYN flood then costs no state. Such connections have no window scaling
    *  and no SACK. Off: SYNs beyond the backlog are dropped. */
   synCookies: boolean;
-  /** Out-of-order segments kept per connection (RFC 9293 3.10.7.4 allows dropping them). */
+  /** Out-of-order ranges kept per connection (RFC 9293 3.10.7.4 allows dropping
+   *  them): bounds the CPU an insertion costs; their bytes are packed into
+   *  shared chunks, at most the receive window's worth (buffers.ts Reassembly). */
   maxReassemblySegments: number;
 
   // ---- RFC 6298 retransmission timer ------------------------------------

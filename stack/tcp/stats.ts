@@ -99,6 +99,8 @@ export class TcpCounters {
   timeWaitReused = 0; // new SYN accepted over a record
   embryonicDropped = 0; // SYN_RECEIVED returned to LISTEN (RST or SYN)
   pressureResets = 0; // embryonic connections reset under arena pressure
+  reassemblyPrunes = 0; // out-of-order queues dropped whole under arena pressure
+  reassemblyPrunedBytes = 0; // the bytes they held
   ephemeralExhausted = 0;
   connectRefusedPressure = 0; // connect() refused: heap above its high-water mark
 

@@ -62,6 +62,9 @@ export class Tcp implements TransportHandler, TcpContext, ConnectionCore, Listen
   private readonly byId = new Map<number, Tcb>();
   /** Passive opens in SYN_RECEIVED, oldest first (arena-pressure victims). */
   private readonly embryonic = new Set<Tcb>();
+  /** Connections that may hold out-of-order data (pruned first under arena
+   *  pressure); some may have drained since, which prune finds out. */
+  private readonly reassembling = new Set<Tcb>();
   private readonly listeners = new Set<Listener>();
   /** The wildcard listener (listenAny): SYNs to ports without a listener of their own. */
   private anyListener: Listener | null = null;
@@ -221,7 +224,7 @@ export class Tcp implements TransportHandler, TcpContext, ConnectionCore, Listen
       c.dropSynConnLimit++;
       return false;
     }
-    if (this.spareChunks() <= 0) {
+    if (this.spareChunks() <= 0 && this.pruneOutOfOrder() === 0) {
       c.dropSynNoMemory++;
       this.arenaPressure();
       return false;
@@ -560,6 +563,7 @@ export class Tcp implements TransportHandler, TcpContext, ConnectionCore, Listen
     this.ports.removeConn(tcb);
     this.byId.delete(tcb.id);
     this.admission.connections(this.byId.size, this.opts.maxConnections);
+    this.reassembling.delete(tcb);
     const embryonic = this.embryonic.delete(tcb);
     const listener = tcb.listener;
     tcb.listener = null;
@@ -650,17 +654,42 @@ export class Tcp implements TransportHandler, TcpContext, ConnectionCore, Listen
     this.pressurePending = true;
   }
 
+  holdsOutOfOrder(tcb: Tcb): void {
+    this.reassembling.add(tcb);
+  }
+
+  /**
+   * Drop held out-of-order data, the cheapest thing to lose (its senders still
+   * hold it and send it again; RFC 9293 3.10.7.4 lets a receiver drop it,
+   * RFC 2018 section 8 renege on SACKed data), connection by connection until
+   * the arena has its reserve back. Before a new connection is refused for
+   * want of memory, and before embryonic ones are reset. Returns the chunks freed.
+   */
+  private pruneOutOfOrder(): number {
+    const before = this.hot.chunksInUse();
+    for (const tcb of this.reassembling) {
+      this.reassembling.delete(tcb);
+      if (tcb.reassembly.count === 0) continue;
+      this.counters.reassemblyPrunedBytes += tcb.reassembly.clear();
+      this.counters.reassemblyPrunes++;
+      if (this.spareChunks() >= this.opts.arenaReserve) break;
+    }
+    return before - this.hot.chunksInUse();
+  }
+
   /**
    * Runs at the end of every entry point (input, timer, application call), so
    * that a connection is never released under the feet of code working on it.
-   * If the arena is still below half its reserve, reset the oldest embryonic
-   * connection (docs/architecture.md section 4), one per event.
+   * If the arena is still below half its reserve, drop held out-of-order data,
+   * then, if that was not enough, reset the oldest embryonic connection
+   * (docs/architecture.md section 4), one per event.
    */
   private afterEvent(): void {
     if (!this.pressurePending || this.depth > 0) return;
     this.pressurePending = false;
-    const free = this.hot.chunkCount - this.hot.chunksInUse();
-    if (free >= this.opts.arenaReserve >>> 1) return;
+    if (this.hot.chunkCount - this.hot.chunksInUse() >= this.opts.arenaReserve >>> 1) return;
+    this.pruneOutOfOrder();
+    if (this.hot.chunkCount - this.hot.chunksInUse() >= this.opts.arenaReserve >>> 1) return;
     const oldest = this.embryonic.values().next();
     if (oldest.done) return;
     this.counters.pressureResets++;
