@@ -26,8 +26,7 @@
 // destroyed when the process exits, and namespaces left by dead test processes
 // (killed with SIGKILL, say) are swept on the next run: names carry the pid.
 //
-//   const h = hasNetAdmin();
-//   describe.skipIf(!h.ok)('...', () => {
+//   requires(...KERNEL).describe('...', () => {   // test/helpers/capabilities.ts
 //     const ns = createNetns('ping');
 //     const tap = await openTap(ns.tapName);
 //     ns.adoptTap();
@@ -38,7 +37,7 @@
 //   });
 
 import { execFile, execFileSync } from 'node:child_process';
-import { accessSync, constants as fsConstants } from 'node:fs';
+import { KERNEL, missingOf } from './capabilities.js';
 
 export interface ExecResult {
   code: number; // exit status; -1 if killed (timeout) or not started
@@ -88,42 +87,16 @@ const TAP_PREFIX = 'ukt';
 
 let probed: { ok: boolean; reason?: string } | undefined;
 
-/** Whether this process can run the kernel tests: root, /dev/net/tun, the `ip`
- *  tool, and namespaces that can really be made (checked by making one). */
+/** Whether this process can run the kernel tests: the capabilities in KERNEL
+ *  (root, /dev/net/tun, iproute2, ping, and namespaces that can really be
+ *  made). Tests gate on requires(...KERNEL) (test/helpers/capabilities.ts),
+ *  which also decides skip or CI failure; this is for createNetns' own check. */
 export function hasNetAdmin(): { ok: boolean; reason?: string } {
-  probed ??= probe();
+  if (probed === undefined) {
+    const missing = missingOf(KERNEL);
+    probed = missing.length === 0 ? { ok: true } : { ok: false, reason: missing.map((m) => `${m.capability}: ${m.reason}`).join('; ') };
+  }
   return probed;
-}
-
-function probe(): { ok: boolean; reason?: string } {
-  if (process.platform !== 'linux') return { ok: false, reason: `not Linux (${process.platform})` };
-  const uid = process.getuid?.() ?? -1;
-  if (uid !== 0) return { ok: false, reason: `not root (uid ${uid}); TAP and namespaces need CAP_NET_ADMIN and CAP_SYS_ADMIN` };
-  try {
-    accessSync('/dev/net/tun', fsConstants.R_OK | fsConstants.W_OK);
-  } catch (err) {
-    return { ok: false, reason: `/dev/net/tun is not usable (${(err as NodeJS.ErrnoException).code})` };
-  }
-  try {
-    run('ip', ['-V']);
-  } catch {
-    return { ok: false, reason: 'the ip tool (iproute2) is not installed' };
-  }
-  try {
-    // The kernel-side checks ping the guest from inside the namespace.
-    run('ping', ['-V']);
-  } catch {
-    return { ok: false, reason: 'ping (iputils-ping) is not installed' };
-  }
-  const name = `${NS_PREFIX}${process.pid}-probe`;
-  try {
-    run('ip', ['netns', 'add', name]);
-  } catch (err) {
-    return { ok: false, reason: `cannot create a network namespace: ${firstLine(err)}` };
-  } finally {
-    quiet('ip', ['netns', 'del', name]);
-  }
-  return { ok: true };
 }
 
 let counter = 0;
@@ -260,9 +233,4 @@ function quiet(file: string, args: string[]): string {
   } catch {
     return '';
   }
-}
-
-function firstLine(err: unknown): string {
-  const e = err as { stderr?: string; message?: string };
-  return (e.stderr || e.message || String(err)).trim().split('\n')[0];
 }

@@ -9,6 +9,7 @@ import net from 'node:net';
 import { join } from 'node:path';
 import { packageRoot } from '../../host/hotpath.js';
 import type { StatsRecord } from '../../host/stats-writer.js';
+import { missingOf } from './capabilities.js';
 
 export const ROOT = packageRoot();
 export const CLI = join(ROOT, 'dist/host/cli.js');
@@ -170,9 +171,10 @@ export function levels(r: StatsRecord): unknown {
   };
 }
 
-/** Whether tshark can be run. */
+/** Whether tshark can be run. Tests gate on requires('tshark')
+ *  (test/helpers/capabilities.ts), which also decides skip or CI failure. */
 export function hasTshark(): boolean {
-  return spawnSync('tshark', ['--version'], { stdio: 'ignore' }).status === 0;
+  return missingOf(['tshark']).length === 0;
 }
 
 /** The guests' service ports carry opaque bytes: decode them as data, so no

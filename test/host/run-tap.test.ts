@@ -5,18 +5,21 @@
 // connections, and the guest's stats come back to their baseline. A second
 // guest, started by `uk run` inside its namespace as one would deploy it,
 // writes a capture that tshark finds clean.
-// Skipped, saying why, without root or /dev/net/tun.
+// Skipped, saying why, without root, /dev/net/tun, namespaces or tshark; in
+// CI each of those is a failure instead (test/helpers/capabilities.ts).
 
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { startGuest, type GuestRun } from '../../host/run.js';
 import type { StatsRecord } from '../../host/stats-writer.js';
-import { createNetns, destroyAllNetns, hasNetAdmin, type Netns } from '../helpers/netns.js';
-import { FIXTURES, hasTshark, levels, spawnUk, tsharkFields, tsharkProblems } from '../helpers/uk.js';
+import { KERNEL, requires } from '../helpers/capabilities.js';
+import { createNetns, destroyAllNetns, type Netns } from '../helpers/netns.js';
+import { FIXTURES, levels, spawnUk, tsharkFields, tsharkProblems } from '../helpers/uk.js';
 
-const admin = hasNetAdmin();
+const kernel = requires(...KERNEL);
+const tshark = requires('tshark');
 const SERVICES = join(FIXTURES, 'services.mjs');
 const CLIENT = join(FIXTURES, 'kernel-client.mjs');
 
@@ -36,7 +39,7 @@ async function settled(run: GuestRun, cond: (r: StatsRecord) => boolean, ms = 10
   }
 }
 
-describe.skipIf(!admin.ok)(`uk run on TAP against the kernel${admin.ok ? '' : ` (skipped: ${admin.reason})`}`, () => {
+kernel.describe('uk run on TAP against the kernel', () => {
   let ns: Netns;
   let run: GuestRun;
   const dir = mkdtempSync(join(tmpdir(), 'uk-tap-'));
@@ -96,7 +99,7 @@ describe.skipIf(!admin.ok)(`uk run on TAP against the kernel${admin.ok ? '' : ` 
     expect(after.link.toGuest.frames).toBeGreaterThan(0);
   });
 
-  it.skipIf(!hasTshark())('stops cleanly; the capture of all of the above passes tshark', { timeout: 120_000 }, async () => {
+  tshark.it('stops cleanly; the capture of all of the above passes tshark', { timeout: 120_000 }, async () => {
     const r = await run.stop();
     expect(r.code).toBe(0);
     expect(tsharkProblems(pcap)).toBe('');
@@ -124,10 +127,10 @@ describe.skipIf(!admin.ok)(`uk run on TAP against the kernel${admin.ok ? '' : ` 
   });
 });
 
-describe.skipIf(!admin.ok)(`uk run inside a namespace, with --pcap${admin.ok ? '' : ` (skipped: ${admin.reason})`}`, () => {
+kernel.describe('uk run inside a namespace, with --pcap', () => {
   afterAll(() => destroyAllNetns());
 
-  it.skipIf(!hasTshark())('serves the kernel, stops on SIGTERM, and its capture passes tshark', async () => {
+  tshark.it('serves the kernel, stops on SIGTERM, and its capture passes tshark', async () => {
     const ns = createNetns('ukpcap', { tap: 'inside' });
     const dir = mkdtempSync(join(tmpdir(), 'uk-tap-'));
     const pcap = join(dir, 'tap.pcap');

@@ -80,6 +80,37 @@ async function freePort(proto: 'tcp' | 'udp' = 'tcp'): Promise<number> {
   return port;
 }
 
+/**
+ * Send one datagram from a socket connected to 127.0.0.1:`port`; the answer:
+ * the datagram that comes back, or the error code the socket reports (a
+ * closed port: ICMP port unreachable, ECONNREFUSED). Bounded in time.
+ */
+async function udpAnswer(port: number, data: Uint8Array = Uint8Array.of(1, 2, 3)): Promise<Uint8Array | string> {
+  const sock = createSocket('udp4');
+  try {
+    await new Promise<void>((resolve, reject) => {
+      sock.once('error', reject);
+      sock.connect(port, '127.0.0.1', () => resolve());
+    });
+    return await new Promise<Uint8Array | string>((resolve) => {
+      const timer = setTimeout(() => resolve('no answer within 5 s'), 5_000);
+      const done = (answer: Uint8Array | string) => {
+        clearTimeout(timer);
+        resolve(answer);
+      };
+      sock.once('message', (msg: Buffer) => done(new Uint8Array(msg)));
+      sock.once('error', (err: NodeJS.ErrnoException) => done(err.code ?? err.message));
+      sock.send(data);
+    });
+  } finally {
+    try {
+      sock.close();
+    } catch {
+      // already closed by its error
+    }
+  }
+}
+
 async function hostConnect(port: number): Promise<Socket> {
   const socket = connect({ host: '127.0.0.1', port, allowHalfOpen: true });
   await once(socket, 'connect');
@@ -649,6 +680,9 @@ describe('user networking: errors and close', () => {
     const probe = connect({ host: '127.0.0.1', port });
     const [err] = (await once(probe, 'error')) as [NodeJS.ErrnoException];
     expect(err.code).toBe('ECONNREFUSED');
+    // The UDP forward too: a datagram to its port is answered by the kernel's
+    // port unreachable, which a connected socket reports as ECONNREFUSED.
+    expect(await udpAnswer(port)).toBe('ECONNREFUSED');
   });
 
   it('close() resets open pairs and leaves no socket or server behind', async () => {
@@ -656,6 +690,11 @@ describe('user networking: errors and close', () => {
       process.getActiveResourcesInfo().filter((r) => /^(TCPServerWrap|TCPSocketWrap|UDPWrap)$/.test(r)).length;
     const before = handles();
     const rig = await startRig('wasm', [{ proto: 'tcp', guestPort: ECHO }, { proto: 'udp', guestPort: ECHO }]);
+    // A UDP pair too: a datagram through the forward, echoed by the guest.
+    const udpPort = rig.hostPort(ECHO, 'udp');
+    const datagram = new Uint8Array(randomBytes(200));
+    expect(await udpAnswer(udpPort, datagram)).toEqual(datagram);
+    expect(rig.net.stats().forwards.find((f) => f.proto === 'udp')).toMatchObject({ active: 1, total: 1 });
     const socket = await hostConnect(rig.hostPort(ECHO));
     socket.on('error', () => {});
     socket.write('hello');
@@ -669,5 +708,7 @@ describe('user networking: errors and close', () => {
     await waitFor(() => handles() <= before, 2_000, 'host handles to close');
     expect(rig.gatewayStats().arena.chunksInUse).toBe(0);
     expect(rig.gatewayStats().timers.armed).toBe(0);
+    // Nothing answers on the UDP forward's port any more.
+    expect(await udpAnswer(udpPort)).toBe('ECONNREFUSED');
   });
 });

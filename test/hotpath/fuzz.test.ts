@@ -98,6 +98,16 @@ describe('fuzz: both engines decode anything without throwing or trapping', () =
     return next() % 2 === 0 ? fixChecksums(f) : f;
   }
 
+  /** A disagreement, to replay by hand: which frame, its bytes, each engine's verdict. */
+  function disagreement(index: number, frame: Uint8Array, rw: Reason, rt: Reason): string {
+    const verdict = (r: Reason) => `${r} (${REASON_NAMES[r] ?? 'not a reason'})`;
+    return [
+      `frame ${index}, ${frame.length} bytes: ${Buffer.from(frame).toString('hex')}`,
+      `wasm: ${verdict(rw)}`,
+      `ts:   ${verdict(rt)}`,
+    ].join('\n');
+  }
+
   function checkRecord(hot: HotPath, off: number, len: number, r: Reason): void {
     const d = hot.decoded;
     expect(r).toBeGreaterThanOrEqual(0);
@@ -122,6 +132,7 @@ describe('fuzz: both engines decode anything without throwing or trapping', () =
     const pool = templates(next);
     const seen = new Map<string, number>();
     let disagreements = 0;
+    let firstDisagreement = '';
     for (let i = 0; i < FRAMES; i++) {
       const frame =
         i % 10 === 0
@@ -132,7 +143,7 @@ describe('fuzz: both engines decode anything without throwing or trapping', () =
       ts.bytes.set(frame, off);
       const rw = wasm.decode(off, frame.length);
       const rt = ts.decode(off, frame.length);
-      if (rw !== rt) disagreements++;
+      if (rw !== rt && disagreements++ === 0) firstDisagreement = disagreement(i, frame, rw, rt);
       // Checking every record would dominate the runtime; every 16th is plenty.
       if (i % 16 === 0) {
         checkRecord(wasm, off, frame.length, rw);
@@ -141,7 +152,7 @@ describe('fuzz: both engines decode anything without throwing or trapping', () =
       const name = REASON_NAMES[rw];
       seen.set(name, (seen.get(name) ?? 0) + 1);
     }
-    expect(disagreements).toBe(0);
+    expect(disagreements, `${disagreements} frames decoded differently; the first:\n${firstDisagreement}`).toBe(0);
     // The mutations reach deep: nearly every reason shows up, acceptance included.
     expect(seen.get('ok') ?? 0).toBeGreaterThan(FRAMES / 50);
     expect(seen.size).toBeGreaterThanOrEqual(Reason.ReasonCount - 1);

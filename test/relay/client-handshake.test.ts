@@ -106,7 +106,7 @@ describe('client handshake machines', () => {
     expect(received).toBeDefined();
     expect(new TextDecoder().decode(sent!.peerIdentity)).toBe(c.identity);
     expect(new TextDecoder().decode(received!.peerIdentity)).toBe(s.identity);
-    expect(sent!.keys.k0).toEqual(received!.keys.k0);
+    expect(sent!.keys).toEqual(received!.keys);
     expect(router.toRelay).toEqual([]);
   });
 
@@ -116,8 +116,18 @@ describe('client handshake machines', () => {
     const s = router.add(1, sender('pw-order'));
     router.hello(c);
     router.hello(s);
-    expect(outcome(s)?.paired).toBeDefined();
-    expect(outcome(c)?.paired).toBeDefined();
+    const sent = outcome(s)?.paired;
+    const received = outcome(c)?.paired;
+    expect(sent).toBeDefined();
+    expect(received).toBeDefined();
+    expect(new TextDecoder().decode(sent!.peerIdentity)).toBe(c.identity);
+    expect(new TextDecoder().decode(received!.peerIdentity)).toBe(s.identity);
+    // Both sides derived the same record keys (one per direction) and ciphers.
+    expect(sent!.keys.k0).toHaveLength(64);
+    expect(sent!.keys.k1).toHaveLength(64);
+    expect(sent!.keys.k0).not.toEqual(sent!.keys.k1);
+    expect(sent!.keys).toEqual(received!.keys);
+    expect(router.toRelay).toEqual([]);
   });
 
   it('report a wrong password on both sides with 0d 01 and keep waiting (like bob)', () => {

@@ -1,13 +1,14 @@
 // The stress script of mirage-tcpip issue #499, as committed in
 // relay/stress/seed-stress.sh (verbatim but for the relay address, $BOB and
-// $MAX), run with our `bob` against the host relay. It needs GNU parallel.
+// $MAX), run with our `bob` against the host relay. It needs GNU parallel
+// (skipped without it, a failure in CI: test/helpers/capabilities.ts).
 //
 // MAX is 16, not 4: the script runs its 2·MAX shuffled commands with
 // `parallel -j MAX`, which deadlocks when the first MAX commands hold no
 // complete pair (every running client waits for a partner still queued).
 // That happens with probability 2^MAX / C(2·MAX, MAX): 23% at MAX=4, 1e-4 at
 // 16. Each client still has the relay's -t as a bound, set low here.
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -15,24 +16,19 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { startHostRelay } from '../../relay/server/host.js';
+import { requires } from '../helpers/capabilities.js';
 
 const SCRIPT = resolve(import.meta.dirname, '../../relay/stress/seed-stress.sh');
 const CLI = resolve(import.meta.dirname, '../../dist/relay/cli.js');
 const MAX = 16;
 
-function gnuParallel(): string | null {
-  try {
-    const version = execFileSync('parallel', ['--version'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
-    return version.startsWith('GNU parallel') ? null : 'the `parallel` on PATH is not GNU parallel (moreutils has another one)';
-  } catch {
-    return 'GNU parallel is not installed (apt-get install parallel)';
-  }
-}
-
-const missing = gnuParallel() ?? (existsSync(CLI) ? null : `${CLI} is missing: run npm run build`);
+// GNU parallel is a capability: a skip on a machine without it, a failure in
+// CI (test/helpers/capabilities.ts). The built CLI is not: `npm test` builds it.
+const parallel = requires('parallel');
 
 describe('the seed stress script with our bob', () => {
-  it.skipIf(missing !== null)(`runs ${MAX} pairs unchanged, every copy intact${missing ? ` (skipped: ${missing})` : ''}`, async () => {
+  parallel.it(`runs ${MAX} pairs unchanged, every copy intact`, async () => {
+    if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run \`npm run build\` first`);
     const relay = await startHostRelay({ address: '127.0.0.1', port: 0, securePort: 0, timeoutSec: 60, log: () => {} });
     const dir = await mkdtemp(join(tmpdir(), 'bob-seed-'));
     try {

@@ -1,7 +1,7 @@
 // pcap output: bytes checked with a small parser written from the format's
 // description, a file written through host/pcap-file.ts, and (when tshark is
-// installed) read back by tshark, which must see every frame, every checksum
-// good, and nothing malformed.
+// installed; CI fails without it) read back by tshark, which must see every
+// frame, every checksum good, and nothing malformed, and counted by capinfos.
 
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -12,8 +12,10 @@ import { openPcapFile } from '../../host/pcap-file.js';
 import { PCAP_MAGIC_NS, PCAP_MAGIC_US, PcapWriter } from '../../stack/pcap.js';
 import { VirtualClock } from '../../stack/time/virtual-clock.js';
 import { VSwitch } from '../../stack/vswitch/vswitch.js';
+import { requires } from '../helpers/capabilities.js';
 
-const hasTshark = spawnSync('which', ['tshark']).status === 0;
+// tshark and capinfos (one package): skipped without them, a failure in CI.
+const wireshark = requires('tshark', 'capinfos');
 const dir = mkdtempSync(join(tmpdir(), 'uk-pcap-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -192,14 +194,13 @@ describe('PcapWriter', () => {
     expect(record.seconds * 1000 + record.fraction / 1000).toBe(wall);
   });
 
-  // CI installs tshark; elsewhere these two checks cannot run without it.
-  it.skipIf(!hasTshark)('is read by tshark: every frame, good checksums, nothing malformed (µs)', () => {
+  wireshark.it('is read by tshark: every frame, good checksums, nothing malformed (µs)', () => {
     const path = join(dir, 'tshark-us.pcap');
     writeCapture(path, 'us');
     checkWithTshark(path);
   });
 
-  it.skipIf(!hasTshark)('is read by tshark with nanosecond timestamps', () => {
+  wireshark.it('is read by tshark with nanosecond timestamps', () => {
     const path = join(dir, 'tshark-ns.pcap');
     writeCapture(path, 'ns');
     checkWithTshark(path);

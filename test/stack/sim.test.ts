@@ -172,7 +172,19 @@ describe('macrotaskYield', () => {
   });
 
   it('falls back to setTimeout when the host has nothing else', async () => {
-    const yieldTurn = macrotaskYield({ setTimeout: (cb, ms) => setTimeout(cb, ms) });
-    await yieldTurn();
+    // The host's timer, run by hand: each call is recorded and fires only when told.
+    const timers: { cb: () => void; ms: number }[] = [];
+    const yieldTurn = macrotaskYield({ setTimeout: (cb, ms) => void timers.push({ cb, ms }) });
+    let resolved = false;
+    const turn = yieldTurn().then(() => (resolved = true));
+    expect(timers.map((t) => t.ms)).toEqual([0]); // one zero-delay timer per turn
+    await Promise.resolve();
+    await Promise.resolve();
+    expect(resolved).toBe(false); // microtasks alone do not end the turn
+    timers[0]!.cb();
+    await turn;
+    expect(resolved).toBe(true);
+    void yieldTurn();
+    expect(timers).toHaveLength(2);
   });
 });

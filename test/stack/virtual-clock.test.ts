@@ -2,7 +2,7 @@
 // their time, rescheduling from inside callbacks works, and advance/advanceTo/
 // fireNext move time as documented. A few RealClock checks close the file.
 
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { RealClock } from '../../stack/time/real-clock.js';
 import { DEFAULT_EPOCH_MS, VirtualClock } from '../../stack/time/virtual-clock.js';
 
@@ -187,13 +187,30 @@ describe('RealClock', () => {
     const a = clock.now();
     const b = clock.now();
     expect(b).toBeGreaterThanOrEqual(a);
-    expect(Math.abs(clock.wallNow() - Date.now())).toBeLessThan(1000);
+    // Wall time is the host's Date: set the host's clock, and it follows.
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      vi.setSystemTime(Date.UTC(2024, 0, 1, 12));
+      expect(clock.wallNow()).toBe(Date.UTC(2024, 0, 1, 12));
+      vi.setSystemTime(Date.UTC(2031, 5, 30));
+      expect(clock.wallNow()).toBe(Date.UTC(2031, 5, 30));
+      // Monotonic time is not the wall clock: a jump of the latter leaves it alone.
+      expect(clock.now()).toBeLessThan(Date.UTC(2000, 0, 1));
+      expect(clock.now()).toBeGreaterThanOrEqual(b);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('fires an alarm at or after its time, once; reschedule replaces; cancel stops', async () => {
     const clock = new RealClock();
     const firedAt: number[] = [];
-    const alarm = clock.createAlarm(() => firedAt.push(clock.now()));
+    let fired!: () => void;
+    const firing = new Promise<void>((resolve) => (fired = resolve));
+    const alarm = clock.createAlarm(() => {
+      firedAt.push(clock.now());
+      fired();
+    });
     const due = clock.now() + 15;
     alarm.reschedule(clock.now() + 1000);
     alarm.reschedule(due); // replaces the first schedule
@@ -201,10 +218,14 @@ describe('RealClock', () => {
     const other = clock.createAlarm(() => cancelled++);
     other.reschedule(clock.now() + 5);
     other.cancel();
-    await new Promise((resolve) => setTimeout(resolve, 60));
-    expect(firedAt).toHaveLength(1);
+    // Waits for the alarm itself, however late a loaded machine lets it fire.
+    await firing;
     expect(firedAt[0]).toBeGreaterThanOrEqual(due);
+    // The cancelled one was due first: uncancelled, it would have fired before.
     expect(cancelled).toBe(0);
+    // Once: a further turn of the host's timers brings no second call.
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(firedAt).toHaveLength(1);
   });
 
   it('holds one host timer per alarm, unref\'d so an idle stack does not keep Node alive', () => {
@@ -225,10 +246,15 @@ describe('RealClock', () => {
   it('fires an alarm scheduled in the past asynchronously, never inside reschedule()', async () => {
     const clock = new RealClock();
     let fired = 0;
-    const alarm = clock.createAlarm(() => fired++);
+    let done!: () => void;
+    const firing = new Promise<void>((resolve) => (done = resolve));
+    const alarm = clock.createAlarm(() => {
+      fired++;
+      done();
+    });
     alarm.reschedule(clock.now() - 100);
     expect(fired).toBe(0);
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await firing;
     expect(fired).toBe(1);
   });
 });

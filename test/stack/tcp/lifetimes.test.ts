@@ -41,6 +41,25 @@ async function busy(p: TcpPeer) {
   return { ...e, tcb: conn.tcb!, reader, writer };
 }
 
+/** TCP's count of connections ended, by reason. */
+function closedBy(p: TcpPeer): Record<string, number> {
+  return { ...p.tcp.stats().counters.closedBy };
+}
+
+/**
+ * How an embryonic control block (no Connection to report it) ended: it must
+ * have been released, and release() must have counted exactly one ending
+ * since `before`, whose reason is the answer.
+ */
+function releasedAs(p: TcpPeer, tcb: Tcb, before: Record<string, number>): CloseInfo | Error {
+  if (!tcb.released) return new Error('the control block was not released');
+  if (p.liveTcbs().includes(tcb)) return new Error('the control block is still in the connection table');
+  const after = closedBy(p);
+  const ended = Object.keys(after).flatMap((reason) => Array(after[reason]! - (before[reason] ?? 0)).fill(reason) as string[]);
+  if (ended.length !== 1) return new Error(`expected one ending counted, got ${JSON.stringify(ended)}`);
+  return { reason: ended[0] as CloseInfo['reason'] };
+}
+
 const scenarios: Scenario[] = [
   {
     name: 'active close: TIME_WAIT entry, then record expiry',
@@ -175,8 +194,9 @@ const scenarios: Scenario[] = [
       const listener = p.tcp.listen(80);
       p.inject({ flags: SYN, seq: 10 });
       const tcb = p.liveTcbs()[0]!;
+      const before = closedBy(p);
       listener.close();
-      return { conn: null, tcb, end: Promise.resolve({ reason: 'listenerClosed' as const }) };
+      return { conn: null, tcb, end: Promise.resolve(releasedAs(p, tcb, before)) };
     },
     expected: { reason: 'listenerClosed' },
   },
@@ -186,8 +206,9 @@ const scenarios: Scenario[] = [
       p.tcp.listen(80);
       p.inject({ flags: SYN, seq: 10 });
       const tcb = p.liveTcbs()[0]!;
+      const before = closedBy(p);
       p.inject({ flags: 0x04, seq: 11 });
-      return { conn: null, tcb, end: Promise.resolve({ reason: 'reset' as const }) };
+      return { conn: null, tcb, end: Promise.resolve(releasedAs(p, tcb, before)) };
     },
     expected: { reason: 'reset' },
   },
