@@ -58,6 +58,7 @@ export type { Clock, Alarm } from './clock.js';
 export { TimerQueue } from './time/timers.js';
 export { newTimerIndex, type TimerKind, type TimerOwner } from './layers.js';
 export { PcapWriter, type PcapOptions, type PcapSink } from './pcap.js';
+export { ChunkQueue } from './tcp/buffers.js';
 export type { NetDevice } from './netdev.js';
 
 // ---- Engines and the arena (device and engine authors) ----------------------

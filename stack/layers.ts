@@ -12,6 +12,9 @@ export interface TransportLower {
   readonly clock: Clock;
   /** This interface's IPv4 address (u32). */
   readonly localAddress: number;
+  /** A transparent proxy's interface (Ipv4Config.transparent): connections
+   *  may use other local addresses, and TCP sees segments sent to them. */
+  readonly transparent?: boolean;
   /** Largest transport payload + transport header that fits one IPv4 packet
    *  without fragmentation on the route to `dst` (MTU - 20). */
   maxTransportLength(dst: number): number;
@@ -27,8 +30,10 @@ export interface TransportLower {
    * calls hot.encodeTcp and hands the frame to the device (or to the ARP queue,
    * which then owns the slot). The slot is consumed either way.
    * Returns false if the frame was dropped (counted by this layer).
+   * `src` is the source address: the interface's, or a transparent
+   * connection's own.
    */
-  sendTcp(slot: number, payloadLen: number, dst: number): boolean;
+  sendTcp(slot: number, payloadLen: number, dst: number, src: number): boolean;
   /** Same for UDP: payload already at slot + 42. */
   sendUdp(slot: number, payloadLen: number, dst: number): boolean;
   /** ICMP destination unreachable for the datagram in the decoded record that is

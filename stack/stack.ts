@@ -50,7 +50,9 @@ export interface StackOptions {
   device: NetDevice;
   hotpath: HotPath;
   clock: Clock;
-  ipv4: { address: Ipv4Input; prefix: number; gateway?: Ipv4Input | null };
+  /** `transparent`: a proxy's interface, whose connections may speak for
+   *  other addresses (Ipv4Config.transparent; ConnectOptions.localAddress). */
+  ipv4: { address: Ipv4Input; prefix: number; gateway?: Ipv4Input | null; transparent?: boolean };
   tcp?: Partial<TcpOptions>;
   limits?: Partial<StackLimits>;
   /** Admission control (stack/admission.ts): the heap to watch and the marks.
@@ -141,7 +143,13 @@ export class Stack implements TimerOwner {
       this.arp,
       this.timers,
       this.drops,
-      { address: this.address, prefix: this.prefix, gateway: this.gateway, ttl: this.limits.ttl },
+      {
+        address: this.address,
+        prefix: this.prefix,
+        gateway: this.gateway,
+        ttl: this.limits.ttl,
+        transparent: opts.ipv4.transparent === true,
+      },
       this.limits,
     );
     this.ethernet.registerArp(this.arp);

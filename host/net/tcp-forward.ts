@@ -1,13 +1,16 @@
 // A TCP host forward: a node:net server on a loopback address; each accepted
 // host socket becomes a gateway-stack connection to the guest's port, joined
-// by a Splice.
+// by a Splice. That connection has the host client's own address and port as
+// its source (the gateway stack is transparent): the guest sees who connected.
+// If another client's connection holds the same port toward the same guest
+// port, an ephemeral port is used instead; the address is always the client's.
 //
 // The host socket is accepted paused (pauseOnConnect), so nothing is read from
 // it until the guest has accepted; if the guest refuses or does not answer in
 // time, the host socket is reset, as a host client connecting to a closed port
 // would expect.
 
-import { createServer, type Server, type Socket } from 'node:net';
+import { createServer, isIPv4, type Server, type Socket } from 'node:net';
 import type { Stack, Connection } from '../../stack/index.js';
 import type { HostForward } from './hostfwd.js';
 import { destroyWithReset, newRelayCounters, SpliceSet, type RelayCounters } from './splice.js';
@@ -74,7 +77,10 @@ export class TcpForward {
     const onEarlyError = (): void => {};
     socket.on('error', onEarlyError);
     this.opts.stack.tcp
-      .connect(this.opts.guestAddress, this.rule.guestPort, { timeout: this.opts.connectTimeoutMs })
+      .connect(this.opts.guestAddress, this.rule.guestPort, {
+        timeout: this.opts.connectTimeoutMs,
+        ...clientSource(socket),
+      })
       .then(
         (conn) => {
           socket.removeListener('error', onEarlyError);
@@ -107,6 +113,14 @@ export class TcpForward {
   buffered(): number {
     return this.splices.buffered();
   }
+}
+
+/** The host client's IPv4 address and port, for the guest-side connection's
+ *  source (an IPv4-mapped address unmapped); none if it has no IPv4 one. */
+function clientSource(socket: Socket): { localAddress?: string; localPort?: number } {
+  const address = socket.remoteAddress?.replace(/^::ffff:/, '');
+  if (!address || !isIPv4(address) || !socket.remotePort) return {};
+  return { localAddress: address, localPort: socket.remotePort };
 }
 
 /** "EADDRINUSE: 127.0.0.1:9000 is in use" rather than Node's bare message. */

@@ -26,6 +26,11 @@ export interface Ipv4Config {
   gateway: number;
   /** TTL of the datagrams we send. */
   ttl: number;
+  /** A transparent proxy (the user-mode gateway): TCP connections may use
+   *  local addresses that are not this interface's, and unfragmented TCP
+   *  datagrams to any address go up to TCP, which keeps only those that
+   *  belong to such a connection. Default false. */
+  transparent?: boolean;
 }
 
 const TX_TAG = ownerTag(OwnerKind.Tx, 0);
@@ -35,6 +40,7 @@ const UNREACHABLE_PROTOCOL = 2;
 
 export class Ipv4 implements TransportLower, IcmpLower, ReassemblyTarget {
   readonly localAddress: number;
+  readonly transparent: boolean;
   readonly mask: number;
   readonly gateway: number;
   readonly icmp: Icmp;
@@ -59,6 +65,7 @@ export class Ipv4 implements TransportLower, IcmpLower, ReassemblyTarget {
     limits: IcmpLimits & FragmentLimits,
   ) {
     this.localAddress = config.address;
+    this.transparent = config.transparent === true;
     this.mask = prefixMask(config.prefix);
     this.gateway = config.gateway;
     // /31 and /32 have no directed broadcast (RFC 3021).
@@ -84,7 +91,11 @@ export class Ipv4 implements TransportLower, IcmpLower, ReassemblyTarget {
   input(): void {
     const d = this.hot.decoded;
     const dst = d[D.IP_DST]!;
-    if (dst !== this.localAddress && !this.isBroadcast(dst)) return this.drops.count(Drop.NotOurAddress);
+    if (dst !== this.localAddress && !this.isBroadcast(dst)) {
+      // A transparent proxy's connections answer for other addresses.
+      if (this.transparent && d[D.KIND] === Kind.Tcp) return this.dispatch(IPPROTO_TCP);
+      return this.drops.count(Drop.NotOurAddress);
+    }
     if (d[D.KIND] === Kind.Ipv4Fragment) return this.fragments.input();
     this.dispatch(d[D.IP_PROTO]!);
   }
@@ -133,8 +144,8 @@ export class Ipv4 implements TransportLower, IcmpLower, ReassemblyTarget {
     this.hot.free(slot);
   }
 
-  sendTcp(slot: number, payloadLen: number, dst: number): boolean {
-    if (!this.route(dst, IP_DF)) return this.discard(slot);
+  sendTcp(slot: number, payloadLen: number, dst: number, src: number = this.localAddress): boolean {
+    if (!this.route(dst, IP_DF, src)) return this.discard(slot);
     return this.transmit(slot, this.hot.encodeTcp(slot, payloadLen));
   }
 
@@ -161,7 +172,7 @@ export class Ipv4 implements TransportLower, IcmpLower, ReassemblyTarget {
 
   /** Choose the next hop for `dst` and fill the IPv4 and MAC words of the encode
    *  record. False (counted) when there is no way to reach `dst`. */
-  private route(dst: number, frag: number): boolean {
+  private route(dst: number, frag: number, src: number = this.localAddress): boolean {
     if (this.stopped) {
       this.drops.count(Drop.Stopped);
       return false;
@@ -186,7 +197,7 @@ export class Ipv4 implements TransportLower, IcmpLower, ReassemblyTarget {
     }
     req[E.SRC_MAC_HI] = this.eth.macHi;
     req[E.SRC_MAC_LO] = this.eth.macLo;
-    req[E.IP_SRC] = this.localAddress;
+    req[E.IP_SRC] = src;
     req[E.IP_DST] = dst;
     req[E.IP_TTL] = this.config.ttl;
     req[E.IP_TOS] = 0;

@@ -120,7 +120,7 @@ export function transmit(ctx: TcpContext, tcb: Tcb, seq: number, flags: number, 
     if (tcb.sackOk && (flags & TCP_RST) === 0 && tcb.reassembly.count > 0) setSackBlocks(ctx, r, tcb, len);
   }
   if (len > 0) tcb.sendBuf.copyToArena(pos, len, slot + TCP_AT + hot.tcpHeaderLen());
-  ctx.lower.sendTcp(slot, len, tcb.remoteAddr);
+  ctx.lower.sendTcp(slot, len, tcb.remoteAddr, tcb.localAddr);
   ctx.counters.segmentsOut++;
   ctx.counters.bytesOut += len;
   if ((flags & TCP_ACK) !== 0) ackSent(ctx, tcb);
@@ -188,16 +188,16 @@ export function sendProbe(ctx: TcpContext, tcb: Tcb): void {
 export function sendResetReply(ctx: TcpContext, seg: Segment): void {
   if ((seg.flags & TCP_RST) !== 0) return;
   const sent = (seg.flags & TCP_ACK) !== 0
-    ? sendControl(ctx, seg.dstPort, seg.srcAddr, seg.srcPort, seg.ack, 0, TCP_RST)
-    : sendControl(ctx, seg.dstPort, seg.srcAddr, seg.srcPort, 0, ctx.hot.seqAdd(seg.seq, seg.segLen), TCP_RST | TCP_ACK);
+    ? sendControl(ctx, seg.dstAddr, seg.dstPort, seg.srcAddr, seg.srcPort, seg.ack, 0, TCP_RST)
+    : sendControl(ctx, seg.dstAddr, seg.dstPort, seg.srcAddr, seg.srcPort, 0, ctx.hot.seqAdd(seg.seq, seg.segLen), TCP_RST | TCP_ACK);
   if (sent) ctx.counters.rstSent++;
 }
 
 /** An ACK for a TIME_WAIT record: <SEQ=snd_nxt><ACK=rcv_nxt>, window 0 (we take no data). */
 export function sendBareAck(
-  ctx: TcpContext, localPort: number, remoteAddr: number, remotePort: number, seq: number, ack: number,
+  ctx: TcpContext, localAddr: number, localPort: number, remoteAddr: number, remotePort: number, seq: number, ack: number,
 ): void {
-  sendControl(ctx, localPort, remoteAddr, remotePort, seq, ack, TCP_ACK);
+  sendControl(ctx, localAddr, localPort, remoteAddr, remotePort, seq, ack, TCP_ACK);
 }
 
 /**
@@ -207,14 +207,15 @@ export function sendBareAck(
  */
 export function sendCookieSynAck(ctx: TcpContext, seg: Segment, cookie: number, ourMss: number, window: number): boolean {
   return sendControl(
-    ctx, seg.dstPort, seg.srcAddr, seg.srcPort, cookie, ctx.hot.seqAdd(seg.seq, 1), TCP_SYN | TCP_ACK, window, ourMss,
+    ctx, seg.dstAddr, seg.dstPort, seg.srcAddr, seg.srcPort, cookie, ctx.hot.seqAdd(seg.seq, 1), TCP_SYN | TCP_ACK, window, ourMss,
   );
 }
 
-/** A segment without a control block: no payload, window 0 and no options
- *  unless given (a cookie SYN-ACK). */
+/** A segment without a control block, from the address the segment it
+ *  answers was sent to: no payload, window 0 and no options unless given (a
+ *  cookie SYN-ACK). */
 function sendControl(
-  ctx: TcpContext, localPort: number, remoteAddr: number, remotePort: number, seq: number, ack: number, flags: number,
+  ctx: TcpContext, localAddr: number, localPort: number, remoteAddr: number, remotePort: number, seq: number, ack: number, flags: number,
   window = 0, mss = 0,
 ): boolean {
   const slot = takeSlot(ctx, null);
@@ -228,7 +229,7 @@ function sendControl(
   r[E.TCP_WINDOW] = window;
   r[E.TCP_URG] = 0;
   setOptions(r, mss, NO_WSCALE);
-  ctx.lower.sendTcp(slot, 0, remoteAddr);
+  ctx.lower.sendTcp(slot, 0, remoteAddr, localAddr);
   ctx.counters.segmentsOut++;
   return true;
 }

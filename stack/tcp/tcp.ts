@@ -37,6 +37,11 @@ export interface ConnectOptions {
   timeout?: number;
   /** Use this local port instead of an ephemeral one. */
   localPort?: number;
+  /** Our address for this connection, if not the interface's: only on a
+   *  transparent stack (a proxy speaking for its clients, as the user-mode
+   *  gateway does). With it, localPort is a preference: if that 4-tuple is
+   *  taken (another of our addresses holds it), an ephemeral port is used. */
+  localAddress?: Ipv4Input;
   /** Disable Nagle's algorithm from the start. */
   noDelay?: boolean;
 }
@@ -122,18 +127,20 @@ export class Tcp implements TransportHandler, TcpContext, ConnectionCore, Listen
     const c = this.counters;
     c.segmentsIn++;
     const local = this.lower.localAddress;
-    if (local !== 0 && seg.dstAddr !== local) {
-      c.dropNotForUs++; // broadcast or another host's: never answered (RFC 1122 4.2.3.10)
-      return;
-    }
     const key = remoteKeyOf(seg.srcAddr, seg.srcPort);
     const entry = this.ports.get(seg.dstPort);
+    if (local !== 0 && seg.dstAddr !== local) {
+      // Broadcast or another host's: never answered (RFC 1122 4.2.3.10),
+      // unless it belongs to one of a transparent proxy's connections.
+      if (!this.lower.transparent || !this.transparentInput(entry?.conns.get(key), seg, key)) c.dropNotForUs++;
+      return;
+    }
     const tcb = entry?.conns.get(key);
-    if (tcb) {
+    if (tcb && tcb.localAddr === seg.dstAddr) {
       this.connectionInput(tcb, seg);
       return;
     }
-    const rec = this.timeWait.lookup(seg.dstPort, key);
+    const rec = this.timeWait.lookup(seg.dstPort, key, seg.dstAddr);
     if (rec !== NO_RECORD && timeWaitArrives(this, this.timeWait, rec, seg)) return;
     const listener = entry?.listener ?? this.anyListener;
     if (listener && !listener.closed) {
@@ -146,6 +153,17 @@ export class Tcp implements TransportHandler, TcpContext, ConnectionCore, Listen
       c.rstSentClosedPort++;
       sendResetReply(this, seg);
     }
+  }
+
+  /** A segment to another address than ours: only a live connection or
+   *  TIME_WAIT record of that address takes it. True if one did. */
+  private transparentInput(tcb: Tcb | undefined, seg: Segment, key: number): boolean {
+    if (tcb && tcb.localAddr === seg.dstAddr) {
+      this.connectionInput(tcb, seg);
+      return true;
+    }
+    const rec = this.timeWait.lookup(seg.dstPort, key, seg.dstAddr);
+    return rec !== NO_RECORD && timeWaitArrives(this, this.timeWait, rec, seg);
   }
 
   private connectionInput(tcb: Tcb, seg: Segment): void {
@@ -369,6 +387,7 @@ export class Tcp implements TransportHandler, TcpContext, ConnectionCore, Listen
     this.checkUp();
     const remote = toIpv4(address);
     checkPort(port, 'connect');
+    const localAddr = this.localAddressFor(options.localAddress);
     if (this.byId.size >= this.opts.maxConnections) {
       throw new TcpError('EMFILE', `connection limit (${this.opts.maxConnections}) reached`);
     }
@@ -376,8 +395,8 @@ export class Tcp implements TransportHandler, TcpContext, ConnectionCore, Listen
       this.counters.connectRefusedPressure++;
       throw new TcpError('ENOBUFS', 'the heap is above its high-water mark: no new connection now');
     }
-    const localPort = this.chooseLocalPort(remote, port, options.localPort);
-    const tcb = this.newTcb(localPort, remote, port, true);
+    const localPort = this.chooseLocalPort(remote, port, options.localPort, localAddr !== this.lower.localAddress);
+    const tcb = this.newTcb(localPort, remote, port, true, localAddr);
     if (options.noDelay !== undefined) tcb.noDelay = options.noDelay;
     tcb.rcvAdvRight = 0;
     this.setState(tcb, State.SynSent);
@@ -392,15 +411,34 @@ export class Tcp implements TransportHandler, TcpContext, ConnectionCore, Listen
     return promise;
   }
 
-  private chooseLocalPort(remote: number, port: number, wanted: number | undefined): number {
+  /** connect()'s localAddress: the interface's unless given, and only a
+   *  transparent stack may be given another. */
+  private localAddressFor(given: Ipv4Input | undefined): number {
+    const ours = this.lower.localAddress;
+    if (given === undefined) return ours;
+    const addr = toIpv4(given);
+    if (addr !== ours && !this.lower.transparent) {
+      throw new TcpError('EINVAL', `connect localAddress ${formatIpv4(addr)} is not this interface's (${formatIpv4(ours)})`);
+    }
+    if (addr === 0) throw new TcpError('EINVAL', 'connect localAddress 0.0.0.0');
+    return addr;
+  }
+
+  private chooseLocalPort(remote: number, port: number, wanted: number | undefined, preferOnly: boolean): number {
     const key = remoteKeyOf(remote, port);
     if (wanted !== undefined) {
       checkPort(wanted, 'connect localPort');
-      if (!this.ports.tupleFree(wanted, key, this.timeWait)) {
+      const free = this.ports.tupleFree(wanted, key, this.timeWait);
+      if (!free && preferOnly) return this.ephemeralPort(remote, port, key);
+      if (!free) {
         throw new TcpError('EADDRINUSE', `${formatIpv4(this.lower.localAddress)}:${wanted} -> ${formatIpv4(remote)}:${port} is in use`);
       }
       return wanted;
     }
+    return this.ephemeralPort(remote, port, key);
+  }
+
+  private ephemeralPort(remote: number, port: number, key: number): number {
     const o = this.opts;
     const chosen = this.ports.ephemeral(key, o.ephemeralLow, o.ephemeralHigh, this.timeWait);
     if (chosen === 0) {
@@ -412,9 +450,10 @@ export class Tcp implements TransportHandler, TcpContext, ConnectionCore, Listen
   }
 
   /** A control block registered in every table; the caller sets its state. */
-  private newTcb(localPort: number, remoteAddr: number, remotePort: number, active: boolean): Tcb {
+  private newTcb(
+    localPort: number, remoteAddr: number, remotePort: number, active: boolean, local = this.lower.localAddress,
+  ): Tcb {
     const now = this.now();
-    const local = this.lower.localAddress;
     const tcb = new Tcb(this.hot, {
       id: this.allocId(),
       localAddr: local,
@@ -587,7 +626,7 @@ export class Tcp implements TransportHandler, TcpContext, ConnectionCore, Listen
   enterTimeWait(tcb: Tcb): void {
     this.counters.timeWaitEntered++;
     const recycled = this.timeWait.add(
-      tcb.localPort, tcb.remoteAddr, tcb.remotePort, tcb.rcvNxt, tcb.sndMax, this.now(),
+      tcb.localAddr, tcb.localPort, tcb.remoteAddr, tcb.remotePort, tcb.rcvNxt, tcb.sndMax, this.now(),
     );
     if (recycled) this.counters.timeWaitRecycled++;
     this.release(tcb, 'closed');

@@ -7,7 +7,7 @@
 // oldest record is recycled (counted). All records last 2*MSL, so insertion
 // order is expiry order and one timer (on the table itself) covers them all.
 //
-// Records live in typed arrays allocated once with the table (about 50 bytes
+// Records live in typed arrays allocated once with the table (about 54 bytes
 // per record of maxTimeWait), indexed by an open-addressing hash: closing
 // connections never allocates on the JS heap, so the heap a busy server holds
 // for its closed connections is a constant, not a function of its traffic
@@ -30,6 +30,8 @@ export class TimeWaitTable implements TimerOwner {
   size = 0;
 
   // One record per slot, struct of arrays.
+  /** Our address: the interface's, or a transparent connection's own (tcp.ts). */
+  private readonly localAddr: Uint32Array;
   private readonly localPort: Uint16Array;
   private readonly remotePort: Uint16Array;
   private readonly remoteAddr: Uint32Array;
@@ -60,6 +62,7 @@ export class TimeWaitTable implements TimerOwner {
     if (!Number.isInteger(limit) || limit < 1 || limit > MAX_TIME_WAIT_RECORDS) {
       throw new RangeError(`TIME_WAIT table size must be a whole number in 1..${MAX_TIME_WAIT_RECORDS}, got ${limit}`);
     }
+    this.localAddr = new Uint32Array(limit);
     this.localPort = new Uint16Array(limit);
     this.remotePort = new Uint16Array(limit);
     this.remoteAddr = new Uint32Array(limit);
@@ -77,27 +80,32 @@ export class TimeWaitTable implements TimerOwner {
     this.mask = buckets - 1;
   }
 
-  lookup(localPort: number, remoteKey: number): TimeWaitSlot {
+  /** The record of (localAddr, localPort, remote), or with localAddr
+   *  undefined, of (any local address, localPort, remote). */
+  lookup(localPort: number, remoteKey: number, localAddr?: number): TimeWaitSlot {
     const remotePort = remoteKey % 65536;
     const remoteAddr = (remoteKey - remotePort) / 65536;
     for (let b = this.home(localPort, remoteAddr, remotePort); ; b = (b + 1) & this.mask) {
       const slot = this.buckets[b] - 1;
       if (slot === NO_RECORD) return NO_RECORD;
-      if (this.localPort[slot] === localPort && this.remotePort[slot] === remotePort && this.remoteAddr[slot] === remoteAddr) {
+      if (
+        this.localPort[slot] === localPort && this.remotePort[slot] === remotePort && this.remoteAddr[slot] === remoteAddr &&
+        (localAddr === undefined || this.localAddr[slot] === localAddr)
+      ) {
         return slot;
       }
     }
   }
 
-  /** Is this 4-tuple held by a record? (ephemeral port choice) */
+  /** Is (localPort, remote) held by a record, whatever our address? (port choice) */
   has(localPort: number, remoteKey: number): boolean {
     return this.lookup(localPort, remoteKey) !== NO_RECORD;
   }
 
   /** Add a record; returns true if the oldest had to be recycled to make room. */
-  add(localPort: number, remoteAddr: number, remotePort: number,
+  add(localAddr: number, localPort: number, remoteAddr: number, remotePort: number,
       rcvNxt: number, sndNxt: number, now: number): boolean {
-    const existing = this.lookup(localPort, remoteAddr * 65536 + remotePort);
+    const existing = this.lookup(localPort, remoteAddr * 65536 + remotePort, localAddr);
     if (existing !== NO_RECORD) this.remove(existing);
     let recycled = false;
     if (this.free === NO_RECORD) {
@@ -106,6 +114,7 @@ export class TimeWaitTable implements TimerOwner {
     }
     const slot = this.free;
     this.free = this.newer[slot];
+    this.localAddr[slot] = localAddr;
     this.localPort[slot] = localPort;
     this.remotePort[slot] = remotePort;
     this.remoteAddr[slot] = remoteAddr;
@@ -154,6 +163,9 @@ export class TimeWaitTable implements TimerOwner {
     while (this.oldest !== NO_RECORD) this.remove(this.oldest);
   }
 
+  localAddrOf(slot: TimeWaitSlot): number {
+    return this.localAddr[slot];
+  }
   localPortOf(slot: TimeWaitSlot): number {
     return this.localPort[slot];
   }
@@ -251,6 +263,9 @@ export function timeWaitArrives(ctx: TcpContext, table: TimeWaitTable, rec: Time
   } else if (seg.segLen === 0 && seg.seq === table.rcvNxtOf(rec)) {
     return true; // a late ACK: nothing to answer
   }
-  sendBareAck(ctx, table.localPortOf(rec), table.remoteAddrOf(rec), table.remotePortOf(rec), table.sndNxtOf(rec), table.rcvNxtOf(rec));
+  sendBareAck(
+    ctx, table.localAddrOf(rec), table.localPortOf(rec), table.remoteAddrOf(rec), table.remotePortOf(rec),
+    table.sndNxtOf(rec), table.rcvNxtOf(rec),
+  );
   return true;
 }

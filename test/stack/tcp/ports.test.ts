@@ -36,14 +36,14 @@ describe('ephemeral ports', () => {
     const c = ports.ephemeral(SERVER, LOW, LOW + 2, timeWait);
     expect(new Set([a, b, c]).size).toBe(3);
     // a's tuple in TIME_WAIT, b listened on: only c is left, for this destination.
-    timeWait.add(a, 0x0a00020f, 9000, 1, 1, 0);
+    timeWait.add(0x0a000201, a, 0x0a00020f, 9000, 1, 1, 0);
     ports.setListener(b, {} as never);
     expect([ports.ephemeral(SERVER, LOW, LOW + 2, timeWait), ports.ephemeral(SERVER, LOW, LOW + 2, timeWait)]).toEqual([c, c]);
     // Another destination may use a's port (the 4-tuple differs), never the listener's.
     const other = remoteKeyOf(0x0a00020f, 9001);
     const got = new Set(Array.from({ length: 6 }, () => ports.ephemeral(other, LOW, LOW + 2, timeWait)));
     expect(got).toEqual(new Set([a, c]));
-    timeWait.add(c, 0x0a00020f, 9000, 1, 1, 0);
+    timeWait.add(0x0a000201, c, 0x0a00020f, 9000, 1, 1, 0);
     expect(ports.ephemeral(SERVER, LOW, LOW + 2, timeWait)).toBe(0);
   });
 });

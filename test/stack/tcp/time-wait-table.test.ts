@@ -12,6 +12,8 @@ import { NO_RECORD, TimeWaitTable } from '../../../stack/tcp/time-wait.js';
 import { remoteKeyOf } from '../../../stack/tcp/tcb.js';
 import { TimerQueue } from '../../../stack/time/timers.js';
 
+/** Our address in every record (the table keys on it too; see the transparent tests in tcp/transparent.test.ts). */
+const LOCAL = 0x0a000001;
 const DURATION = 60_000;
 
 interface ModelRecord {
@@ -65,7 +67,7 @@ function runAgainstModel(limit: number, seed: number, commands: Command[]): void
         const before = model.filter((r) => !same(r, cmd.t));
         const recycled = before.length >= limit;
         model = [...(recycled ? before.slice(1) : before), { ...cmd.t, rcvNxt: cmd.rcvNxt, sndNxt: cmd.sndNxt, expiry: now + DURATION }];
-        expect(table.add(cmd.t.localPort, cmd.t.remoteAddr, cmd.t.remotePort, cmd.rcvNxt, cmd.sndNxt, now)).toBe(recycled);
+        expect(table.add(LOCAL, cmd.t.localPort, cmd.t.remoteAddr, cmd.t.remotePort, cmd.rcvNxt, cmd.sndNxt, now)).toBe(recycled);
         break;
       }
       case 'remove': {
@@ -130,7 +132,7 @@ describe('TIME_WAIT table', () => {
   it('clear() drops every record and the timer', () => {
     const timers = new TimerQueue<TimerOwner>();
     const table = new TimeWaitTable(timers, 64, DURATION, 7);
-    for (let p = 0; p < 100; p++) table.add(80, 0x0a000001, 1024 + p, p, p, p);
+    for (let p = 0; p < 100; p++) table.add(LOCAL, 80, 0x0a000001, 1024 + p, p, p, p);
     expect(table.size).toBe(64);
     table.clear();
     expect(table.size).toBe(0);
@@ -144,7 +146,7 @@ describe('TIME_WAIT table', () => {
     const timers = new TimerQueue<TimerOwner>();
     const table = new TimeWaitTable(timers, 4096, DURATION, 1);
     const churn = (n: number): void => {
-      for (let i = 0; i < n; i++) table.add(9000 + (i & 3), 0x0a000002 + (i % 97), 1024 + (i % 60_000), i * 7, i * 13, i);
+      for (let i = 0; i < n; i++) table.add(LOCAL, 9000 + (i & 3), 0x0a000002 + (i % 97), 1024 + (i % 60_000), i * 7, i * 13, i);
     };
     // Warm the same code path first (twice, so V8 has optimized it), so that
     // compiled code and feedback are not counted as records.
