@@ -32,11 +32,12 @@ Exit codes:
   1    runtime error (protocol, corrupted file, I/O, relay closed the connection)
   3    wrong password (a peer reported Spoke_failure 01/02, or only such peers came before --timeout)
   4    relay unreachable (connection refused, unknown host, connect timeout)
-  5    refused (the receiver refused the sender, or no receiver accepted before --timeout)
+  5    refused (the receiver refused the file or sender, or --max-size; no receiver accepted before --timeout)
   6    timeout (--timeout passed with no peer, the relay timed us out, or a transfer stalled)
   7    the destination appeared while the file was being received (never overwritten)
   124  command-line error (bad flag or value, missing PATH, -o that already exists)
   125  internal error
+  130  interrupted: SIGINT (Ctrl-C) or SIGTERM stopped a receive (its partial file removed)
 Failures are printed on stderr as "bob: <message>."`;
 
 /** Runs `bob` with `argv` (without node and the script) and returns the exit code; actions throw on failure. */
@@ -111,7 +112,7 @@ function sendProgram(io: CliIo): Command {
     .option('-p, --password <PASSWORD>', 'the password (default: two random pronounceable words)')
     .option('--no-compression', 'zlib level 0 instead of 4')
     .addOption(
-      new Option('--pbkdf2-count <N>', `PBKDF2 iterations to advertise (bob sends 16; receivers accept up to ${MAX_COUNT})`)
+      new Option('--pbkdf2-count <N>', `PBKDF2 iterations to advertise (bob's 16; receivers accept up to ${MAX_COUNT})`)
         .argParser(countArg)
         .env('BOB_PBKDF2_COUNT')
         .default(DEFAULT_PBKDF2_COUNT),
@@ -122,8 +123,9 @@ function sendProgram(io: CliIo): Command {
 function recvProgram(io: CliIo): Command {
   return clientCommand('recv', 'Receive a file from the sender with the same password.')
     .argument('[PASSWORD]', 'the password (asked on stdin when absent)')
-    .option('-y, --yes', 'accept the sender without asking')
+    .option('-y, --yes', 'accept the file without asking (the question shows its name, size and sender)')
     .option('-o, --output <DST>', 'where to save the file (must not exist; default: the sender\'s file name)')
+    .addOption(new Option('--max-size <BYTES>', 'refuse files larger than BYTES (suffixes K, M, G: powers of 1024; default: no limit)').argParser(byteSizeArg))
     .action(async (password: string | undefined, flags: RecvFlags) => recvCommand(password, flags, io));
 }
 
@@ -131,6 +133,8 @@ interface RelayFlags extends LogFlags {
   readonly securePort: number;
   readonly timeout: number;
   readonly backlog: number;
+  /** `NAME=VALUE` relay limits (relay/server/limits.ts), checked in runRelay. */
+  readonly limit: string[];
 }
 
 function relayProgram(io: CliIo): Command {
@@ -141,6 +145,7 @@ function relayProgram(io: CliIo): Command {
     .addOption(new Option('--secure-port <N>', 'secure-room port (0: any free port)').argParser(listenPortArg).default(DEFAULT_SECURE_PORT))
     .addOption(new Option('-t, --timeout <SECONDS>', 'seconds a peer may stay on the handshake port').argParser(positiveSecondsArg).default(3600))
     .addOption(new Option('-b, --backlog <N>', 'listen backlog').argParser(positiveIntArg).default(40))
+    .addOption(new Option('--limit <NAME=VALUE>', 'set a relay limit, e.g. unpairedTimeoutSec=600 (repeatable; README lists them)').argParser((v: string, all: string[]) => [...all, v]).default([]))
     .addOption(logFlags())
     .addOption(new Option('-q, --quiet', 'log nothing'))
     .addOption(verbosityOption())
@@ -151,6 +156,13 @@ async function runRelay(address: string, port: number, flags: RelayFlags, io: Cl
   const log = loggerFor(flags, io);
   // Loaded here, not at the top: `bob send`/`bob recv` start faster without the relay's modules.
   const { startHostRelay } = await import('./server/host.js');
+  const { parseLimit } = await import('./server/limits.js');
+  let limits = {};
+  try {
+    for (const text of flags.limit) limits = parseLimit(text, limits);
+  } catch (error) {
+    throw new BobError(ExitCode.Usage, `--limit: ${(error as Error).message}`);
+  }
   let relay;
   try {
     relay = await startHostRelay({
@@ -159,6 +171,7 @@ async function runRelay(address: string, port: number, flags: RelayFlags, io: Cl
       securePort: flags.securePort,
       timeoutSec: flags.timeout,
       backlog: flags.backlog,
+      limits,
       log: (level, message) => log[level](message),
     });
   } catch (error) {
@@ -244,6 +257,16 @@ function countArg(text: string): number {
 function sizeArg(text: string): number {
   if (!/^\d+$/.test(text) || !Number.isSafeInteger(Number(text))) throw new InvalidArgumentError('expected a number of bytes.');
   return Number(text);
+}
+
+const BYTE_UNITS: Record<string, number> = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3 };
+
+/** BYTES with an optional K, M or G (either case): 1K = 1024. */
+function byteSizeArg(text: string): number {
+  const match = /^(\d+)([kmg]?)$/i.exec(text);
+  const bytes = match === null ? Number.NaN : Number(match[1]) * BYTE_UNITS[match[2].toLowerCase()];
+  if (!Number.isSafeInteger(bytes)) throw new InvalidArgumentError('expected a number of bytes, with an optional K, M or G.');
+  return bytes;
 }
 
 function secondsArg(text: string): number {

@@ -2,6 +2,7 @@
 // CLI in-process: streams, the working directory, and how a failure is
 // printed (`bob: <message>.` on stderr, docs/bob-protocol.md §8).
 import type { Readable } from 'node:stream';
+import { escapeUnsafe } from '../pack/format.js';
 import { type LogLevel, type Logger, createLogger, isLogLevel, levelFromFlags } from './log.js';
 
 export interface Output {
@@ -14,10 +15,30 @@ export interface CliIo {
   readonly stderr: Output;
   readonly stdin: Readable;
   readonly cwd: string;
+  /**
+   * Calls `handler` on SIGINT or SIGTERM until the returned function is
+   * called; absent in-process (tests), where signals belong to the runner.
+   */
+  readonly onStopSignal?: (handler: (signal: NodeJS.Signals) => void) => () => void;
 }
 
 export function processIo(): CliIo {
-  return { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, cwd: process.cwd() };
+  return { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, cwd: process.cwd(), onStopSignal: onProcessStopSignal };
+}
+
+/** Once only: a second Ctrl-C finds no handler and kills the process, should the cleanup hang. */
+function onProcessStopSignal(handler: (signal: NodeJS.Signals) => void): () => void {
+  const off = () => {
+    process.off('SIGINT', once);
+    process.off('SIGTERM', once);
+  };
+  const once = (signal: NodeJS.Signals) => {
+    off();
+    handler(signal);
+  };
+  process.on('SIGINT', once);
+  process.on('SIGTERM', once);
+  return off;
 }
 
 /** Flags every client command shares (§8 "Common"). */
@@ -37,7 +58,7 @@ export function loggerFor(flags: LogFlags, io: CliIo): Logger {
   return createLogger(logLevel(flags), (line) => io.stderr.write(line));
 }
 
-/** bob's failure line: `bob: <message>.` */
+/** bob's failure line: `bob: <message>.`, control characters escaped as in the logs. */
 export function printFailure(io: CliIo, message: string): void {
-  io.stderr.write(`bob: ${message.replace(/\.$/, '')}.\n`);
+  io.stderr.write(`bob: ${escapeUnsafe(message).replace(/\.$/, '')}.\n`);
 }

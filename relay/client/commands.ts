@@ -3,17 +3,19 @@
 // the transfer is done. Failures are thrown as BobErrors for the CLI.
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
+import { escapeUnsafe } from '../pack/format.js';
 import { type CliIo, type LogFlags, loggerFor } from './cli-io.js';
 import { DEFAULT_PBKDF2_COUNT } from './defaults.js';
 import { type RelayEndpoint, parseRelay } from './endpoint.js';
-import { usageError } from './errors.js';
+import { BobError, ExitCode, usageError } from './errors.js';
 import { outputProblem } from './output.js';
 import { generatePassword } from './password.js';
 import { ProgressBar } from './progress.js';
-import { LineAsker, askAccept, askPassword } from './prompt.js';
+import { LineAsker, askPassword, askReceive } from './prompt.js';
 import { receive } from './receive.js';
 import { fileSource } from './send-file.js';
 import { send } from './send.js';
+import { untilAborted } from './socket.js';
 
 export interface ClientFlags extends LogFlags {
   readonly relay: string;
@@ -33,6 +35,8 @@ export interface SendFlags extends ClientFlags {
 export interface RecvFlags extends ClientFlags {
   readonly yes?: boolean;
   readonly output?: string;
+  /** Bytes; larger files are refused before anything is written. */
+  readonly maxSize?: number;
 }
 
 export async function sendCommand(path: string, flags: SendFlags, io: CliIo): Promise<void> {
@@ -70,9 +74,13 @@ export async function recvCommand(givenPassword: string | undefined, flags: Recv
     const problem = await outputProblem(flags.output, io.cwd);
     if (problem !== null) throw usageError(problem);
   }
+  // Ctrl-C or SIGTERM ends the receive through its signal, which removes the
+  // partial file; the BobError given as the reason is what it then throws.
+  const interrupt = new AbortController();
+  const stopListening = io.onStopSignal?.((signal) => interrupt.abort(new BobError(ExitCode.Interrupted, `Interrupted by ${signal}`)));
   const asker = new LineAsker({ input: io.stdin, output: io.stdout });
   try {
-    const password = givenPassword ?? (await askPassword(asker));
+    const password = givenPassword ?? (await untilAborted(askPassword(asker), interrupt.signal));
     if (password === null) throw usageError('no password given');
     const log = loggerFor(flags, io);
     const progress = progressBar(flags, io, 'receiving');
@@ -82,15 +90,19 @@ export async function recvCommand(givenPassword: string | undefined, flags: Recv
         password,
         output: flags.output,
         directory: io.cwd,
-        confirm: flags.yes ? undefined : (identity) => askAccept(asker, identity),
+        // The question waits for the file's name and size (the handshake
+        // accepts the first sender with our password): -y skips it.
+        acceptFile: flags.yes ? undefined : (offer) => askReceive(asker, offer),
+        maxFileBytes: flags.maxSize,
         timeoutMs: timeoutMs(flags),
         failFast: flags.failFast,
         log,
+        signal: interrupt.signal,
         onFile: (name) => {
           if (flags.quiet) return;
           // bob shows -o as given (its destination is always -o here).
-          const saved = flags.output === undefined ? '' : ` (save into ${flags.output})`;
-          io.stdout.write(`>>> Received a file: ${name}${saved}.\n`);
+          const saved = flags.output === undefined ? '' : ` (save into ${escapeUnsafe(flags.output)})`;
+          io.stdout.write(`>>> Received a file: ${escapeUnsafe(name)}${saved}.\n`);
         },
         onProgress: progress && ((received) => progress.update(received)),
       });
@@ -98,6 +110,7 @@ export async function recvCommand(givenPassword: string | undefined, flags: Recv
       progress?.finish();
     }
   } finally {
+    stopListening?.();
     asker.close();
   }
 }

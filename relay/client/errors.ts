@@ -13,12 +13,14 @@ export const ExitCode = {
   WrongPassword: 3,
   /** The relay could not be reached (refused, unknown host, connect timeout). */
   RelayUnreachable: 4,
-  /** The receiver refused the sender, or the sender was never accepted. */
+  /** The receiver refused the sender or its file (the prompt, --max-size), or the sender was never accepted. */
   Refused: 5,
   /** `--timeout` expired, or the relay timed us out (0f, 9001 status 01). */
   Timeout: 6,
   /** The destination appeared while the file was being received. */
   OutputExists: 7,
+  /** SIGINT (Ctrl-C) or SIGTERM stopped a receive; the partial file was removed (128 + SIGINT, as shells report). */
+  Interrupted: 130,
   /** Command-line error (bob uses 124, as Cmdliner does). */
   Usage: 124,
   /** A bug: an exception nobody expected (bob uses 125). */

@@ -2,6 +2,7 @@
 // they return for each packet, and the errors that end a handshake. The
 // machines are pure (no sockets, no timers): handshake-driver.ts runs them.
 import type { Frame, Packet } from '../handshake/packet.js';
+import { escapeUnsafe } from '../pack/format.js';
 import type { SharedKeys } from '../spoke/spake2ee.js';
 import { BobError, ExitCode } from './errors.js';
 import type { Logger } from './log.js';
@@ -33,6 +34,12 @@ export interface HandshakeMachine {
   handle(frame: Frame): Step;
   /** The error to report when the user's --timeout expires now. */
   giveUp(seconds: number): BobError;
+  /**
+   * Costly work the machine deferred (a receiver's PBKDF2 per sender), one
+   * piece per call, or null when there is none. The driver runs it while it
+   * keeps reading packets, and aborts `signal` when the handshake ends.
+   */
+  work?(signal: AbortSignal): Promise<Step> | null;
 }
 
 export const RELAY = 0x0000;
@@ -44,8 +51,9 @@ export function frame(uid: number, packet: Packet): Frame {
   return { uid, packet };
 }
 
+/** An identity as the relay wrote it, for messages: a hostile relay's control characters come out escaped. */
 export function identityText(identity: Uint8Array): string {
-  return new TextDecoder().decode(identity);
+  return escapeUnsafe(new TextDecoder().decode(identity));
 }
 
 /** 0f: the relay timed us out and closes (§2.3). */

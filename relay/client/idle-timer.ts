@@ -24,6 +24,12 @@ export class IdleTimer {
     clearTimeout(this.#timer);
   }
 
+  /** Counting starts again from now (after a stop: while the user answers a question, nothing is expected to move). */
+  restart(): void {
+    clearTimeout(this.#timer);
+    this.#timer = this.#arm();
+  }
+
   #arm(): NodeJS.Timeout {
     const seconds = Math.round(this.#ms / 1000);
     return setTimeout(() => this.#connection.fail(new BobError(ExitCode.Timeout, `Timeout: the transfer stalled for ${seconds} s`)), this.#ms);

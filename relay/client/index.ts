@@ -1,6 +1,6 @@
 // The send/receive clients as a library (the CLI and the stress tool use it).
 export { send, type SendOptions, type SendResult } from './send.js';
-export { receive, type ReceiveOptions, type ReceiveResult } from './receive.js';
+export { receive, type FileOffer, type ReceiveOptions, type ReceiveResult } from './receive.js';
 export { type FileSource, bufferSource, fileSource } from './send-file.js';
 export { type RelayEndpoint, DEFAULT_ENDPOINT, parseRelay } from './endpoint.js';
 export { BobError, ExitCode, type ExitCodeValue } from './errors.js';

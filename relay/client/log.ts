@@ -1,5 +1,6 @@
 // Leveled logs on stderr, as bob has them (docs/bob-protocol.md §8): warning by
 // default, each -v one level more (-vvv and beyond = debug), -q nothing.
+import { escapeUnsafe } from '../pack/format.js';
 
 export const LOG_LEVELS = ['quiet', 'error', 'warning', 'info', 'debug'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -13,11 +14,15 @@ export interface Logger {
   readonly debugEnabled: boolean;
 }
 
-/** Writes `bob: [LEVEL] message` lines through `write` for levels up to `level`. */
+/**
+ * Writes `bob: [LEVEL] message` lines through `write` for levels up to
+ * `level`. Messages carry peers' text (names, identities), so control and
+ * bidi characters are escaped: a line can neither be rewritten nor forged.
+ */
 export function createLogger(level: LogLevel, write: (line: string) => void, tag = 'bob'): Logger {
   const rank = LOG_LEVELS.indexOf(level);
   const at = (lineLevel: LogLevel, label: string) =>
-    LOG_LEVELS.indexOf(lineLevel) <= rank ? (message: string) => write(`${tag}: [${label}] ${message}\n`) : () => {};
+    LOG_LEVELS.indexOf(lineLevel) <= rank ? (message: string) => write(`${tag}: [${label}] ${escapeUnsafe(message)}\n`) : () => {};
   return {
     error: at('error', 'ERROR'),
     warn: at('warning', 'WARNING'),

@@ -7,6 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { type FileHandle, link, lstat, open, rename, unlink } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
+import { escapeUnsafe } from '../pack/format.js';
 import { BobError, ExitCode } from './errors.js';
 import type { Logger } from './log.js';
 
@@ -24,7 +25,7 @@ export async function chooseDestination(name: string, output: string | undefined
   const byName = resolve(cwd, name);
   if (!(await exists(byName))) return byName;
   const fallback = join(cwd, randomName());
-  log.warn(`${name} already exists; saving into ${basename(fallback)}`);
+  log.warn(`${escapeUnsafe(name)} already exists; saving into ${basename(fallback)}`);
   return fallback;
 }
 

@@ -1,9 +1,14 @@
 // Questions on stdout, answers from stdin, one line each (docs/bob-protocol.md §8):
-// `Accept from <ip:port> [Y/n]: ` accepts on y, yes, an empty line or EOF
-// (the seed's stress script runs receivers with stdin at EOF and relies on
-// it), refuses on n or no; `Your password: ` when recv gets none.
+// `Receive "NAME" (SIZE) from <ip:port> [Y/n]: ` once the PACK stream has
+// announced the file (bob asks `Accept from <ip:port> [Y/n]: ` earlier,
+// knowing only the sender; `askAccept` is that question, for library users
+// who ask in the handshake) accepts on y, yes, an empty line or EOF (the
+// seed's stress script runs receivers with stdin at EOF and relies on it),
+// refuses on n or no; `Your password: ` when recv gets none.
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
+import { escapeUnsafe } from '../pack/format.js';
+import { formatBytes } from './progress.js';
 
 export interface PromptIo {
   readonly input: Readable;
@@ -69,6 +74,43 @@ export async function askAccept(asker: LineAsker, identity: string): Promise<boo
     question = `Invalid response, accept from ${identity} [Y/n]: `;
   }
   return false;
+}
+
+/** What `askReceive` shows: the announced name and size, and the sender. */
+export interface Offer {
+  readonly name: string;
+  readonly size: number;
+  /** Already escaped (handshake-common identityText). */
+  readonly peer: string;
+}
+
+/**
+ * `Receive "NAME" (SIZE) from <ip:port> [Y/n]: `, answered as askAccept's
+ * question. The name is quoted with `\` and `"` escaped and control or bidi
+ * characters written as `\xNN`/`\uNNNN`, so it cannot end the quotes or
+ * redraw the line it is on.
+ */
+export async function askReceive(asker: LineAsker, offer: Offer): Promise<boolean> {
+  const what = `${quoteName(offer.name)} (${sizeText(offer.size)}) from ${offer.peer}`;
+  let question = `Receive ${what} [Y/n]: `;
+  for (let attempt = 0; attempt < MAX_UNCLEAR_ANSWERS; attempt++) {
+    const line = await asker.ask(question);
+    if (line === null) return true;
+    const answer = line.trim().toLowerCase();
+    if (answer === '' || answer === 'y' || answer === 'yes') return true;
+    if (answer === 'n' || answer === 'no') return false;
+    question = `Invalid response, receive ${what} [Y/n]: `;
+  }
+  return false;
+}
+
+export function quoteName(name: string): string {
+  return `"${escapeUnsafe(name.replace(/["\\]/g, '\\$&'))}"`;
+}
+
+/** Bytes below 1 KiB, then KiB, MiB… with one decimal. */
+export function sizeText(size: number): string {
+  return size < 1024 ? `${size} byte${size === 1 ? '' : 's'}` : formatBytes(size);
 }
 
 /** `Your password: `, re-asked on an empty line as bob does; null at EOF (bob would loop forever). */

@@ -4,7 +4,11 @@
 // SHA-1 trailer verifies. The receiver never sends a data record (§5: a bob
 // sender would choke on the ChaCha20 direction); it closes its side after
 // the trailer and the relay tells the sender with `ff ff ff ff`.
-import { PackDecoder, type PackResult } from '../pack/decoder.js';
+// Nothing touches the disk before the blob's header: by then the name (the
+// first object) is checked and the size is known, so the user can be asked
+// about both, and --max-size applied, before a single byte is written.
+import { type FileAnnouncement, PackDecoder, type PackResult } from '../pack/decoder.js';
+import { escapeUnsafe } from '../pack/format.js';
 import { RecordReader, recordCipherProblem, senderToReceiver } from '../records.js';
 import type { SharedKeys } from '../spoke/spake2ee.js';
 import { TRANSFER_IDLE_TIMEOUT_MS } from './defaults.js';
@@ -14,8 +18,15 @@ import { PendingFile } from './output.js';
 import type { Connection } from './socket.js';
 
 export interface ReceiveFileOptions {
-  /** Picks the destination once the sender's file name is known (and validated). */
+  /** Picks the destination once the sender's file is accepted. */
   readonly destination: (name: string) => Promise<string>;
+  /**
+   * Asked once the file's name and size are known, before anything is
+   * written; false refuses the file (a BobError with exit 5). Default: accept.
+   */
+  readonly accept?: (file: FileAnnouncement) => Promise<boolean>;
+  /** Larger declared sizes are refused (exit 5) before any byte is written. */
+  readonly maxFileBytes?: number;
   /** Called with the file bytes written so far. */
   readonly onProgress?: (received: number) => void;
   readonly idleTimeoutMs?: number;
@@ -37,11 +48,20 @@ export async function receiveFile(
   const problem = recordCipherProblem(cipher);
   if (problem !== null) throw new BobError(ExitCode.Failure, problem);
   const records = new RecordReader(subkey, cipher);
+  const idle = new IdleTimer(room, options.idleTimeoutMs ?? TRANSFER_IDLE_TIMEOUT_MS);
   let file: PendingFile | null = null;
   let received = 0;
   const decoder = new PackDecoder({
-    onName: async (name) => {
-      file = await PendingFile.create(await options.destination(name));
+    maxFileBytes: options.maxFileBytes,
+    onFile: async (announced) => {
+      if (options.accept !== undefined) {
+        // The user may take longer to answer than the transfer may stall.
+        idle.stop();
+        const accepted = await options.accept(announced);
+        idle.restart();
+        if (!accepted) throw new BobError(ExitCode.Refused, `Refused: "${escapeUnsafe(announced.name)}" (${announced.size} bytes) was not accepted`);
+      }
+      file = await PendingFile.create(await options.destination(announced.name));
     },
     onData: async (chunk) => {
       await file!.write(chunk);
@@ -49,7 +69,6 @@ export async function receiveFile(
       options.onProgress?.(received);
     },
   });
-  const idle = new IdleTimer(room, options.idleTimeoutMs ?? TRANSFER_IDLE_TIMEOUT_MS);
   try {
     const result = await decodeStream(room, leftover, records, decoder, idle);
     const done = file as PendingFile | null;
@@ -57,7 +76,11 @@ export async function receiveFile(
     await done.publish();
     return { name: result.name, size: result.size, path: done.destination };
   } catch (error) {
-    await (file as PendingFile | null)?.discard();
+    const partial = file as PendingFile | null;
+    await partial?.discard();
+    if (partial !== null && error instanceof BobError && error.code === ExitCode.Interrupted) {
+      throw new BobError(error.code, `${error.message}; the partial file was removed`);
+    }
     throw error;
   } finally {
     idle.stop();
@@ -80,7 +103,7 @@ async function decodeStream(
     for (const plaintext of opened.plaintexts) {
       const result = await decoder.push(plaintext);
       if (result.status === 'complete') return result;
-      if (result.status === 'invalid') throw packError(result.reason);
+      if (result.status === 'invalid') throw packError(result);
     }
     if (opened.status === 'corrupted') throw new BobError(ExitCode.Failure, `Corrupted stream (${opened.reason})`);
     if (opened.status === 'end') {
@@ -92,7 +115,9 @@ async function decodeStream(
   }
 }
 
-function packError(reason: string): BobError {
+function packError(result: Extract<PackResult, { status: 'invalid' }>): BobError {
+  const { reason } = result;
+  if (result.tooLarge) return new BobError(ExitCode.Refused, `Refused: ${reason}`);
   // bob's message for a trailer mismatch, so scripts matching on it keep working.
   if (reason.includes('SHA-1 trailer')) return new BobError(ExitCode.Failure, 'Corrupted file (unexpected hash)');
   return new BobError(ExitCode.Failure, `Invalid file stream: ${reason}`);

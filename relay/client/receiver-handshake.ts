@@ -6,14 +6,33 @@
 //                <s>05 v3; error → forget s, <s>0d code (01 = wrong password);
 //   <s>08 with s current → ask the user → <s>0a or <s>0b; else 0000 0c H<s>;
 //   0000 0e → paired with sid;  0f or 09 0000 → "Connection closed by relay".
-// Every advertised sender costs one PBKDF2 (§4.6), bounded by the count cap
-// of relay/spoke/public (MAX_COUNT) that parsePublic enforces (§7).
+// Every advertised sender costs one PBKDF2 at the count it chose (§4.6), and
+// anyone can register senders, so unlike bob a receiver
+//   - refuses counts above MAX_COUNT with 0d 03 before running anything (§7);
+//   - with `queue` (the driver's mode), queues senders and derives their keys
+//     one at a time in `work()`, in slices that give the event loop back, so
+//     --timeout, signals and 09/0f keep working; the queue is bounded in
+//     senders and in PBKDF2 work, and senders beyond it are ignored (counted,
+//     logged at -v);
+//   - tries a sender (uid and identity) once: a re-sent Hello (which bob's
+//     relay answers with the same 04 again) buys no second PBKDF2.
 // Unlike bob, a 0e without agreement is not answered with `0c N0000`, which
 // bob relays cannot parse (§7): the receiver just fails.
 import type { Frame } from '../handshake/packet.js';
 import { SpokeFailure } from '../spoke/failure.js';
-import { type ClientState, type Password, type RandomSource, type SharedKeys, clientCompute, clientHello } from '../spoke/spake2ee.js';
-import { MAX_PENDING_PEERS } from './defaults.js';
+import { type PublicParams, parsePublic } from '../spoke/public.js';
+import {
+  type ClientState,
+  type Password,
+  type PasswordKeys,
+  type RandomSource,
+  type SharedKeys,
+  clientCompute,
+  helloFromKeys,
+  passwordKeys,
+  passwordKeysSliced,
+} from '../spoke/spake2ee.js';
+import { MAX_PENDING_PEERS, MAX_QUEUED_PBKDF2_WORK, MAX_QUEUED_SENDERS } from './defaults.js';
 import { BobError, ExitCode } from './errors.js';
 import {
   type HandshakeMachine,
@@ -29,6 +48,11 @@ import {
 } from './handshake-common.js';
 import { type Logger, silentLogger } from './log.js';
 
+/** Derives a sender's password keys (the PBKDF2); must stop when `signal` aborts. */
+export type KeyDerivation = (password: Password, params: PublicParams, signal: AbortSignal) => Promise<PasswordKeys>;
+
+const slicedDerivation: KeyDerivation = (password, params, signal) => passwordKeysSliced(password, params, { signal });
+
 export interface ReceiverHandshakeOptions {
   readonly password: Password;
   /** Exit at the first sender whose password differs, instead of waiting for another. */
@@ -37,12 +61,47 @@ export interface ReceiverHandshakeOptions {
   readonly maxCount?: number;
   readonly random?: RandomSource;
   readonly log?: Logger;
+  /**
+   * Queue advertised senders and derive their keys in `work()`, in slices:
+   * what the driver (and so every client) uses. Without it `handle()`
+   * derives inline and blocks meanwhile, which only suits tests of the
+   * machine itself.
+   */
+  readonly queue?: boolean;
+  /** Most senders waiting for (or in) their PBKDF2 (default MAX_QUEUED_SENDERS). */
+  readonly maxQueuedSenders?: number;
+  /** Most PBKDF2 work, in units of count, those senders may add up to (default MAX_QUEUED_PBKDF2_WORK, or maxCount if larger). */
+  readonly maxQueuedWork?: number;
+  /** The queued senders' key derivation (default: the sliced PBKDF2). */
+  readonly deriveKeys?: KeyDerivation;
+}
+
+/** What became of the senders the relay advertised (04). */
+export interface SenderStats {
+  readonly advertised: number;
+  /** Refused with 0d 03 (a bad public packet, e.g. a count above the cap), without a PBKDF2. */
+  readonly refused: number;
+  /** Ignored because the queue (or the table of senders in progress) was full. */
+  readonly ignored: number;
+  /** Advertised again (same uid and identity) after being queued or tried: not tried again. */
+  readonly repeated: number;
+  /** PBKDF2 runs begun, and finished. */
+  readonly derivationsStarted: number;
+  readonly derivationsDone: number;
 }
 
 interface Candidate {
   readonly identity: Uint8Array;
   readonly state: ClientState;
   keys: SharedKeys | null;
+}
+
+interface Queued {
+  readonly uid: number;
+  readonly identity: Uint8Array;
+  readonly params: PublicParams;
+  /** The sender left (09) while its keys were being derived. */
+  gone: boolean;
 }
 
 export class ReceiverHandshake implements HandshakeMachine {
@@ -56,6 +115,14 @@ export class ReceiverHandshake implements HandshakeMachine {
   #accepted: Candidate | null = null;
   #wrongPasswords = 0;
   #refusals = 0;
+  /** Senders waiting for their PBKDF2, oldest first, and the one being derived. */
+  readonly #queue: Queued[] = [];
+  #deriving: Queued | null = null;
+  /** Sum of the counts of the queued senders and the one being derived. */
+  #queuedWork = 0;
+  /** Identity of every sender queued or tried, by uid, until it leaves (09). */
+  readonly #seen = new Map<number, Uint8Array>();
+  readonly #stats = { advertised: 0, refused: 0, ignored: 0, repeated: 0, derivationsStarted: 0, derivationsDone: 0 };
 
   constructor(options: ReceiverHandshakeOptions) {
     this.#options = options;
@@ -84,8 +151,27 @@ export class ReceiverHandshake implements HandshakeMachine {
       case 'Spoke_failure':
         return this.#onSpokeFailure(f.uid, p.code);
       default: // 09, 0f and packets we do not expect
-        return commonStep(f, this.#log, (uid) => this.#forget(uid, 'left the relay'));
+        return commonStep(f, this.#log, (uid) => this.#left(uid));
     }
+  }
+
+  get stats(): SenderStats {
+    return { ...this.#stats };
+  }
+
+  /**
+   * The next queued sender's PBKDF2, then its 07 (or nothing if it left or
+   * another sender was accepted meanwhile); null when nothing is queued.
+   * Rejects with the signal's reason once it aborts.
+   */
+  work(signal: AbortSignal): Promise<Step> | null {
+    if (this.#accepted !== null || this.#queue.length === 0) return null;
+    const next = this.#queue.shift()!;
+    this.#deriving = next;
+    return this.#derive(next, signal).finally(() => {
+      this.#deriving = null;
+      this.#queuedWork -= next.params.count;
+    });
   }
 
   /** The user's answer to `ask`: 0a (then wait for 0e) or 0b (and keep waiting for others). */
@@ -104,31 +190,92 @@ export class ReceiverHandshake implements HandshakeMachine {
 
   giveUp(seconds: number): BobError {
     const waited = `within ${seconds} s`;
-    if (this.#refusals > 0) {
-      return new BobError(ExitCode.Refused, `Refused: ${plural(this.#refusals, 'sender')} refused, and no other came ${waited}`);
-    }
-    return noPeerError('sender', this.#wrongPasswords, waited);
+    const error = this.#refusals > 0
+      ? new BobError(ExitCode.Refused, `Refused: ${plural(this.#refusals, 'sender')} refused, and no other came ${waited}`)
+      : noPeerError('sender', this.#wrongPasswords, waited);
+    const { advertised, refused, ignored } = this.#stats;
+    if (refused === 0 && ignored === 0) return error;
+    // Senders the user never heard of explain the wait: say what became of them.
+    return new BobError(error.code, `${error.message} (${plural(advertised, 'sender')} advertised: ${refused} refused, ${ignored} ignored)`);
   }
 
-  /** 0000 04 s public sid: one PBKDF2 and X = x·B + M for this sender (§4.4). */
+  /** 0000 04 s public sid: checks, then one PBKDF2 and X = x·B + M for this sender (§4.4), now or queued. */
   #onNewServer(s: number, publicBytes: Uint8Array, sid: Uint8Array): Step {
+    this.#stats.advertised++;
     if (this.#accepted !== null) return { send: [] };
     if (this.#ownIdentity === null) {
       this.#log.warn(`sender ${hexUid(s)} advertised before the relay told us our identity; ignored`);
       return { send: [] };
     }
-    if (!this.#candidates.has(s) && this.#candidates.size >= MAX_PENDING_PEERS) {
-      this.#log.warn(`too many senders in progress; ignoring ${identityText(sid)}`);
+    const seen = this.#seen.get(s);
+    if (seen !== undefined && sameBytes(seen, sid)) {
+      this.#stats.repeated++;
+      this.#log.debug(`sender ${identityText(sid)} (${hexUid(s)}) advertised again; already tried`);
       return { send: [] };
     }
-    const hello = clientHello(this.#options.password, publicBytes, { maxCount: this.#options.maxCount, random: this.#options.random });
+    // A uid the relay gave to another sender since: the old one is gone.
+    if (seen !== undefined) this.#left(s);
+    const params = parsePublic(publicBytes, this.#options.maxCount);
+    if (!params.ok) {
+      // Warn once (a legitimate sender with too high a count wants to be noticed), then at -v.
+      const message = `refused sender ${identityText(sid)}: ${params.message}`;
+      if (this.#stats.refused++ === 0) this.#log.warn(message);
+      else this.#log.info(message);
+      return { send: [frame(s, { name: 'Spoke_failure', code: params.code })] };
+    }
+    const count = params.value.count;
+    if (this.#candidates.size + this.#queue.length >= MAX_PENDING_PEERS) return this.#ignore(sid, 'too many senders in progress');
+    if (!this.#options.queue) {
+      this.#seen.set(s, sid);
+      this.#stats.derivationsStarted++;
+      const keys = passwordKeys(this.#options.password, params.value);
+      this.#stats.derivationsDone++;
+      return this.#hello(s, sid, params.value, keys);
+    }
+    const maxSenders = this.#options.maxQueuedSenders ?? MAX_QUEUED_SENDERS;
+    // A raised maxCount raises the default budget with it: a sender at the cap must fit an empty queue.
+    const maxWork = this.#options.maxQueuedWork ?? Math.max(MAX_QUEUED_PBKDF2_WORK, this.#options.maxCount ?? 0);
+    const queued = this.#queue.length + (this.#deriving === null ? 0 : 1);
+    if (queued >= maxSenders || this.#queuedWork + count > maxWork) {
+      return this.#ignore(sid, `${plural(queued, 'sender')} (PBKDF2 work ${this.#queuedWork}) already queued`);
+    }
+    this.#seen.set(s, sid);
+    this.#queue.push({ uid: s, identity: sid, params: params.value, gone: false });
+    this.#queuedWork += count;
+    this.#log.debug(`sender ${identityText(sid)} (${hexUid(s)}) queued, PBKDF2 count ${count}`);
+    return { send: [] };
+  }
+
+  #ignore(sid: Uint8Array, why: string): Step {
+    // The first at -v, each at debug, the total in giveUp's message.
+    const message = `ignoring sender ${identityText(sid)}: ${why}`;
+    if (this.#stats.ignored++ === 0) this.#log.info(message);
+    else this.#log.debug(message);
+    return { send: [] };
+  }
+
+  async #derive(next: Queued, signal: AbortSignal): Promise<Step> {
+    // One macrotask turn per sender even when its PBKDF2 fits in one slice,
+    // so that a queue of cheap senders does not hold the event loop either.
+    await new Promise((resolve) => setImmediate(resolve));
+    signal.throwIfAborted();
+    this.#stats.derivationsStarted++;
+    const keys = await (this.#options.deriveKeys ?? slicedDerivation)(this.#options.password, next.params, signal);
+    this.#stats.derivationsDone++;
+    if (next.gone || this.#accepted !== null) return { send: [] };
+    return this.#hello(next.uid, next.identity, next.params, keys);
+  }
+
+  /** X for a sender whose keys are derived: it becomes a candidate, and 07 goes out. */
+  #hello(s: number, sid: Uint8Array, params: PublicParams, keys: PasswordKeys): Step {
+    const hello = helloFromKeys(params, keys, this.#options.random);
     if (!hello.ok) {
       this.#log.info(`sender ${identityText(sid)}: ${hello.message}`);
       return { send: [frame(s, { name: 'Spoke_failure', code: hello.code })] };
     }
     this.#candidates.set(s, { identity: sid, state: hello.value.state, keys: null });
     this.#log.debug(`sender ${identityText(sid)} (${hexUid(s)}): sent X`);
-    return { send: [frame(s, { name: 'X_and_client_identity', X: hello.value.X, identity: this.#ownIdentity })] };
+    return { send: [frame(s, { name: 'X_and_client_identity', X: hello.value.X, identity: this.#ownIdentity! })] };
   }
 
   /** <s>06 Y v2: check the sender's validator; ours goes back in 05. */
@@ -184,4 +331,17 @@ export class ReceiverHandshake implements HandshakeMachine {
     if (this.#candidates.delete(s)) this.#log.debug(`sender ${hexUid(s)} ${why}; forgotten`);
     if (this.#current === s) this.#current = null;
   }
+
+  /** 09 s: the sender left the relay. Drop it wherever it is; its uid may come back as another sender. */
+  #left(s: number): void {
+    this.#forget(s, 'left the relay');
+    this.#seen.delete(s);
+    const at = this.#queue.findIndex((q) => q.uid === s);
+    if (at >= 0) this.#queuedWork -= this.#queue.splice(at, 1)[0].params.count;
+    if (this.#deriving?.uid === s) this.#deriving.gone = true;
+  }
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((byte, i) => byte === b[i]);
 }

@@ -7,9 +7,21 @@ import { lookup } from 'node:dns/promises';
 import { type Socket, connect } from 'node:net';
 import { BobError, ExitCode, connectError } from './errors.js';
 
-/** What an aborted client reports (its AbortSignal fired). */
-export function abortedError(): BobError {
+/** What an aborted client reports (its AbortSignal fired): the signal's reason when it is a BobError (Ctrl-C's exit 130), else a generic failure. */
+export function abortedError(signal?: AbortSignal): BobError {
+  if (signal?.reason instanceof BobError) return signal.reason;
   return new BobError(ExitCode.Failure, 'Aborted');
+}
+
+/** `promise`, or a rejection with `abortedError(signal)` as soon as `signal` aborts (for waits no socket read would end, like a question to the user). */
+export function untilAborted<T>(promise: Promise<T>, signal?: AbortSignal): Promise<T> {
+  if (signal === undefined) return promise;
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(abortedError(signal));
+    if (signal.aborted) return onAbort();
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
 }
 
 /** Resolves a host name once; both ports are then reached on the same IP (§3, §8 --secure-port). */
@@ -34,7 +46,7 @@ export function connectTcp(host: string, port: number, timeoutMs: number, signal
     const onAbort = () => {
       cleanup();
       socket.destroy();
-      reject(abortedError());
+      reject(abortedError(signal));
     };
     const timer = setTimeout(() => fail(Object.assign(new Error('connect timed out'), { code: 'ETIMEDOUT' })), timeoutMs);
     const cleanup = () => {
@@ -127,7 +139,7 @@ export async function withDeadline<T>(
   work: () => Promise<T>,
   signal?: AbortSignal,
 ): Promise<T> {
-  const onAbort = () => connection.fail(abortedError());
+  const onAbort = () => connection.fail(abortedError(signal));
   // setTimeout fires at once for delays above 2^31 - 1 ms; those mean "no deadline".
   const armed = ms !== undefined && ms <= MAX_TIMER_MS;
   const timer = armed ? setTimeout(() => connection.fail(reason()), Math.max(0, ms)) : undefined;

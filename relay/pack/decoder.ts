@@ -15,6 +15,7 @@ import {
   type ObjectHeader,
   PACK_HEADER_BYTES,
   PACK_TRAILER_BYTES,
+  escapeUnsafe,
   nameProblem,
   packHeaderProblem,
   parseObjectHeader,
@@ -24,14 +25,32 @@ import { ZlibInflater } from './inflate.js';
 export type PackResult =
   | { readonly status: 'incomplete' }
   | { readonly status: 'complete'; readonly name: string; readonly size: number }
-  | { readonly status: 'invalid'; readonly reason: string };
+  /** `tooLarge`: the blob's declared size exceeds `maxFileBytes` (a refusal, not a broken stream). */
+  | { readonly status: 'invalid'; readonly reason: string; readonly tooLarge?: boolean };
+
+/** What the stream announces before the file's first byte. */
+export interface FileAnnouncement {
+  readonly name: string;
+  /** The blob's declared size: inflating stops with an error past it. */
+  readonly size: number;
+}
 
 export interface PackDecoderOptions {
   /** Called once with the validated file name, before any file byte. */
   readonly onName?: (name: string) => void | Promise<void>;
+  /**
+   * Called once the blob's header gives the file's size (within
+   * `maxFileBytes`), before any file byte is inflated; awaited, so a caller
+   * can ask its user there, and can throw to stop.
+   */
+  readonly onFile?: (file: FileAnnouncement) => void | Promise<void>;
   /** Receives the file's bytes in order; awaited before decoding goes on. */
   readonly onData: (chunk: Uint8Array) => void | Promise<void>;
-  /** Largest declared file size accepted (default: no limit). */
+  /**
+   * Largest declared file size accepted (default: no limit). As inflating
+   * stops one byte past the declared size, it also bounds what a stream
+   * that lies about its size can make us write.
+   */
   readonly maxFileBytes?: number;
 }
 
@@ -79,7 +98,7 @@ export class PackDecoder {
         return this.#gatherFixed(bytes);
       case 'nameHeader':
       case 'blobHeader':
-        return this.#gatherObjectHeader(bytes);
+        return await this.#gatherObjectHeader(bytes);
       case 'name':
       case 'blob':
         return this.#inflate(bytes);
@@ -116,7 +135,7 @@ export class PackDecoder {
   }
 
   /** Object header bytes run until one has bit 7 clear. */
-  #gatherObjectHeader(bytes: Uint8Array): Uint8Array {
+  async #gatherObjectHeader(bytes: Uint8Array): Promise<Uint8Array> {
     let i = 0;
     while (i < bytes.length) {
       const byte = bytes[i++];
@@ -126,7 +145,7 @@ export class PackDecoder {
         return EMPTY;
       }
       if ((byte & 0x80) === 0) {
-        this.#onObjectHeader(Uint8Array.from(this.#field));
+        await this.#onObjectHeader(Uint8Array.from(this.#field));
         this.#field = [];
         break;
       }
@@ -134,21 +153,23 @@ export class PackDecoder {
     return bytes.subarray(i);
   }
 
-  #onObjectHeader(bytes: Uint8Array): void {
+  async #onObjectHeader(bytes: Uint8Array): Promise<void> {
     const header = parseObjectHeader(bytes);
     if (typeof header === 'string') return this.#invalid(header);
-    const problem = this.#phase === 'nameHeader' ? nameHeaderProblem(header) : this.#blobHeaderProblem(header);
+    const blob = this.#phase === 'blobHeader';
+    if (blob && header.type !== OBJECT_BLOB) return this.#invalid(`second object has type ${header.type}, expected a blob (3)`);
+    const problem = blob ? null : nameHeaderProblem(header);
     if (problem !== null) return this.#invalid(problem);
+    const max = this.#options.maxFileBytes ?? Number.MAX_SAFE_INTEGER;
+    if (blob && header.size > max) {
+      return this.#invalid(`"${escapeUnsafe(this.#name)}" (${header.size} bytes) exceeds the limit of ${max} bytes`, true);
+    }
     this.#hash.update(bytes);
+    // The declared size caps the inflater; for the blob it is within maxFileBytes.
     this.#inflater = new ZlibInflater(header.size);
     this.#size = header.size;
-    this.#phase = this.#phase === 'nameHeader' ? 'name' : 'blob';
-  }
-
-  #blobHeaderProblem(header: ObjectHeader): string | null {
-    if (header.type !== OBJECT_BLOB) return `second object has type ${header.type}, expected a blob (3)`;
-    const max = this.#options.maxFileBytes ?? Number.MAX_SAFE_INTEGER;
-    return header.size > max ? `file of ${header.size} bytes exceeds the limit of ${max}` : null;
+    this.#phase = blob ? 'blob' : 'name';
+    if (blob) await this.#options.onFile?.({ name: this.#name, size: header.size });
   }
 
   /** Runs the current object's inflater over `bytes`; returns what follows its zlib stream. */
@@ -195,9 +216,9 @@ export class PackDecoder {
     this.#phase = 'blobHeader';
   }
 
-  #invalid(reason: string): void {
+  #invalid(reason: string, tooLarge = false): void {
     this.#phase = 'invalid';
-    this.#result = { status: 'invalid', reason };
+    this.#result = tooLarge ? { status: 'invalid', reason, tooLarge } : { status: 'invalid', reason };
   }
 }
 

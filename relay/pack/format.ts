@@ -14,8 +14,13 @@ export const PACK_VERSION = 2;
 export const PACK_OBJECTS = 2;
 export const OBJECT_NAME = 4;
 export const OBJECT_BLOB = 3;
-/** Longest file name accepted or sent, in UTF-8 bytes (NAME_MAX is 255 on Linux; leave room for others). */
-export const MAX_NAME_BYTES = 1024;
+/**
+ * Longest file name accepted or sent, in UTF-8 bytes: NAME_MAX, the longest
+ * path component Linux (and APFS) can create. A longer name could never
+ * become the output file, so the decoder refuses it at the name object's
+ * header, before any of the file arrives.
+ */
+export const MAX_NAME_BYTES = 255;
 /** An object header for a size below 2^53 takes at most 8 bytes; more is refused. */
 export const MAX_OBJECT_HEADER_BYTES = 8;
 
@@ -75,11 +80,43 @@ export function parseObjectHeader(bytes: Uint8Array): ObjectHeader | string {
   return { type: (bytes[0] >> 4) & 0x07, size };
 }
 
-/** Why `name` is not a safe plain file name (§7: basename only), or null. */
+/**
+ * Characters a peer could use to rewrite a terminal or forge a log line when
+ * its text is printed: C0 controls (NUL, ESC, CR, LF…), DEL, C1 controls
+ * (U+0080-U+009F, CSI among them) and the bidi embeddings and overrides
+ * (U+202A-U+202E) and isolates (U+2066-U+2069), which reorder what follows
+ * them on screen ("txt.exe" shown as "exe.txt").
+ */
+const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/u;
+const UNSAFE_ALL = new RegExp(UNSAFE.source, 'gu');
+
+/** `text` with every unsafe character written as `\xNN` (below U+0100) or `\uNNNN`: safe to print. */
+export function escapeUnsafe(text: string): string {
+  return text.replace(UNSAFE_ALL, (c) => {
+    const code = c.codePointAt(0)!;
+    return code < 0x100 ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
+  });
+}
+
+/** The first unsafe character of `text` as `U+XXXX`, or null. */
+export function unsafeCharacter(text: string): string | null {
+  const found = UNSAFE.exec(text);
+  return found === null ? null : `U+${found[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}`;
+}
+
+/**
+ * Why `name` is not a safe plain file name, or null (§7: basename only).
+ * Names with unsafe characters are refused rather than shown escaped: they
+ * would also become the output file's name, where `ls` and shells print
+ * them raw. Problems quote the name escaped.
+ */
 export function nameProblem(name: string): string | null {
-  if (name === '' || name === '.' || name === '..') return `file name "${name}" is not a file name`;
-  if (name.includes('/')) return `file name "${name}" contains "/"`;
-  if (name.includes('\0')) return 'file name contains a NUL byte';
+  const shown = escapeUnsafe(name);
+  if (name === '' || name === '.' || name === '..') return `file name "${shown}" is not a file name`;
+  if (name.includes('/')) return `file name "${shown}" contains "/"`;
+  if (name.includes('\0')) return `file name "${shown}" contains a NUL byte`;
+  const unsafe = unsafeCharacter(name);
+  if (unsafe !== null) return `file name "${shown}" contains the control character ${unsafe}`;
   if (new TextEncoder().encode(name).length > MAX_NAME_BYTES) return `file name longer than ${MAX_NAME_BYTES} bytes`;
   return null;
 }

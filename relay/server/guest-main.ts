@@ -1,9 +1,11 @@
 // `uk run relay`: the bob relay as a guest app on the guest's own stack, TCP
 // 9000 and 9001. Arguments (after APP): [-t|--timeout SECONDS]
-// [--secure-port N] [--port N] [-b|--backlog N] [-v|--verbose].
+// [--secure-port N] [--port N] [-b|--backlog N] [--limit NAME=VALUE]...
+// [-v|--verbose].
 
 import type { Stack } from '../../stack/index.js';
 import type { RelayLogLevel } from './context.js';
+import { parseLimit, type RelayLimits } from './limits.js';
 import type { RelayServerOptions } from './server.js';
 import { startStackRelay } from './stack.js';
 
@@ -21,12 +23,15 @@ export interface RelayGuestArgs {
   securePort?: number;
   backlog: number;
   verbose: boolean;
+  /** From --limit NAME=VALUE (limits.ts), checked here. */
+  limits?: Partial<RelayLimits>;
 }
 
 /** Many clients connect at once in a stress run; SYNs beyond the backlog wait a retransmission. */
 const GUEST_BACKLOG = 1024;
 
-export const RELAY_GUEST_USAGE = 'relay [-t|--timeout SECONDS] [--secure-port N] [--port N] [-b|--backlog N] [-v|--verbose]';
+export const RELAY_GUEST_USAGE =
+  'relay [-t|--timeout SECONDS] [--secure-port N] [--port N] [-b|--backlog N] [--limit NAME=VALUE]... [-v|--verbose]';
 
 export function parseRelayArgs(args: readonly string[]): RelayGuestArgs {
   const out: RelayGuestArgs = { backlog: GUEST_BACKLOG, verbose: false };
@@ -52,6 +57,9 @@ export function parseRelayArgs(args: readonly string[]): RelayGuestArgs {
       case '--backlog':
         out.backlog = number(flag, value(), true);
         break;
+      case '--limit':
+        out.limits = limitArg(value(), out.limits);
+        break;
       case '-v':
       case '--verbose':
         out.verbose = true;
@@ -76,6 +84,14 @@ export default async function main(ctx: RelayGuestContext): Promise<void> {
 function splitFlag(arg: string): [string, string | undefined] {
   const eq = arg.indexOf('=');
   return arg.startsWith('--') && eq > 0 ? [arg.slice(0, eq), arg.slice(eq + 1)] : [arg, undefined];
+}
+
+function limitArg(text: string, previous: Partial<RelayLimits> | undefined): Partial<RelayLimits> {
+  try {
+    return parseLimit(text, previous);
+  } catch (error) {
+    throw new Error(`--limit: ${(error as Error).message}`);
+  }
 }
 
 function number(flag: string, text: string, integer: boolean): number {

@@ -4,6 +4,7 @@
 
 import { HandshakeDecoder } from '../handshake/decoder.js';
 import type { RelaySocket } from './socket.js';
+import { ipOf } from './sources.js';
 import { newTimerIndex, type Timed } from './timers.js';
 
 export type Role = 'sender' | 'receiver';
@@ -30,6 +31,21 @@ export class Peer implements Timed {
   blocked = false;
   /** Bytes written while blocked. */
   queuedBytes = 0;
+  /** The address its registration counts against (limits.ts, fairness). */
+  readonly source: string;
+  /** Monotonic ms since it has been registered with no candidate; null while it has one. */
+  unpairedSince: number | null = null;
+  /** Hellos after the first (bounded by maxHelloRepeats). */
+  helloRepeats = 0;
+  /** A sender's 04, encoded once at registration: every receiver gets the same bytes. */
+  newServer: Uint8Array | null = null;
+  // What the current event owes this peer, written in one go at its end
+  // (handshake.ts, "Writing"): packets in order, and the answer to its
+  // Hellos — identity, then the 04s — each owed once however often asked.
+  readonly outbox: Uint8Array[] = [];
+  owesIdentity = false;
+  /** Senders whose 04 it is owed. */
+  readonly owed = new Set<Peer>();
 
   constructor(
     readonly socket: RelaySocket,
@@ -41,6 +57,7 @@ export class Peer implements Timed {
     private readonly handler: PeerTimerHandler,
   ) {
     this.decoder = new HandshakeDecoder({ maxIdentity });
+    this.source = ipOf(socket.identity);
   }
 
   onTimer(): void {

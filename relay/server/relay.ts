@@ -51,8 +51,22 @@ export class Relay {
       rooms: this.secure.roomCounts(),
       timers: this.ctx.timers.armed,
       bufferedBytes: bufferedBytes + this.secure.bufferedBytes(),
+      sources: { peers: this.handshake.sources, rooms: this.secure.sources },
       counters: snapshotCounters(this.ctx.counters),
     };
+  }
+
+  /**
+   * Memory pressure, from the guest's heap guard. While on, new handshake
+   * sockets are reset at accept (counted pressureRefused). When it turns on,
+   * the newest handshake connections that have done the least are shed, up
+   * to limits.pressureShedFraction of those open: sockets with no Hello
+   * first, then registered peers with no candidate, then other registered
+   * peers (counters pressureShed*). Rooms, where paired work is, are kept.
+   * Repeated calls with the same value do nothing.
+   */
+  pressure(on: boolean): void {
+    this.handshake.pressure(on);
   }
 
   /** Reset every socket and forget every room; accepts after this are refused.

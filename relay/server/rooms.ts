@@ -5,6 +5,7 @@
 // with both. Its lines pair once only: they are unlisted when piping starts.
 
 import type { SecureConn } from './secure-conn.js';
+import { ipOf, SourceShares } from './sources.js';
 import { newTimerIndex, type Timed } from './timers.js';
 
 export type RoomState = 'pending' | 'waiting' | 'piping' | 'done';
@@ -21,6 +22,11 @@ export class Room implements Timed {
   state: RoomState = 'pending';
   senderSide: SecureConn | null = null;
   receiverSide: SecureConn | null = null;
+  /** The addresses it counts against (limits.ts, fairness): one or two. */
+  readonly sources: readonly string[];
+  /** Monotonic ms of its 00, and of the last byte piped either way. */
+  pipedAt = 0;
+  lastActivity = 0;
 
   constructor(
     /** The receiver's identity: the line the sender writes. */
@@ -28,7 +34,9 @@ export class Room implements Timed {
     /** The sender's identity: the line the receiver writes. */
     readonly sid: string,
     private readonly handler: RoomTimerHandler,
-  ) {}
+  ) {
+    this.sources = [...new Set([ipOf(cid), ipOf(sid)])];
+  }
 
   onTimer(): void {
     this.handler.onRoomTimer(this);
@@ -53,6 +61,8 @@ export class RoomTable {
   /** Lines that still pair: cid and sid of every pending or waiting room. */
   private readonly byLine = new Map<string, Room>();
   private readonly live = new Set<Room>();
+  /** Live rooms by source address, oldest first. */
+  readonly shares = new SourceShares<Room>();
 
   get size(): number {
     return this.live.size;
@@ -64,6 +74,7 @@ export class RoomTable {
 
   add(room: Room): void {
     this.live.add(room);
+    for (const source of room.sources) this.shares.add(source, room);
     this.byLine.set(room.cid, room);
     this.byLine.set(room.sid, room);
   }
@@ -78,6 +89,7 @@ export class RoomTable {
   remove(room: Room): void {
     this.unlist(room);
     this.live.delete(room);
+    for (const source of room.sources) this.shares.delete(source, room);
     room.state = 'done';
   }
 

@@ -6,7 +6,9 @@
 // Unlike bob (§7): rooms are single use and capped, one socket may wait per
 // line, a line must come from the IP of the peer it stands for, and the
 // pairing timeout is short. Piping honours backpressure: a reader is paused
-// while its partner's queue is full, and resumed on drain.
+// while its partner's queue is full, and resumed on drain. Rooms are shared
+// fairly between source addresses (limits.ts), and a pipe ends, both sockets
+// reset, after pipeIdleTimeoutSec without a byte or pipeLifetimeSec in all.
 //
 // Every 9001 connection ends through release(); onClose() then forgets it.
 
@@ -15,6 +17,7 @@ import type { RoomRecorder } from './handshake.js';
 import { otherSide, Room, RoomTable, type RoomTimerHandler, type Side } from './rooms.js';
 import { SecureConn, type SecureTimerHandler } from './secure-conn.js';
 import { IGNORED_EVENTS, type RelaySocket, type SocketEvents } from './socket.js';
+import { ipOf } from './sources.js';
 
 // The status is two ASCII digits, "00"/"01"/"02" (bob writes the OCaml string "00").
 const PAIRED = Uint8Array.of(0x30, 0x30); // "00"
@@ -34,6 +37,7 @@ export class SecureService implements RoomRecorder, RoomTimerHandler, SecureTime
 
   // ---- rooms (recorded by the handshake side at Accepted) ---------------------------
 
+  /** Record a room for an Accepted pair; false (counted why) when refused. */
   recordPair(cid: string, sid: string): boolean {
     const { limits, timers, counters } = this.ctx;
     if (this.down) return false;
@@ -46,18 +50,62 @@ export class SecureService implements RoomRecorder, RoomTimerHandler, SecureTime
         this.dropRoom(old);
       }
     }
-    if (this.rooms.size >= limits.maxRooms) return false;
     const room = new Room(cid, sid, this);
+    if (!this.admit(room)) return false;
     this.rooms.add(room);
     timers.armIn(room, limits.pairingTimeoutSec);
     return true;
   }
 
-  /** A pending room saw no socket in time. */
+  /**
+   * Whether `room` may be added (limits.ts, fairness): each of its addresses
+   * under the per-source ceiling, and either a free room or one taken from
+   * the largest holder if that holds more than either of its addresses.
+   */
+  private admit(room: Room): boolean {
+    const { limits, counters } = this.ctx;
+    const held = Math.max(...room.sources.map((source) => this.rooms.shares.count(source)));
+    if (held >= limits.maxRoomsPerSource) {
+      counters.roomsPerSourceFull++;
+      return false;
+    }
+    if (this.rooms.size < limits.maxRooms) return true;
+    const holder = this.rooms.shares.largestAbove(held);
+    if (holder === null) {
+      counters.roomsFull++;
+      return false;
+    }
+    counters.roomsEvicted++;
+    this.evict(oldestNotPiping(holder));
+    return true;
+  }
+
+  /** Drop a room for a newcomer: a piping one resets both its sockets. */
+  private evict(room: Room): void {
+    if (room.state === 'piping') this.release(room.senderSide!, null, true);
+    else this.dropRoom(room);
+  }
+
+  /** Pending: no socket came in time. Piping: idle or lifetime deadline. */
   onRoomTimer(room: Room): void {
+    if (room.state === 'piping') return this.checkPipe(room);
     if (room.state !== 'pending') return;
     this.ctx.counters.roomsExpired++;
     this.rooms.remove(room);
+  }
+
+  /**
+   * A pipe's timer is armed at 00 and not moved per byte: when it fires, a
+   * pipe that saw bytes since is re-armed at its new idle deadline.
+   */
+  private checkPipe(room: Room): void {
+    const { limits, timers } = this.ctx;
+    const now = timers.now();
+    const end = room.pipedAt + limits.pipeLifetimeSec * 1000;
+    const idle = room.lastActivity + limits.pipeIdleTimeoutSec * 1000;
+    if (now >= end) this.release(room.senderSide!, 'pipeLifetimeExpired', true);
+    else if (now >= idle) this.release(room.senderSide!, 'pipeIdleTimeout', true);
+    else timers.armAt(room, Math.min(end, idle));
   }
 
   /** Forget a room that has not started piping, closing its waiting socket. */
@@ -193,11 +241,13 @@ export class SecureService implements RoomRecorder, RoomTimerHandler, SecureTime
     this.rooms.unlist(room);
     room.state = 'piping';
     counters.roomsPiped++;
+    room.pipedAt = room.lastActivity = timers.now();
+    timers.armAt(room, room.pipedAt + Math.min(this.ctx.limits.pipeIdleTimeoutSec, this.ctx.limits.pipeLifetimeSec) * 1000);
     for (const [conn, partner] of [
       [a, b],
       [b, a],
     ] as const) {
-      timers.cancel(conn); // a running pipe has no timer (§3)
+      timers.cancel(conn); // the room's timer governs a running pipe (bob's has none, §3)
       conn.partner = partner;
       conn.state = 'piping';
     }
@@ -213,6 +263,7 @@ export class SecureService implements RoomRecorder, RoomTimerHandler, SecureTime
   private pipe(from: SecureConn, bytes: Uint8Array): void {
     const to = from.partner!;
     this.ctx.counters.bytesPiped += bytes.length;
+    from.room!.lastActivity = this.ctx.timers.now();
     if (to.socket.write(bytes) || from.held) return;
     // The partner's queue is full: stop reading until it drains.
     from.held = true;
@@ -299,6 +350,11 @@ export class SecureService implements RoomRecorder, RoomTimerHandler, SecureTime
     return this.conns.size;
   }
 
+  /** Source addresses taking part in rooms. */
+  get sources(): number {
+    return this.rooms.shares.sources;
+  }
+
   roomCounts(): { pending: number; waiting: number; piping: number } {
     return this.rooms.counts();
   }
@@ -318,8 +374,12 @@ function latin1(bytes: Uint8Array): string {
   return text;
 }
 
-/** The address part of `ip:port` (IPv6 is unbracketed, so cut at the last colon). */
-function ipOf(identity: string): string {
-  const colon = identity.lastIndexOf(':');
-  return colon < 0 ? identity : identity.slice(0, colon);
+/** A room to evict from the largest holder: its oldest not yet piping, else its oldest. */
+function oldestNotPiping(holder: ReadonlySet<Room>): Room {
+  let oldest: Room | undefined;
+  for (const room of holder) {
+    if (room.state !== 'piping') return room;
+    oldest ??= room;
+  }
+  return oldest!;
 }

@@ -23,6 +23,9 @@ export interface RelayServerOptions {
   backlog?: number;
   limits?: Partial<RelayLimits>;
   log?: RelayLog;
+  /** On our stack only: the share of the arena all sockets' send queues may
+   *  hold together (default 0.25, relay/server/stack.ts). */
+  queueArenaShare?: number;
 }
 
 export interface RelayServer {

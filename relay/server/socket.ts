@@ -33,6 +33,11 @@ export interface RelaySocket {
   /** Stop reporting `data` (and `end`) until resume(). */
   pause(): void;
   resume(): void;
+  /** What the bytes queued for this socket cost in memory, when the adapter
+   *  knows (the stack adapter: the arena chunks its queue holds; Infinity
+   *  once it could not queue a write at all). The relay's maxQueuedBytes is
+   *  checked against it; without it, against the bytes written while blocked. */
+  queuedBytes?(): number;
 }
 
 /** What an adapter reports about one socket. */

@@ -13,7 +13,10 @@ export class RelayCounters {
   sendersRegistered = 0;
   receiversRegistered = 0;
   helloRepeated = 0; // identity and 04s sent again (§2.2)
-  peersFull = 0; // Hello refused with 0f: maxPeers registered
+  peersFull = 0; // Hello refused with 0f: maxPeers registered, and its address holds as many as any
+  peersPerSourceFull = 0; // Hello refused with 0f: its address holds maxPeersPerSource
+  peersEvicted = 0; // 0f to the oldest registration of the largest holder, for a newcomer holding fewer
+  helloRepeatsIgnored = 0; // Hello beyond maxHelloRepeats on one connection
   uidsExhausted = 0; // Hello refused with 0f: no free uid in 1..maxUid
 
   // ---- 9000: packets
@@ -26,13 +29,16 @@ export class RelayCounters {
   unknownDestination = 0; // no live peer of the right role with that uid
   notCandidate = 0; // destination live but not a candidate of the source
   identityMismatch = 0; // 07 whose identity is not the receiver's own (§7)
-  roomsFull = 0; // 0a refused (0f to both): maxRooms rooms
+  roomsFull = 0; // 0a refused (0f to both): maxRooms rooms, and its addresses hold as many as any
+  roomsPerSourceFull = 0; // 0a refused (0f to both): one of its addresses is in maxRoomsPerSource rooms
+  roomsEvicted = 0; // the oldest room of the largest holder, dropped for a newcomer holding fewer
   closedNotices = 0; // 09 sent to candidates of a vanished peer
   unsendable = 0; // a packet a bob peer could not parse (e.g. 07 identity < 5 bytes): not forwarded
 
   // ---- 9000: how connections ended
   helloTimeout = 0; // no Hello within helloTimeoutSec
   handshakeTimeout = 0; // registered, -t expired: 0f sent
+  unpairedTimeout = 0; // registered with no candidate for unpairedTimeoutSec: 0f sent
   peerEof = 0; // FIN from the peer (at a packet boundary)
   peerReset = 0; // socket gone without our close
   parseError = 0; // see parseErrors
@@ -61,6 +67,8 @@ export class RelayCounters {
   roomsReplaced = 0; // a new room reused a line of an unused one
   roomsPiped = 0; // both sides arrived: 00 sent, piping
   pipeEnded = 0; // EOF or reset on a pipe: ff ff ff ff to both, both closed
+  pipeIdleTimeout = 0; // no byte either way for pipeIdleTimeoutSec: both reset
+  pipeLifetimeExpired = 0; // piping for pipeLifetimeSec: both reset
   bytesPiped = 0;
   pipePauses = 0; // a reader paused because its partner's queue is full
   pipeResumes = 0;
@@ -69,6 +77,12 @@ export class RelayCounters {
   // ---- both ports
   lingerResets = 0; // a socket we closed did not finish within lingerSec
   shutdownCloses = 0; // sockets reset by Relay.close()
+
+  // ---- memory pressure (Relay.pressure)
+  pressureEpisodes = 0; // times pressure turned on
+  pressureRefused = 0; // 9000 sockets reset at accept while pressure is on
+  pressureShedUnregistered = 0; // sockets without a Hello, reset when pressure turned on
+  pressureShedRegistered = 0; // registered peers, 0f and closed when pressure turned on
 }
 
 export type RelayCounterValues = Omit<RelayCounters, 'parseErrors'> & {
@@ -86,14 +100,21 @@ export interface RelayStats {
   timers: number;
   /** Bytes the relay itself holds: partial packets and partial 9001 lines. */
   bufferedBytes: number;
+  /** Source addresses holding registrations, and rooms (limits.ts, fairness). */
+  sources: { peers: number; rooms: number };
   counters: RelayCounterValues;
+  /** On our stack only (stack.ts): the arena chunks the sockets' send queues
+   *  hold, their budget, and writes refused for want of room (each socket reset). */
+  arenaQueues?: { chunks: number; limit: number; refused: number };
 }
 
 /** The gauges only, for "back to empty" comparisons. */
 export type RelayLevels = Omit<RelayStats, 'counters'>;
 
 export function relayLevels(s: RelayStats): RelayLevels {
-  const { counters: _counters, ...levels } = s;
+  // arenaQueues belongs to the stack adapter: its chunks are the stack's own
+  // app chunks, which the stack's levels already compare.
+  const { counters: _counters, arenaQueues: _queues, ...levels } = s;
   return levels;
 }
 
@@ -103,6 +124,7 @@ export const EMPTY_LEVELS: RelayLevels = Object.freeze({
   rooms: { pending: 0, waiting: 0, piping: 0 },
   timers: 0,
   bufferedBytes: 0,
+  sources: { peers: 0, rooms: 0 },
 });
 
 export function snapshotCounters(c: RelayCounters): RelayCounterValues {

@@ -7,11 +7,14 @@
 // live ones; 0 means none is free.
 
 import type { Peer, Role } from './peer.js';
+import { SourceShares } from './sources.js';
 
 export class PeerTable {
   private readonly byUid = new Map<number, Peer>();
   readonly senders = new Map<number, Peer>();
   readonly receivers = new Map<number, Peer>();
+  /** Registered peers by source address, in registration order. */
+  readonly shares = new SourceShares<Peer>();
   private nextUid = 1;
 
   constructor(private readonly maxUid: number) {}
@@ -36,6 +39,7 @@ export class PeerTable {
     peer.uid = uid;
     this.byUid.set(uid, peer);
     this.ofRole(role).set(uid, peer);
+    this.shares.add(peer.source, peer);
   }
 
   /** The registered peer with this uid and role. */
@@ -49,6 +53,7 @@ export class PeerTable {
     if (peer.role === null || this.byUid.get(peer.uid) !== peer) return [];
     this.byUid.delete(peer.uid);
     this.ofRole(peer.role).delete(peer.uid);
+    this.shares.delete(peer.source, peer);
     const candidates = [...peer.candidates];
     for (const other of candidates) other.candidates.delete(peer);
     peer.candidates.clear();

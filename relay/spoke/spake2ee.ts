@@ -11,7 +11,7 @@
 import * as ed from './ed25519.js';
 import { type SpokeResult, SpokeFailure, spokeError, spokeOk } from './failure.js';
 import { type Subkeys, mainKey, subkeys, transcript } from './keyschedule.js';
-import { spokePbkdf2 } from './pbkdf2.js';
+import { type SlicedOptions, spokePbkdf2, spokePbkdf2Sliced } from './pbkdf2.js';
 import {
   BOB_CIPHERS,
   type CipherId,
@@ -87,6 +87,15 @@ export function passwordKeys(password: Password, params: PublicParams): Password
   return deriveKeys(spokePbkdf2(passwordBytes(password), params.salt, params.count));
 }
 
+/** `passwordKeys` with the PBKDF2 in slices that give the event loop back (and stop on `signal`). */
+export async function passwordKeysSliced(
+  password: Password,
+  params: PublicParams,
+  options: Pick<SlicedOptions, 'signal' | 'sliceIterations'> = {},
+): Promise<PasswordKeys> {
+  return deriveKeys(await spokePbkdf2Sliced(passwordBytes(password), params.salt, params.count, options));
+}
+
 /** spoke's random_scalar: 32 bytes, byte0 &= 0xf8, byte31 &= 0x7f, not all zero. */
 export function randomScalar(random: RandomSource): Uint8Array {
   for (let attempt = 0; attempt < 64; attempt++) {
@@ -131,12 +140,23 @@ export function clientHello(
 ): SpokeResult<{ X: Uint8Array; state: ClientState }> {
   const params = parsePublic(publicBytes, options.maxCount ?? MAX_COUNT);
   if (!params.ok) return params;
-  const keys = passwordKeys(password, params.value);
-  const x = randomScalar(options.random ?? cryptoRandom);
+  return helloFromKeys(params.value, passwordKeys(password, params.value), options.random);
+}
+
+/**
+ * The part of `clientHello` after the PBKDF2, for a receiver that parsed the
+ * public itself (parsePublic) and derived the keys in slices.
+ */
+export function helloFromKeys(
+  params: PublicParams,
+  keys: PasswordKeys,
+  random: RandomSource = cryptoRandom,
+): SpokeResult<{ X: Uint8Array; state: ClientState }> {
+  const x = randomScalar(random);
   const xB = ed.baseNoclamp(x);
   const X = xB && ed.add(xB, keys.M);
   if (X === null) return pointError('X = x·B + M');
-  return spokeOk({ X, state: { params: params.value, keys, x, X } });
+  return spokeOk({ X, state: { params, keys, x, X } });
 }
 
 /** Sender side: Y = y·B + N, Z = y·(X − M), V = y·L. */

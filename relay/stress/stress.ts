@@ -8,12 +8,12 @@ import { type GuestMemory, statsMark, waitForQuiescence } from './guest-stats.js
 import { type RunResult, runStress } from './run.js';
 
 /**
- * bob's own count, not our senders' default. Every receiver runs one PBKDF2
- * and the curve arithmetic for every sender the relay advertises to it, and
- * every sender answers each of those receivers (docs/bob-protocol.md §4.6): about
- * 3 ms of CPU per (receiver, sender) couple here at count 16, of which the
- * PBKDF2 is a small part; at our senders' 20 000 (≈ 0.1 s each) a 256-pair
- * run would take hours.
+ * bob's own count, which is also our senders' default. Every receiver runs
+ * one PBKDF2 and the curve arithmetic for every sender the relay advertises
+ * to it, and every sender answers each of those receivers (docs/bob-protocol.md
+ * §4.6): about 3 ms of CPU per (receiver, sender) couple here at count 16, of
+ * which the PBKDF2 is a small part; at the receivers' cap, 20 000 (≈ 0.1 s
+ * each), a 256-pair run would take hours.
  */
 export const STRESS_PBKDF2_COUNT = 16;
 /**

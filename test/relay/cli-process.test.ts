@@ -82,7 +82,7 @@ describe('bob as a process', () => {
         const sent = await sender.proc.done;
         expect(received.stderr).toBe('');
         expect(received.code).toBe(0);
-        expect(received.stdout).toMatch(/^Accept from 127\.0\.0\.1:\d+ \[Y\/n\]: \n>>> Received a file: photo\.jpg\.\n$/);
+        expect(received.stdout).toMatch(/^Receive "photo\.jpg" \(293\.0 KiB\) from 127\.0\.0\.1:\d+ \[Y\/n\]: \n>>> Received a file: photo\.jpg\.\n$/);
         expect(sent).toEqual({ code: 0, stdout: `Password: ${pw}\n`, stderr: '' });
         const copy = await readFile(join(out, 'photo.jpg'));
         expect(createHash('sha256').update(copy).digest('hex')).toBe(createHash('sha256').update(data).digest('hex'));
