@@ -31,7 +31,7 @@ import { JIT_MODES, type JitMode } from '../host/jit.js';
 import { silentLogger } from './client/log.js';
 import { type GuestMemory, statsMark, waitForQuiescence } from './stress/guest-stats.js';
 import { STRESS_DEFAULT_CONCURRENCY, STRESS_PBKDF2_COUNT, type RunReport, stress } from './stress/stress.js';
-import { failureReasons } from './stress/report.js';
+import { failureReasons, spacesText } from './stress/report.js';
 
 export const GUEST_STATS_INTERVAL_MS = 250;
 /** heapUsed (after GC) may differ from the baseline by this fraction: GC is not byte-exact. */
@@ -131,17 +131,23 @@ export async function quiescentMemory(guest: RelayGuest): Promise<GuestMemory> {
 export interface MemoryCheck {
   readonly ok: boolean;
   readonly arenaDelta: number;
+  /** Change of the data heap: heapUsed without compiled code. */
   readonly heapDelta: number;
-  /** heapDelta as a fraction of the baseline heap. */
+  /** heapDelta as a fraction of the baseline's data heap. */
   readonly heapFraction: number;
+  /** Change of compiled code (code_space and code_large_object_space), for
+   *  the record: code is the program, not state a connection left behind. */
+  readonly codeDelta: number;
 }
 
-/** arenaUsed exactly equal (the arena is ours, chunk by chunk); heapUsed within HEAP_TOLERANCE. */
+/** arenaUsed exactly equal (the arena is ours, chunk by chunk); the data
+ *  heap (heapUsed after GC, without compiled code) within HEAP_TOLERANCE. */
 export function compareMemory(baseline: GuestMemory, now: GuestMemory): MemoryCheck {
   const arenaDelta = now.arenaUsed - baseline.arenaUsed;
-  const heapDelta = now.heapUsed - baseline.heapUsed;
-  const heapFraction = heapDelta / baseline.heapUsed;
-  return { ok: now.quiescent && arenaDelta === 0 && Math.abs(heapFraction) <= HEAP_TOLERANCE, arenaDelta, heapDelta, heapFraction };
+  const heapDelta = now.dataHeapUsed - baseline.dataHeapUsed;
+  const heapFraction = heapDelta / baseline.dataHeapUsed;
+  const codeDelta = now.codeBytes - baseline.codeBytes;
+  return { ok: now.quiescent && arenaDelta === 0 && Math.abs(heapFraction) <= HEAP_TOLERANCE, arenaDelta, heapDelta, heapFraction, codeDelta };
 }
 
 // ------------------------------------------------------------ the main job
@@ -234,6 +240,10 @@ function mb(bytes: number): string {
   return `${(bytes / 1024 / 1024).toFixed(2)} MiB`;
 }
 
+function kb(bytes: number): string {
+  return `${(bytes / 1024).toFixed(0)} KiB`;
+}
+
 function signedBytes(n: number): string {
   return `${n > 0 ? '+' : n < 0 ? '-' : '±'}${Math.abs(n)} B`;
 }
@@ -245,7 +255,7 @@ function row(r: RunReport, check: MemoryCheck | null): string {
     `${r.ok}/${r.pairs} ok`.padEnd(12),
     `${(r.wallMs / 1000).toFixed(2)} s`.padStart(9),
     g === null ? 'no guest stats' : `arena ${mb(g.arenaUsed)} (${signedBytes(check!.arenaDelta)})`,
-    g === null ? '' : `heap ${mb(g.heapUsed)} (${(check!.heapFraction * 100).toFixed(2)}%)`,
+    g === null ? '' : `data heap ${mb(g.dataHeapUsed)} (${(check!.heapFraction * 100).toFixed(2)}%)  code ${kb(g.codeBytes)} (${signedBytes(check!.codeDelta)})`,
     g === null ? '' : `connections ${g.connections}${g.quiescent ? '' : ' (NOT quiescent)'}`,
   ];
   return cells.filter((c) => c !== '').join('  ');
@@ -298,12 +308,14 @@ export async function mainJob(argv: string[]): Promise<number> {
     // The arena is ours chunk by chunk: the warm-up may not change it either.
     const warmArenaDelta = baseline.arenaUsed - booted.arenaUsed;
     if (options.json) {
-      out(JSON.stringify({ booted: { arenaUsed: booted.arenaUsed, heapUsed: booted.heapUsed }, baseline: { arenaUsed: baseline.arenaUsed, heapUsed: baseline.heapUsed } }));
+      const figures = (m: GuestMemory) => ({ arenaUsed: m.arenaUsed, heapUsed: m.heapUsed, dataHeapUsed: m.dataHeapUsed, codeBytes: m.codeBytes, heapSpaces: m.heapSpaces });
+      out(JSON.stringify({ booted: figures(booted), baseline: figures(baseline) }));
     } else {
-      out(`booted (quiescent): arena ${mb(booted.arenaUsed)} (${booted.arenaUsed} B), heap after GC ${mb(booted.heapUsed)} (${booted.heapUsed} B)`);
+      out(`booted (quiescent): arena ${mb(booted.arenaUsed)} (${booted.arenaUsed} B), heap after GC ${mb(booted.heapUsed)} (${spacesText(booted)})`);
       if (options.warmup > 0) {
-        out(`baseline (quiescent, after ${options.warmup} warm-up run${options.warmup > 1 ? 's' : ''}): arena ${mb(baseline.arenaUsed)} (${signedBytes(warmArenaDelta)} since boot), heap after GC ${mb(baseline.heapUsed)} (${baseline.heapUsed} B)`);
+        out(`baseline (quiescent, after ${options.warmup} warm-up run${options.warmup > 1 ? 's' : ''}): arena ${mb(baseline.arenaUsed)} (${signedBytes(warmArenaDelta)} since boot), heap after GC ${mb(baseline.heapUsed)} (${spacesText(baseline)})`);
       }
+      out(`verdict rule: arena exactly at baseline; data heap (heap after GC without compiled code) within ${HEAP_TOLERANCE * 100}%`);
     }
     const checks: MemoryCheck[] = [];
     const summary = await stress({
@@ -314,7 +326,7 @@ export async function mainJob(argv: string[]): Promise<number> {
         const check = r.guest === null ? null : compareMemory(baseline, r.guest);
         if (check !== null) checks.push(check);
         if (options.json) {
-          const memory = check === null ? {} : { arenaDelta: check.arenaDelta, heapDelta: check.heapDelta, heapFraction: check.heapFraction, memoryOk: check.ok };
+          const memory = check === null ? {} : { arenaDelta: check.arenaDelta, heapDelta: check.heapDelta, heapFraction: check.heapFraction, codeDelta: check.codeDelta, memoryOk: check.ok };
           out(JSON.stringify({ run: r.run, pairs: r.pairs, ok: r.ok, wallMs: Math.round(r.wallMs), guest: r.guest, ...memory }));
         }
         else out(row(r, check));
@@ -332,9 +344,9 @@ export async function mainJob(argv: string[]): Promise<number> {
         last === undefined
           ? 'no guest memory figures'
           : memoryOk
-            ? `memory returned to baseline after every run (arena exactly; heap within ${HEAP_TOLERANCE * 100}%, last ${signedBytes(last.heapDelta)})`
+            ? `memory returned to baseline after every run (arena exactly; data heap within ${HEAP_TOLERANCE * 100}%, last ${signedBytes(last.heapDelta)}; code ${signedBytes(last.codeDelta)})`
             : `memory did NOT return to baseline: ${warmArenaDelta !== 0 ? `the warm-up left the arena ${signedBytes(warmArenaDelta)} off its boot value; ` : ''}${checks
-                .map((c, i) => `run ${i + 1} arena ${signedBytes(c.arenaDelta)}, heap ${signedBytes(c.heapDelta)} (${(c.heapFraction * 100).toFixed(2)}%)`)
+                .map((c, i) => `run ${i + 1} arena ${signedBytes(c.arenaDelta)}, data heap ${signedBytes(c.heapDelta)} (${(c.heapFraction * 100).toFixed(2)}%)`)
                 .join('; ')}`;
       out(`verdict: ${ok ? 'PASS' : 'FAIL'}: ${summary.ok}/${summary.pairs} transfers ok; ${memory}`);
     }

@@ -9,6 +9,10 @@ export interface RelayEndpoint {
   readonly port: number;
   /** The secure room's port (9001), on the same IP as the handshake (§3). */
   readonly securePort: number;
+  /** Our address for both connections (default: the system's choice). The
+   *  stress tool gives each client its own loopback address, so that a
+   *  relay's per-address limits see many users, as they would. */
+  readonly localAddress?: string;
 }
 
 export const DEFAULT_ENDPOINT: RelayEndpoint = {

@@ -16,6 +16,8 @@ import { Connection, connectTcp, withDeadline } from './socket.js';
 export interface PairOptions extends DriverOptions {
   readonly deadline: Deadline;
   readonly signal?: AbortSignal;
+  /** Our address for the connection (RelayEndpoint.localAddress). */
+  readonly localAddress?: string;
 }
 
 /**
@@ -26,7 +28,7 @@ export interface PairOptions extends DriverOptions {
 export async function pairThroughRelay(ip: string, port: number, machine: HandshakeMachine, options: PairOptions): Promise<Paired> {
   const { deadline, log, signal } = options;
   log.debug(`connecting to the relay at ${ip}:${port}`);
-  const connection = new Connection(await connectTcp(ip, port, deadline.cap(CONNECT_TIMEOUT_MS), signal));
+  const connection = new Connection(await connectTcp(ip, port, deadline.cap(CONNECT_TIMEOUT_MS), signal, options.localAddress));
   try {
     const giveUp = () => machine.giveUp(deadline.seconds ?? 0);
     return await withDeadline(connection, deadline.remaining(), giveUp, () => runHandshake(connection, machine, options), signal);

@@ -76,11 +76,11 @@ export async function receive(options: ReceiveOptions): Promise<ReceiveResult> {
     log,
   });
   const ask = async (q: Question) => machine.answer(q.uid, await untilAborted(confirm(q.identity), signal));
-  const paired = await pairThroughRelay(ip, options.relay.port, machine, { deadline, log, ask, signal });
+  const paired = await pairThroughRelay(ip, options.relay.port, machine, { deadline, log, ask, signal, localAddress: options.relay.localAddress });
   const { advertised, refused, ignored } = machine.stats;
   if (refused + ignored > 0) log.info(`${advertised} senders advertised: ${refused} refused, ${ignored} ignored`);
   const peer = identityText(paired.peerIdentity);
-  const room = await enterSecureRoom(ip, options.relay.securePort, { identity: paired.peerIdentity, text: peer }, deadline, signal);
+  const room = await enterSecureRoom(ip, options.relay.securePort, { identity: paired.peerIdentity, text: peer }, deadline, signal, options.relay.localAddress);
   log.info(`in the secure room with ${peer}`);
   const destination = async (name: string) => {
     const path = await chooseDestination(name, options.output, options.directory ?? process.cwd(), log);

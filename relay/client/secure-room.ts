@@ -27,8 +27,9 @@ export async function enterSecureRoom(
   peer: { identity: Uint8Array; text: string },
   deadline: Deadline,
   signal?: AbortSignal,
+  localAddress?: string,
 ): Promise<Room> {
-  const connection = new Connection(await connectTcp(ip, port, deadline.cap(CONNECT_TIMEOUT_MS), signal));
+  const connection = new Connection(await connectTcp(ip, port, deadline.cap(CONNECT_TIMEOUT_MS), signal, localAddress));
   try {
     const timeout = () => new BobError(ExitCode.Timeout, `Timeout: ${peer.text} never joined the secure room`);
     const leftover = await withDeadline(connection, deadline.remaining(), timeout, () => joinSecureRoom(connection, peer.identity), signal);

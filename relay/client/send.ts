@@ -46,10 +46,12 @@ export async function send(options: SendOptions): Promise<SendResult> {
   const init = initSpoke(options.password, options.pbkdf2Count ?? DEFAULT_PBKDF2_COUNT);
   const ip = await resolveHost(options.relay.host);
   const machine = new SenderHandshake({ publicBytes: init.public, secret: init.secret, failFast: options.failFast, log });
-  const paired = await pairThroughRelay(ip, options.relay.port, machine, { deadline, log, signal: options.signal });
+  const paired = await pairThroughRelay(ip, options.relay.port, machine, { deadline, log, signal: options.signal, localAddress: options.relay.localAddress });
   const peer = identityText(paired.peerIdentity);
   options.onPaired?.(peer);
-  const { connection: room } = await enterSecureRoom(ip, options.relay.securePort, { identity: paired.peerIdentity, text: peer }, deadline, options.signal);
+  const { connection: room } = await enterSecureRoom(
+    ip, options.relay.securePort, { identity: paired.peerIdentity, text: peer }, deadline, options.signal, options.relay.localAddress,
+  );
   try {
     log.info(`in the secure room with ${peer}; sending ${options.file.name}`);
     const stream = { level: options.level ?? BOB_LEVEL, onProgress: options.onProgress };

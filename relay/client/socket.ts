@@ -34,10 +34,10 @@ export async function resolveHost(host: string): Promise<string> {
 }
 
 /** A TCP connection; rejects with a BobError (exit 4 when the relay is not there). */
-export function connectTcp(host: string, port: number, timeoutMs: number, signal?: AbortSignal): Promise<Socket> {
+export function connectTcp(host: string, port: number, timeoutMs: number, signal?: AbortSignal, localAddress?: string): Promise<Socket> {
   const where = `${host}:${port}`;
   return new Promise((resolve, reject) => {
-    const socket = connect({ host, port, noDelay: true });
+    const socket = connect({ host, port, noDelay: true, ...(localAddress !== undefined ? { localAddress } : {}) });
     const fail = (error: unknown) => {
       cleanup();
       socket.destroy();

@@ -9,6 +9,13 @@ import { open, stat } from 'node:fs/promises';
 export interface GuestMemory {
   readonly arenaUsed: number;
   readonly heapUsed: number;
+  /** heapUsed by V8 heap space (old_space, code_space, ...), when the line has them. */
+  readonly heapSpaces: Readonly<Record<string, number>>;
+  /** Compiled code: code_space and code_large_object_space. It is the
+   *  program, not state connections left behind. */
+  readonly codeBytes: number;
+  /** heapUsed without codeBytes: the data the verdict compares. */
+  readonly dataHeapUsed: number;
   readonly connections: number;
   /** False when the timeout passed with connections still open. */
   readonly quiescent: boolean;
@@ -67,12 +74,29 @@ async function lastLine(path: string, size: number): Promise<unknown> {
   }
 }
 
+/** V8's spaces that hold compiled code. */
+const CODE_SPACES = ['code_space', 'code_large_object_space'];
+
 function memoryOf(line: unknown): GuestMemory | null {
   const arenaUsed = field(line, 'mem', 'arenaUsed');
   const heapUsed = field(line, 'mem', 'heapUsed');
   const connections = field(line, 'tcp', 'connections');
   if (arenaUsed === undefined || heapUsed === undefined || connections === undefined) return null;
-  return { arenaUsed, heapUsed, connections, quiescent: false };
+  const heapSpaces = spacesOf(line);
+  const codeBytes = CODE_SPACES.reduce((sum, name) => sum + (heapSpaces[name] ?? 0), 0);
+  return { arenaUsed, heapUsed, heapSpaces, codeBytes, dataHeapUsed: heapUsed - codeBytes, connections, quiescent: false };
+}
+
+/** mem.heapSpaces (or the flat "mem.heapSpaces"), numbers only; {} when absent. */
+function spacesOf(line: unknown): Record<string, number> {
+  if (typeof line !== 'object' || line === null) return {};
+  const record = line as Record<string, unknown>;
+  const mem = record.mem;
+  const raw = typeof mem === 'object' && mem !== null ? (mem as Record<string, unknown>).heapSpaces : record['mem.heapSpaces'];
+  const out: Record<string, number> = {};
+  if (typeof raw !== 'object' || raw === null) return out;
+  for (const [name, value] of Object.entries(raw)) if (typeof value === 'number' && Number.isFinite(value)) out[name] = value;
+  return out;
 }
 
 /** `obj.group.name`, or the flat key `"group.name"`: either shape is accepted. */

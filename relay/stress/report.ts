@@ -24,7 +24,7 @@ export function runText(report: RunReport): string {
 export function summaryText(summary: StressSummary): string {
   let text = `total: ${summary.ok}/${summary.pairs} transfers ok over ${summary.runs.length} run(s)`;
   if (summary.arenaGrowth !== null && summary.heapGrowth !== null) {
-    text += `; guest memory change from the first run to the last: arena ${signedBytes(summary.arenaGrowth)}, heap ${signedBytes(summary.heapGrowth)}`;
+    text += `; guest memory change from the first run to the last: arena ${signedBytes(summary.arenaGrowth)}, data heap ${signedBytes(summary.heapGrowth)}`;
   }
   return text + '\n';
 }
@@ -60,7 +60,15 @@ export function summaryJson(summary: StressSummary): string {
 function guestText(guest: GuestMemory | null): string {
   if (guest === null) return '';
   const state = guest.quiescent ? 'quiescent' : `NOT quiescent, ${guest.connections} connection(s) left`;
-  return `; guest (${state}): arena ${formatBytes(guest.arenaUsed)}, heap ${formatBytes(guest.heapUsed)}`;
+  return `; guest (${state}): arena ${formatBytes(guest.arenaUsed)}, heap ${formatBytes(guest.heapUsed)} (${spacesText(guest)})`;
+}
+
+/** "data 5.9M: old 5.7M, new 10K, ...; code 180K", the heap by V8 space. */
+export function spacesText(guest: GuestMemory): string {
+  const spaces = Object.entries(guest.heapSpaces).filter(([, bytes]) => bytes > 0);
+  if (spaces.length === 0) return 'no spaces reported';
+  const data = spaces.filter(([name]) => !name.startsWith('code_')).map(([name, bytes]) => `${name.replace(/_space$/, '')} ${formatBytes(bytes)}`);
+  return `data ${formatBytes(guest.dataHeapUsed)}: ${data.join(', ')}; code ${formatBytes(guest.codeBytes)}`;
 }
 
 function signedBytes(n: number): string {

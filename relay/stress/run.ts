@@ -25,6 +25,9 @@ export interface RunOptions {
    *  run always ends. */
   readonly clientLimitMs?: number;
   readonly log: Logger;
+  /** Each client's own address (pair index and role), e.g. one loopback
+   *  address per client; default: the system's choice for all. */
+  readonly sourceAddress?: (pair: number, role: Role) => string | undefined;
 }
 
 export interface Failure {
@@ -106,7 +109,9 @@ function runClients(pairs: Pair[], options: RunOptions): Promise<Failure[]> {
 async function runClient(slot: Slot, pair: Pair, options: RunOptions): Promise<void> {
   const limitMs = options.clientLimitMs ?? 3 * options.clientTimeoutMs;
   const abort = new AbortController();
-  const common = { relay: options.relay, password: pair.password, timeoutMs: options.clientTimeoutMs, signal: abort.signal };
+  const localAddress = options.sourceAddress?.(slot.pair, slot.role);
+  const relay = localAddress === undefined ? options.relay : { ...options.relay, localAddress };
+  const common = { relay, password: pair.password, timeoutMs: options.clientTimeoutMs, signal: abort.signal };
   const client = slot.role === 'send'
     ? send({ ...common, file: bufferSource('file.txt', pair.data), pbkdf2Count: options.pbkdf2Count })
     : receive({ ...common, output: pair.output });

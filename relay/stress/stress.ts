@@ -44,6 +44,8 @@ export interface StressOptions {
   readonly log: Logger;
   /** Called after each run (the CLI prints it). */
   readonly onRun?: (report: RunReport) => void;
+  /** Each client's own address (see RunOptions.sourceAddress). */
+  readonly sourceAddress?: (pair: number, role: 'send' | 'recv') => string | undefined;
 }
 
 export interface RunReport extends RunResult {
@@ -59,6 +61,7 @@ export interface StressSummary {
   readonly failed: number;
   /** Guest memory after the last run minus after the first (null without stats). */
   readonly arenaGrowth: number | null;
+  /** Data heap (without compiled code) after the last run minus after the first. */
   readonly heapGrowth: number | null;
 }
 
@@ -90,6 +93,6 @@ function summarise(runs: RunReport[]): StressSummary {
     ok: runs.reduce((n, r) => n + r.ok, 0),
     failed: runs.reduce((n, r) => n + r.failed, 0),
     arenaGrowth: both ? last.arenaUsed - first.arenaUsed : null,
-    heapGrowth: both ? last.heapUsed - first.heapUsed : null,
+    heapGrowth: both ? last.dataHeapUsed - first.dataHeapUsed : null,
   };
 }

@@ -104,9 +104,15 @@ kernel.describe('uk run on TAP against the kernel', () => {
     expect(r.code).toBe(0);
     expect(tsharkProblems(pcap)).toBe('');
     const rows = tsharkFields(pcap, ['ip.src', 'ip.proto', 'tcp.dstport', 'tcp.flags.syn', 'tcp.options.wscale.shift', 'tcp.window_size', 'tcp.option_kind']);
-    // Every segment we sent is in there: the guest's TCP frames match its counter.
+    // Every segment we sent is in there, but those the guest's link refused
+    // before the capture point (a full TX ring under load, counted deviceDrop)
+    // or that never left (stopped, ARP): the guest's TCP frames match its counter.
     const ours = rows.filter(([src, proto]) => src === ns.peerIp && proto === '6');
-    expect(ours.length).toBe(r.final!.tcp.counters.segmentsOut);
+    const d = r.final!.drops;
+    const neverLeft = (d.deviceDrop ?? 0) + (d.stopped ?? 0) + (d.arpQueueFull ?? 0) + (d.arpGiveUp ?? 0) + (d.arpEvicted ?? 0);
+    const sent = r.final!.tcp.counters.segmentsOut;
+    expect(ours.length).toBeLessThanOrEqual(sent);
+    expect(sent - ours.length).toBeLessThanOrEqual(neverLeft);
     expect(rows.length).toBeGreaterThan(100_000);
     // Window scaling (RFC 7323) with the kernel: its SYNs offer a shift, our
     // SYN-ACKs answer with 1 (a 64 KiB rcvBuf), and tshark, reading the

@@ -130,7 +130,11 @@ describe('guest stats after a run', () => {
   });
 
   const line = (connections: number, arenaUsed: number) =>
-    JSON.stringify({ t: 1, mem: { budget: 40e6, arenaUsed, heapUsed: 2e6 }, tcp: { connections, byState: {}, timers: 0 } }) + '\n';
+    JSON.stringify({
+      t: 1,
+      mem: { budget: 40e6, arenaUsed, heapUsed: 2e6, heapSpaces: { old_space: 1.7e6, new_space: 0.1e6, code_space: 0.2e6 } },
+      tcp: { connections, byState: {}, timers: 0 },
+    }) + '\n';
 
   it('waits for a line written after the run that shows no connection', async () => {
     const file = join(dir, 'stats.jsonl');
@@ -139,7 +143,11 @@ describe('guest stats after a run', () => {
     const waiting = waitForQuiescence(file, mark, 5000);
     await appendFile(file, line(3, 222));
     setTimeout(() => void appendFile(file, line(0, 333) + '{"t": 9, "mem": {'), 250); // and a line being written
-    expect(await waiting).toEqual({ arenaUsed: 333, heapUsed: 2e6, connections: 0, quiescent: true });
+    // The data heap leaves out compiled code (code_space): 2e6 - 0.2e6.
+    expect(await waiting).toEqual({
+      arenaUsed: 333, heapUsed: 2e6, connections: 0, quiescent: true,
+      heapSpaces: { old_space: 1.7e6, new_space: 0.1e6, code_space: 0.2e6 }, codeBytes: 0.2e6, dataHeapUsed: 1.8e6,
+    });
   });
 
   it('reports the latest line as not quiescent at the timeout, and accepts flat keys', async () => {
@@ -147,7 +155,10 @@ describe('guest stats after a run', () => {
     await writeFile(file, '');
     const mark = await statsMark(file);
     await appendFile(file, JSON.stringify({ t: 1, 'mem.arenaUsed': 5, 'mem.heapUsed': 6, 'tcp.connections': 2 }) + '\n');
-    expect(await waitForQuiescence(file, mark, 300)).toEqual({ arenaUsed: 5, heapUsed: 6, connections: 2, quiescent: false });
+    // Without heapSpaces, all of the heap counts as data.
+    expect(await waitForQuiescence(file, mark, 300)).toEqual({
+      arenaUsed: 5, heapUsed: 6, connections: 2, quiescent: false, heapSpaces: {}, codeBytes: 0, dataHeapUsed: 6,
+    });
     expect(await waitForQuiescence(join(dir, 'missing'), 0, 200)).toBeNull();
   });
 });
