@@ -94,3 +94,16 @@ export function writeResults(root: string, name: string, data: unknown): void {
   mkdirSync(join(root, 'bench', 'results'), { recursive: true });
   writeFileSync(join(root, 'bench', 'results', `${name}.json`), JSON.stringify(data, null, 2) + '\n');
 }
+
+/** A TCP port free on 127.0.0.1 now (the OS picks it; closed again at once). */
+export async function freePort(): Promise<number> {
+  const { createServer } = await import('node:net');
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
+}

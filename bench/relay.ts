@@ -5,7 +5,6 @@
 // runs or --minutes of guest runs, whichever comes first.
 //
 //   npm run bench:relay [-- --pairs 256 --runs 20 --minutes 10 --concurrency 16]
-import net from 'node:net';
 import { parseArgs } from 'node:util';
 import { packageRoot } from '../host/hotpath.js';
 import type { JitMode } from '../host/jit.js';
@@ -14,7 +13,7 @@ import { compareMemory, quiescentMemory, startRelayGuest } from '../relay/main-j
 import { startHostRelay } from '../relay/server/host.js';
 import type { GuestMemory } from '../relay/stress/guest-stats.js';
 import { STRESS_DEFAULT_SIZE, STRESS_PBKDF2_COUNT, type StressOptions, stress } from '../relay/stress/stress.js';
-import { describeMachine, isMain, median, writeMarkdownSection, writeResults } from './common.js';
+import { describeMachine, freePort, isMain, median, writeMarkdownSection, writeResults } from './common.js';
 
 interface GuestSeries {
   jit: JitMode;
@@ -31,14 +30,6 @@ interface GuestRow {
   memory: GuestMemory;
   arenaDelta: number;
   heapDelta: number;
-}
-
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 export async function runRelayBench(argv: string[] = process.argv.slice(2)): Promise<void> {

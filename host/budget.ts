@@ -88,12 +88,12 @@ export function splitBudget(budget: number): MemorySplit {
  *  (stack/admission.ts). */
 export const HEAP_HIGH_WATER = ADMISSION_DEFAULTS.heapHighWater;
 /** What a guest's heap holds before its first connection: the runtime, the
- *  stack and an app such as the relay (about 6.5 MiB measured with --stats). */
+ *  stack and an app such as the relay (6.1-6.4 MiB measured with --stats). */
 export const BOOT_HEAP_BYTES = 7 * MIB;
 /** JS heap one open connection costs today: its control block object, queues,
- *  Connection and an app's objects (2.7-3.4 KiB measured with idle
- *  connections to echo and the relay; the larger figure). */
-export const CONNECTION_HEAP_BYTES = 3.5 * 1024;
+ *  Connection and an app's objects (2.7-3.4 KiB with idle connections to
+ *  echo; about 5 KiB to the relay, whose peers have objects of their own). */
+export const CONNECTION_HEAP_BYTES = 5 * 1024;
 /** The connection table's size: never fewer than this, never more than the
  *  24-bit owner ids allow. */
 const MIN_CONNECTIONS = 64;
@@ -101,25 +101,30 @@ const MAX_CONNECTIONS = 0xffffff;
 
 /**
  * maxConnections for a budget: the connections whose heap fits between what
- * the guest holds at boot and the heap's high-water mark,
- *   floor((heapBytes * HEAP_HIGH_WATER - BOOT_HEAP_BYTES) / CONNECTION_HEAP_BYTES)
- * (16M: 760; 40M: 1,696; 128M: 9,888). The heap guard is what keeps the guest alive
- * whatever connections cost; this bound keeps the table itself to what the
- * budget holds, and its 90% point is where the application is told to shed.
+ * the guest holds at boot and the old generation's high-water mark (V8 fails
+ * when the old generation passes its limit; the young generation's share of
+ * the heap only holds short-lived objects),
+ *   floor((oldGenerationBytes * HEAP_HIGH_WATER - BOOT_HEAP_BYTES) / CONNECTION_HEAP_BYTES)
+ * (16M: 64, the floor; 40M: 696; 128M: 4,464). The heap guard is what keeps
+ * the guest alive whatever connections cost; this bound keeps the table
+ * itself to what the budget holds, and its 90% point is where the
+ * application is told to shed.
  */
 export function connectionCapacity(split: MemorySplit): number {
-  const room = split.heapBytes * HEAP_HIGH_WATER - BOOT_HEAP_BYTES;
+  const room = split.maxOldGenerationSizeMb * MIB * HEAP_HIGH_WATER - BOOT_HEAP_BYTES;
   return Math.min(MAX_CONNECTIONS, Math.max(MIN_CONNECTIONS, Math.floor(room / CONNECTION_HEAP_BYTES)));
 }
 
-/** The boot line about connections, e.g. "tcp: up to 1696 connections (heap
- *  16M x 80% high-water - 7M at boot, 3.5K each); admissions stop above 12.8M of heap". */
+/** The boot line about connections, e.g. "tcp: up to 696 connections (old
+ *  generation 13M x 80% high-water - 7M at boot, 5K each); no new connection
+ *  while the old generation holds more than 10.4M". */
 export function describeCapacity(split: MemorySplit, maxConnections: number, given: boolean): string {
-  const mark = formatBytes(Math.floor(split.heapBytes * HEAP_HIGH_WATER));
+  const old = split.maxOldGenerationSizeMb * MIB;
+  const mark = formatBytes(Math.floor(old * HEAP_HIGH_WATER));
   const why = given
     ? 'as given'
-    : `heap ${formatBytes(split.heapBytes)} x ${HEAP_HIGH_WATER * 100}% high-water - ${formatBytes(BOOT_HEAP_BYTES)} at boot, ${formatBytes(CONNECTION_HEAP_BYTES)} each`;
-  return `tcp: up to ${maxConnections} connections (${why}); no new connection while the heap is above ${mark}`;
+    : `old generation ${formatBytes(old)} x ${HEAP_HIGH_WATER * 100}% high-water - ${formatBytes(BOOT_HEAP_BYTES)} at boot, ${formatBytes(CONNECTION_HEAP_BYTES)} each`;
+  return `tcp: up to ${maxConnections} connections (${why}); no new connection while the old generation holds more than ${mark}`;
 }
 
 /** The boot line, e.g. "mem: 40M = arena 24M (384 pages, 12223 chunks) + heap 16M (old 13M, young 3M)". */

@@ -71,6 +71,20 @@ function runOptions(app: string, args: string[], f: RunFlags): RunOptions {
   };
 }
 
+/** SIGUSR2 writes a stats line with mem.heapCensus (host/heap-census.ts): what
+ *  the guest's heap holds, program and data (the main job's verdict uses it).
+ *  Installed before boot, so an early signal is ignored rather than fatal
+ *  (Node's default for SIGUSR2 ends the process). */
+function censusOnSignal(): (run: GuestRun) => void {
+  let guest: GuestRun | null = null;
+  process.on('SIGUSR2', () => {
+    guest?.census().catch((err: Error) => say(`heap census failed: ${err.message}`));
+  });
+  return (run) => {
+    guest = run;
+  };
+}
+
 /** SIGINT and SIGTERM stop the guest gracefully; a second one ends it at once. */
 function stopOnSignals(run: GuestRun): void {
   let signals = 0;
@@ -105,8 +119,10 @@ async function run(app: string, args: string[], flags: RunFlags): Promise<number
   // Before the guest's code is loaded, so that all of it compiles on these tiers.
   applyJitMode(flags.jit);
   if (flags.jit !== 'optimizing') say(describeJitMode(flags.jit));
+  const censusFor = censusOnSignal();
   const guest = await startGuest(options);
   stopOnSignals(guest);
+  censusFor(guest);
   const r = await guest.done;
   if (r.code === 0) say(summary(r));
   else if (r.code !== 3) say(`guest ${r.reason}: ${r.message ?? ''}`);

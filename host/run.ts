@@ -19,6 +19,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { formatIpv4, parseCidr, parseIpv4, type EngineName, PcapWriter, type TcpOptions, RealClock } from '../stack/index.js';
 import { describeArena, scanArena } from './arena-report.js';
+import { censusOfStream } from './heap-census.js';
 import { BudgetError, connectionCapacity, describeCapacity, describeSplit, formatBytes, splitBudget, type MemorySplit } from './budget.js';
 import { DeviceError } from './devices/tap.js';
 import { BUILTIN_APPS, type AppSpec, type BuiltinApp, type GuestBoot, type GuestMessage, type GuestSnapshot } from './guest/protocol.js';
@@ -86,6 +87,13 @@ export interface GuestRun {
   readonly backend: Backend;
   /** A fresh stats record. */
   stats(): Promise<StatsRecord>;
+  /** A V8 heap snapshot of the guest's isolate (.heapsnapshot JSON), for
+   *  finding out what its heap holds (bench/heap-attribution.ts reads two). */
+  heapSnapshot(): Promise<NodeJS.ReadableStream>;
+  /** A fresh stats record with mem.heapCensus (host/heap-census.ts: the heap
+   *  split into program and data, from a heap snapshot), also written to the
+   *  --stats sink. `uk run` takes one on SIGUSR2. */
+  census(): Promise<StatsRecord>;
   /** Graceful stop; resolves like `done`. */
   stop(): Promise<RunResult>;
   /** Settles when the guest has ended, for whatever reason. */
@@ -256,6 +264,7 @@ function startWorker(p: Plan, arena: SharedArena, link: LinkConfig, opts: RunOpt
     app: p.app,
     args: opts.args ?? [],
     statsIntervalMs: opts.stats === undefined ? 0 : p.statsIntervalMs,
+    oldGenerationBytes: p.split.maxOldGenerationSizeMb * 1024 * 1024,
   };
   const worker = new Worker(guestScript(), {
     workerData: boot,
@@ -361,6 +370,8 @@ class Tender {
       link: this.link,
       backend: this.backend,
       stats: () => this.requestStats(),
+      heapSnapshot: () => this.worker.getHeapSnapshot(),
+      census: () => this.census(),
       stop: () => this.stop(),
       done: this.done,
     };
@@ -433,6 +444,14 @@ class Tender {
       );
     }
     return lines;
+  }
+
+  private async census(): Promise<StatsRecord> {
+    const heapCensus = await censusOfStream(await this.worker.getHeapSnapshot());
+    const rec = await this.requestStats();
+    const withCensus: StatsRecord = { ...rec, mem: { ...rec.mem, heapCensus } };
+    this.outputs.stats?.write(withCensus);
+    return withCensus;
   }
 
   private requestStats(): Promise<StatsRecord> {

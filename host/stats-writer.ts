@@ -5,13 +5,17 @@
 //   mem       budget, arenaBytes, arenaChunks, arenaChunksInUse, arenaUsed
 //             (bytes in chunks in use), heapLimit, heapUsed (after a full GC
 //             in the guest when heapAfterGc), heapTotal, heapSpaces (bytes
-//             used per V8 space: old_space, code_space, ...)
+//             used per V8 space: old_space, code_space, ...), heapCode
+//             (the program's part: code and bytecode with their metadata),
+//             heapCensus (only in lines a census asked for: SIGUSR2)
 //   arena     chunks in use by owner kind (rx, tx, tcpSend, ..., app, device)
 //   tcp       the guest's TCP: connections, byState, listeners, backlog,
 //             timeWait, timers (armed, by kind), chunks, counters
 //   udp arp fragments timers frames icmp drops
 //             the rest of the guest's Stack.stats()
 //   app       app buffers: chunks held, allocations refused, reserve
+//   admission pressure now, the heap's marks, admission counters
+//   appStats  what the app published (the relay: its stats)
 //   link      the shared-memory link: frames and bytes each way, ring drops
 //   net       the backend's own figures (user-mode gateway, TAP device)
 //
@@ -20,6 +24,7 @@
 import { closeSync, openSync, writeSync } from 'node:fs';
 import type { StackStats } from '../stack/index.js';
 import type { MemorySplit } from './budget.js';
+import type { HeapCensus } from './heap-census.js';
 import type { AppArenaStats } from './guest/app.js';
 import type { GuestSnapshot } from './guest/protocol.js';
 import type { TenderLinkStats } from './link/tender-device.js';
@@ -37,6 +42,11 @@ export interface StatsRecord {
     heapTotal: number;
     heapAfterGc: boolean;
     heapSpaces: Record<string, number>;
+    /** The program's part of heapUsed: compiled code and bytecode, each with its metadata. */
+    heapCode: { codeAndMetadata: number; bytecodeAndMetadata: number };
+    /** Only in lines written for a census (SIGUSR2, GuestRun.census()):
+     *  the heap split into program and data from a heap snapshot. */
+    heapCensus?: HeapCensus;
   };
   arena: Record<string, number>;
   tcp: StackStats['tcp'];
@@ -48,6 +58,10 @@ export interface StatsRecord {
   icmp: StackStats['icmp'];
   drops: StackStats['drops'];
   app: AppArenaStats;
+  /** Admission control: pressure, the heap marks and their counters (stack/admission.ts). */
+  admission: StackStats['admission'];
+  /** The app's own figures (GuestContext.publishStats), e.g. the relay's. */
+  appStats?: unknown;
   link: TenderLinkStats;
   net?: unknown;
 }
@@ -73,6 +87,7 @@ export function statsRecord(
       heapTotal: snap.heap.total,
       heapAfterGc: snap.heap.afterGc,
       heapSpaces: snap.heap.spaces,
+      heapCode: snap.heap.code,
     },
     arena: s.arena.byKind,
     tcp: s.tcp,
@@ -84,6 +99,8 @@ export function statsRecord(
     icmp: s.icmp,
     drops: s.drops,
     app: snap.app,
+    admission: s.admission,
+    ...(snap.appStats === undefined ? {} : { appStats: snap.appStats }),
     link,
     ...(net === undefined ? {} : { net }),
   };

@@ -29,7 +29,7 @@ import { parseArgs } from 'node:util';
 import { packageRoot } from '../host/hotpath.js';
 import { JIT_MODES, type JitMode } from '../host/jit.js';
 import { silentLogger } from './client/log.js';
-import { type GuestMemory, statsMark, waitForQuiescence } from './stress/guest-stats.js';
+import { type GuestMemory, statsMark, waitForCensus, waitForQuiescence } from './stress/guest-stats.js';
 import { STRESS_DEFAULT_CONCURRENCY, STRESS_PBKDF2_COUNT, type RunReport, stress } from './stress/stress.js';
 import { failureReasons, spacesText } from './stress/report.js';
 
@@ -38,6 +38,8 @@ export const GUEST_STATS_INTERVAL_MS = 250;
 export const HEAP_TOLERANCE = 0.01;
 const BOOT_TIMEOUT_MS = 30_000;
 const QUIESCENCE_TIMEOUT_MS = 60_000;
+/** A heap snapshot of a 16 MiB heap takes about a second; under load, more. */
+const CENSUS_TIMEOUT_MS = 60_000;
 const STOP_TIMEOUT_MS = 10_000;
 
 // ---------------------------------------------------------------- the guest
@@ -47,6 +49,8 @@ export interface RelayGuest {
   readonly statsFile: string;
   /** What the guest printed on stderr so far. */
   readonly stderr: () => string;
+  /** Ask `uk run` for a heap census (SIGUSR2) and read the line it writes. */
+  census(): Promise<GuestMemory | null>;
   /** SIGTERM, then SIGKILL if it has not ended within 10 s; removes the stats file. Idempotent. */
   stop(): Promise<number | null>;
 }
@@ -95,7 +99,12 @@ export async function startRelayGuest(options: RelayGuestOptions): Promise<Relay
     await stop();
     throw error;
   }
-  return { ports: options.ports, statsFile, stderr: () => stderr, stop };
+  const census = async (): Promise<GuestMemory | null> => {
+    const mark = await statsMark(statsFile);
+    child.kill('SIGUSR2');
+    return waitForCensus(statsFile, mark, CENSUS_TIMEOUT_MS);
+  };
+  return { ports: options.ports, statsFile, stderr: () => stderr, census, stop };
 }
 
 async function waitForListening(stderr: () => string, exited: Promise<number | null>): Promise<void> {
@@ -118,12 +127,16 @@ async function endChild(child: ChildProcess, exited: Promise<number | null>): Pr
   return code;
 }
 
-/** The guest's memory once no connection is left, from a stats line written from now on. */
+/** The guest's memory once no connection is left, from a stats line written
+ *  from now on, then a heap census (program and data, from a heap snapshot). */
 export async function quiescentMemory(guest: RelayGuest): Promise<GuestMemory> {
   const mark = await statsMark(guest.statsFile);
   const memory = await waitForQuiescence(guest.statsFile, mark, QUIESCENCE_TIMEOUT_MS);
   if (memory === null) throw new Error(`no usable line in the guest's stats file ${guest.statsFile}`);
-  return memory;
+  if (!memory.quiescent) return memory;
+  const census = await guest.census();
+  if (census === null) throw new Error(`uk run wrote no heap census line into ${guest.statsFile}`);
+  return { ...census, quiescent: census.connections === 0 };
 }
 
 // ------------------------------------------------------------- the verdict
@@ -131,17 +144,17 @@ export async function quiescentMemory(guest: RelayGuest): Promise<GuestMemory> {
 export interface MemoryCheck {
   readonly ok: boolean;
   readonly arenaDelta: number;
-  /** Change of the data heap: heapUsed without compiled code. */
+  /** Change of the data heap: heapUsed without the program (compiled code, bytecode and their metadata). */
   readonly heapDelta: number;
   /** heapDelta as a fraction of the baseline's data heap. */
   readonly heapFraction: number;
-  /** Change of compiled code (code_space and code_large_object_space), for
-   *  the record: code is the program, not state a connection left behind. */
+  /** Change of the program's part (GuestMemory.codeBytes), for the record:
+   *  it is not state a connection left behind. */
   readonly codeDelta: number;
 }
 
 /** arenaUsed exactly equal (the arena is ours, chunk by chunk); the data
- *  heap (heapUsed after GC, without compiled code) within HEAP_TOLERANCE. */
+ *  heap (heapUsed after GC without the program) within HEAP_TOLERANCE. */
 export function compareMemory(baseline: GuestMemory, now: GuestMemory): MemoryCheck {
   const arenaDelta = now.arenaUsed - baseline.arenaUsed;
   const heapDelta = now.dataHeapUsed - baseline.dataHeapUsed;
@@ -255,7 +268,7 @@ function row(r: RunReport, check: MemoryCheck | null): string {
     `${r.ok}/${r.pairs} ok`.padEnd(12),
     `${(r.wallMs / 1000).toFixed(2)} s`.padStart(9),
     g === null ? 'no guest stats' : `arena ${mb(g.arenaUsed)} (${signedBytes(check!.arenaDelta)})`,
-    g === null ? '' : `data heap ${mb(g.dataHeapUsed)} (${(check!.heapFraction * 100).toFixed(2)}%)  code ${kb(g.codeBytes)} (${signedBytes(check!.codeDelta)})`,
+    g === null ? '' : `data heap ${mb(g.dataHeapUsed)} (${(check!.heapFraction * 100).toFixed(2)}%)  program ${kb(g.codeBytes)} (${signedBytes(check!.codeDelta)})`,
     g === null ? '' : `connections ${g.connections}${g.quiescent ? '' : ' (NOT quiescent)'}`,
   ];
   return cells.filter((c) => c !== '').join('  ');
@@ -315,13 +328,14 @@ export async function mainJob(argv: string[]): Promise<number> {
       if (options.warmup > 0) {
         out(`baseline (quiescent, after ${options.warmup} warm-up run${options.warmup > 1 ? 's' : ''}): arena ${mb(baseline.arenaUsed)} (${signedBytes(warmArenaDelta)} since boot), heap after GC ${mb(baseline.heapUsed)} (${spacesText(baseline)})`);
       }
-      out(`verdict rule: arena exactly at baseline; data heap (heap after GC without compiled code) within ${HEAP_TOLERANCE * 100}%`);
+      out(`verdict rule: arena exactly at baseline; data heap (heap after GC without the program: compiled code, bytecode and their metadata) within ${HEAP_TOLERANCE * 100}%`);
     }
     const checks: MemoryCheck[] = [];
     const summary = await stress({
       ...stressOptions,
       runs: options.runs,
       statsFile: guest.statsFile,
+      guestMemory: () => quiescentMemory(guest),
       onRun: (r) => {
         const check = r.guest === null ? null : compareMemory(baseline, r.guest);
         if (check !== null) checks.push(check);
@@ -344,7 +358,7 @@ export async function mainJob(argv: string[]): Promise<number> {
         last === undefined
           ? 'no guest memory figures'
           : memoryOk
-            ? `memory returned to baseline after every run (arena exactly; data heap within ${HEAP_TOLERANCE * 100}%, last ${signedBytes(last.heapDelta)}; code ${signedBytes(last.codeDelta)})`
+            ? `memory returned to baseline after every run (arena exactly; data heap within ${HEAP_TOLERANCE * 100}%, last ${signedBytes(last.heapDelta)}; program ${signedBytes(last.codeDelta)})`
             : `memory did NOT return to baseline: ${warmArenaDelta !== 0 ? `the warm-up left the arena ${signedBytes(warmArenaDelta)} off its boot value; ` : ''}${checks
                 .map((c, i) => `run ${i + 1} arena ${signedBytes(c.arenaDelta)}, data heap ${signedBytes(c.heapDelta)} (${(c.heapFraction * 100).toFixed(2)}%)`)
                 .join('; ')}`;

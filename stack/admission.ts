@@ -19,8 +19,10 @@
 // collected, so a raw sample over the mark may be a false alarm. When the
 // probe can collect, a sample over the mark is confirmed by a full collection
 // first, at most once per collectEveryMs (a full GC of a 16 MiB heap takes a
-// few ms: at once a second that is under 1% of a core). Without collect(),
-// raw samples decide.
+// few ms: ten a second, the most a flood can cause, cost a few percent of a
+// core). Between two collections raw samples decide, so a refusal may be a
+// false alarm for up to collectEveryMs: the peer's SYN comes again. Without
+// collect(), raw samples decide.
 
 /** What the embedder tells the stack about its JS heap. */
 export interface HeapProbe {
@@ -60,7 +62,7 @@ export const ADMISSION_DEFAULTS: Readonly<Omit<AdmissionOptions, 'heap'>> = Obje
   heapHighWater: 0.8,
   heapLowWater: 0.7,
   sampleEveryMs: 1,
-  collectEveryMs: 1000,
+  collectEveryMs: 100,
   recheckEveryMs: 250,
   connectionsHighWater: 0.9,
   connectionsLowWater: 0.8,

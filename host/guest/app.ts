@@ -25,6 +25,10 @@ export interface GuestContext {
   signal: AbortSignal;
   /** Application buffers in the arena. */
   arena: AppArena;
+  /** Give the tender the app's own figures: `provide()` is called for every
+   *  stats snapshot and its result (plain JSON data) appears as `appStats`
+   *  in each `--stats` line (the relay publishes its stats this way). */
+  publishStats(provide: () => unknown): void;
 }
 
 export type GuestMain = (ctx: GuestContext) => Promise<void> | void;

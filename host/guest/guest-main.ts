@@ -9,7 +9,7 @@
 // is full the stack degrades (drops, counted) and keeps serving.
 
 import { parentPort, workerData } from 'node:worker_threads';
-import { getHeapSpaceStatistics, getHeapStatistics, setFlagsFromString } from 'node:v8';
+import { getHeapCodeStatistics, getHeapSpaceStatistics, getHeapStatistics, setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { basename } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -52,14 +52,26 @@ function findGc(): (() => void) | null {
   }
 }
 
-/** The guest's own heap, for the stack's admission control: V8's figures,
- *  and a full GC to tell live data from garbage. The limit is what the
- *  Worker's resourceLimits allow, as V8 reports it. */
-function heapProbe(): HeapProbe {
+/** Young-generation spaces: short-lived objects, collected by scavenges,
+ *  which the old generation's limit does not cover. */
+const YOUNG_SPACES = new Set(['new_space', 'new_large_object_space']);
+
+/**
+ * The guest's own heap, for the stack's admission control. V8 fails when the
+ * old generation passes its limit (resourceLimits.maxOldGenerationSizeMb),
+ * not when the whole heap reaches heap_size_limit (which counts the young
+ * generation's reservation too), so the guard compares what lives outside
+ * the young generation with that limit; a full GC tells live data from garbage.
+ */
+function heapProbe(oldGenerationBytes: number): HeapProbe {
   const gc = findGc();
   return {
-    used: () => getHeapStatistics().used_heap_size,
-    limit: () => getHeapStatistics().heap_size_limit,
+    used: () => {
+      let used = 0;
+      for (const space of getHeapSpaceStatistics()) if (!YOUNG_SPACES.has(space.space_name)) used += space.space_used_size;
+      return used;
+    },
+    limit: () => oldGenerationBytes,
     ...(gc ? { collect: gc } : {}),
   };
 }
@@ -86,6 +98,7 @@ class Guest {
   private readonly gc = findGc();
   private readonly stop = new AbortController();
   private statsTimer: ReturnType<typeof setInterval> | undefined;
+  private appStats: (() => unknown) | null = null;
   private stopping = false;
 
   constructor(
@@ -108,6 +121,9 @@ class Guest {
       log: (...values: unknown[]) => post({ type: 'log', text: `${name}: ${values.map(String).join(' ')}` }),
       signal: this.stop.signal,
       arena: this.arena,
+      publishStats: (provide) => {
+        this.appStats = provide;
+      },
     };
     if (this.boot.statsIntervalMs > 0) {
       this.statsTimer = setInterval(() => post({ type: 'stats', id: null, snapshot: this.snapshot() }), this.boot.statsIntervalMs);
@@ -133,6 +149,7 @@ class Guest {
       stack: this.stack.stats(),
       heap: this.heap(),
       app: this.arena.stats(),
+      ...(this.appStats ? { appStats: this.appStats() } : {}),
       device: { framesIn: this.device.framesIn, framesOut: this.device.framesOut },
     };
   }
@@ -142,7 +159,9 @@ class Guest {
     const h = getHeapStatistics();
     const spaces: Record<string, number> = {};
     for (const space of getHeapSpaceStatistics()) spaces[space.space_name] = space.space_used_size;
-    return { used: h.used_heap_size, total: h.total_heap_size, limit: h.heap_size_limit, afterGc: this.gc !== null, spaces };
+    const c = getHeapCodeStatistics();
+    const code = { codeAndMetadata: c.code_and_metadata_size, bytecodeAndMetadata: c.bytecode_and_metadata_size };
+    return { used: h.used_heap_size, total: h.total_heap_size, limit: h.heap_size_limit, afterGc: this.gc !== null, spaces, code };
   }
 
   /** Ask the app to close everything, give connections graceMs to end
@@ -177,7 +196,7 @@ async function main(): Promise<void> {
     clock: device.clock,
     ipv4: boot.ipv4,
     tcp: boot.tcp,
-    admission: { heap: heapProbe() },
+    admission: { heap: heapProbe(boot.oldGenerationBytes) },
   });
   // Frames are already in the arena: the stack reads them where they lie.
   device.setInPlaceReceiver((off, len) => stack.receiveInPlace(off, len));

@@ -25,6 +25,9 @@ export interface GuestBoot {
   args: string[];
   /** Post a snapshot every this many ms (0: only on request). */
   statsIntervalMs: number;
+  /** The old generation's limit (resourceLimits.maxOldGenerationSizeMb), bytes:
+   *  what the heap guard measures against (stack/admission.ts). */
+  oldGenerationBytes: number;
 }
 
 export type TenderMessage =
@@ -39,6 +42,10 @@ export interface HeapSnapshot {
   afterGc: boolean;
   /** Bytes used per V8 heap space (old_space, code_space, ...): where `used` lives. */
   spaces: Record<string, number>;
+  /** The program's part of `used` (V8's heap code statistics): compiled code
+   *  with its metadata (relocation info, deoptimization data, ...), and
+   *  bytecode with its own (constant pools, handler tables, source positions). */
+  code: { codeAndMetadata: number; bytecodeAndMetadata: number };
 }
 
 export interface GuestSnapshot {
@@ -46,6 +53,8 @@ export interface GuestSnapshot {
   stack: StackStats;
   heap: HeapSnapshot;
   app: AppArenaStats;
+  /** What the app published (GuestContext.publishStats), if anything. */
+  appStats?: unknown;
   device: { framesIn: number; framesOut: number };
 }
 

@@ -1,9 +1,12 @@
 // A TCP host forward: a node:net server on a loopback address; each accepted
 // host socket becomes a gateway-stack connection to the guest's port, joined
-// by a Splice. That connection has the host client's own address and port as
-// its source (the gateway stack is transparent): the guest sees who connected.
-// If another client's connection holds the same port toward the same guest
-// port, an ephemeral port is used instead; the address is always the client's.
+// by a Splice. That connection has the host client's own address as its
+// source (the gateway stack is transparent): the guest sees who connected.
+// Its port is the gateway's own ephemeral port (RFC 6056 algorithm 4), not the
+// client's: the host reuses a client port as soon as its own side allows,
+// which can be while the guest still holds the old connection in TIME_WAIT
+// (the guest closed first) with a sequence space the new SYN falls below;
+// the gateway's ports advance per destination and do not come back so soon.
 //
 // The host socket is accepted paused (pauseOnConnect), so nothing is read from
 // it until the guest has accepted; if the guest refuses or does not answer in
@@ -79,7 +82,7 @@ export class TcpForward {
     this.opts.stack.tcp
       .connect(this.opts.guestAddress, this.rule.guestPort, {
         timeout: this.opts.connectTimeoutMs,
-        ...clientSource(socket),
+        ...clientAddress(socket),
       })
       .then(
         (conn) => {
@@ -115,12 +118,12 @@ export class TcpForward {
   }
 }
 
-/** The host client's IPv4 address and port, for the guest-side connection's
- *  source (an IPv4-mapped address unmapped); none if it has no IPv4 one. */
-function clientSource(socket: Socket): { localAddress?: string; localPort?: number } {
+/** The host client's IPv4 address, for the guest-side connection's source
+ *  (an IPv4-mapped address unmapped); none if it has no IPv4 one. */
+function clientAddress(socket: Socket): { localAddress?: string } {
   const address = socket.remoteAddress?.replace(/^::ffff:/, '');
-  if (!address || !isIPv4(address) || !socket.remotePort) return {};
-  return { localAddress: address, localPort: socket.remotePort };
+  if (!address || !isIPv4(address)) return {};
+  return { localAddress: address };
 }
 
 /** "EADDRINUSE: 127.0.0.1:9000 is in use" rather than Node's bare message. */

@@ -6,10 +6,10 @@
 // guest's link (10.0.2.2 next to the guest's 10.0.2.15 by default). It relays:
 // - TCP host forwards: a node:net server on 127.0.0.1:HOSTPORT per rule; each
 //   host connection becomes a gateway connection to guest:GUESTPORT, from the
-//   host client's own address and port (the gateway is a transparent proxy:
-//   the guest sees 127.0.0.7:41234, not 10.0.2.2, and answers it through its
-//   default route, the gateway). So a guest's per-address limits mean the
-//   same here as on TAP; its identities are the ones a host server would see.
+//   host client's own address (the gateway is a transparent proxy: the guest
+//   sees 127.0.0.7, not 10.0.2.2, and answers it through its default route,
+//   the gateway) and a port of the gateway's (tcp-forward.ts says why). So a
+//   guest's per-address limits mean the same here as on TAP.
 // - UDP host forwards: a dgram socket per rule; datagrams go to guest:GUESTPORT
 //   from one gateway UDP socket per host peer, replies go back to that peer.
 // - Guest connections to the gateway address: TCP to gateway:PORT is carried

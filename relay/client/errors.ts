@@ -49,8 +49,15 @@ export function usageError(message: string): BobError {
 export function asBobError(error: unknown): BobError {
   if (error instanceof BobError) return error;
   const message = error instanceof Error ? error.message : String(error);
+  // A socket failing under us (the relay reset it, the network went away) is a
+  // runtime error like any other end of the relay's connection, not a bug.
+  const code = (error as NodeJS.ErrnoException | null)?.code;
+  if (code !== undefined && SOCKET_FAILURES.has(code)) return new BobError(ExitCode.Failure, `Connection lost: ${message}`);
   return new BobError(ExitCode.Internal, `Internal error: ${message}`);
 }
+
+/** Errors of an established socket that end a transfer without any bug of ours. */
+const SOCKET_FAILURES = new Set(['ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'ECONNABORTED', 'EHOSTUNREACH', 'ENETUNREACH']);
 
 /** Error codes of a failed connect() that mean "the relay is not there". */
 const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'EADDRNOTAVAIL']);

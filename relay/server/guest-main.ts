@@ -15,6 +15,8 @@ export interface RelayGuestContext {
   log(...values: unknown[]): void;
   /** Aborted when the guest is asked to stop: the relay closes. */
   signal?: AbortSignal;
+  /** The tender's stats lines carry the relay's stats (GuestContext.publishStats). */
+  publishStats?(provide: () => unknown): void;
 }
 
 export interface RelayGuestArgs {
@@ -78,6 +80,7 @@ export default async function main(ctx: RelayGuestContext): Promise<void> {
   };
   const options: RelayServerOptions = { ...listen, log };
   const server = await startStackRelay(ctx.stack, options);
+  ctx.publishStats?.(() => server.stats());
   ctx.signal?.addEventListener('abort', () => void server.close(), { once: true });
 }
 

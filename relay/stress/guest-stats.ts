@@ -11,11 +11,18 @@ export interface GuestMemory {
   readonly heapUsed: number;
   /** heapUsed by V8 heap space (old_space, code_space, ...), when the line has them. */
   readonly heapSpaces: Readonly<Record<string, number>>;
-  /** Compiled code: code_space and code_large_object_space. It is the
-   *  program, not state connections left behind. */
+  /** The program's part of the heap: compiled code and bytecode with their
+   *  metadata (mem.heapCode, V8's code statistics), or, in lines without it,
+   *  code_space and code_large_object_space. With the optimizing compiler this
+   *  part keeps growing for many runs (new optimized code, its deoptimization
+   *  data and relocation info: bench/heap-attribution.ts); it is not state
+   *  connections left behind. */
   readonly codeBytes: number;
-  /** heapUsed without codeBytes: the data the verdict compares. */
+  /** heapUsed without codeBytes: the data the verdict compares. From a
+   *  heap census when the line has one (mem.heapCensus), which is exact. */
   readonly dataHeapUsed: number;
+  /** Whether program and data come from a heap census (a heap snapshot). */
+  readonly census: boolean;
   readonly connections: number;
   /** False when the timeout passed with connections still open. */
   readonly quiescent: boolean;
@@ -55,6 +62,11 @@ export async function waitForQuiescence(path: string, mark: number, timeoutMs: n
 
 /** The last complete, parsable line within the file's last 64 KiB. */
 async function lastLine(path: string, size: number): Promise<unknown> {
+  return lastLineWith(path, size, () => true);
+}
+
+/** The last complete, parsable line within the file's last 64 KiB that `wanted` accepts. */
+async function lastLineWith(path: string, size: number, wanted: (line: unknown) => boolean): Promise<unknown> {
   const length = Math.min(size, TAIL_BYTES);
   const handle = await open(path, 'r');
   try {
@@ -63,7 +75,8 @@ async function lastLine(path: string, size: number): Promise<unknown> {
     const lines = buffer.toString('utf8').split('\n');
     for (let i = lines.length - 1; i >= 0; i--) {
       try {
-        return JSON.parse(lines[i]);
+        const parsed: unknown = JSON.parse(lines[i]);
+        if (wanted(parsed)) return parsed;
       } catch {
         // a partial line (being written, or cut by the 64 KiB window): try the previous one
       }
@@ -83,8 +96,53 @@ function memoryOf(line: unknown): GuestMemory | null {
   const connections = field(line, 'tcp', 'connections');
   if (arenaUsed === undefined || heapUsed === undefined || connections === undefined) return null;
   const heapSpaces = spacesOf(line);
-  const codeBytes = CODE_SPACES.reduce((sum, name) => sum + (heapSpaces[name] ?? 0), 0);
-  return { arenaUsed, heapUsed, heapSpaces, codeBytes, dataHeapUsed: heapUsed - codeBytes, connections, quiescent: false };
+  const census = censusOf(line);
+  if (census !== undefined) {
+    return { arenaUsed, heapUsed, heapSpaces, codeBytes: census.program, dataHeapUsed: census.data, census: true, connections, quiescent: false };
+  }
+  const program = programOf(line);
+  const codeBytes = program ?? CODE_SPACES.reduce((sum, name) => sum + (heapSpaces[name] ?? 0), 0);
+  return { arenaUsed, heapUsed, heapSpaces, codeBytes, dataHeapUsed: heapUsed - codeBytes, census: false, connections, quiescent: false };
+}
+
+/** mem.heapCensus (program and data bytes), or undefined when the line has none. */
+function censusOf(line: unknown): { program: number; data: number } | undefined {
+  const mem = typeof line === 'object' && line !== null ? (line as Record<string, unknown>).mem : undefined;
+  const census = typeof mem === 'object' && mem !== null ? (mem as Record<string, unknown>).heapCensus : undefined;
+  if (typeof census !== 'object' || census === null) return undefined;
+  const { program, runtime, data } = census as Record<string, unknown>;
+  if (typeof program !== 'number' || typeof data !== 'number') return undefined;
+  // The engine's bookkeeping goes with the program: it follows the code, not the connections.
+  return { program: program + (typeof runtime === 'number' ? runtime : 0), data };
+}
+
+/**
+ * Polls `path` for a line written after `mark` that carries a heap census
+ * (`uk run` writes one on SIGUSR2), until `timeoutMs`. Null when none came.
+ */
+export async function waitForCensus(path: string, mark: number, timeoutMs: number): Promise<GuestMemory | null> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const size = await statsMark(path);
+    if (size > mark) {
+      const found = await lastLineWith(path, size, (line) => censusOf(line) !== undefined);
+      const memory = found === null ? null : memoryOf(found);
+      if (memory !== null) return { ...memory, quiescent: memory.connections === 0 };
+    }
+    if (Date.now() >= end) return null;
+    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+  }
+}
+
+/** mem.heapCode's two figures summed, or undefined when the line has none. */
+function programOf(line: unknown): number | undefined {
+  if (typeof line !== 'object' || line === null) return undefined;
+  const mem = (line as Record<string, unknown>).mem;
+  const code = typeof mem === 'object' && mem !== null ? (mem as Record<string, unknown>).heapCode : undefined;
+  if (typeof code !== 'object' || code === null) return undefined;
+  const { codeAndMetadata, bytecodeAndMetadata } = code as Record<string, unknown>;
+  if (typeof codeAndMetadata !== 'number' || typeof bytecodeAndMetadata !== 'number') return undefined;
+  return codeAndMetadata + bytecodeAndMetadata;
 }
 
 /** mem.heapSpaces (or the flat "mem.heapSpaces"), numbers only; {} when absent. */

@@ -63,12 +63,14 @@ function guestText(guest: GuestMemory | null): string {
   return `; guest (${state}): arena ${formatBytes(guest.arenaUsed)}, heap ${formatBytes(guest.heapUsed)} (${spacesText(guest)})`;
 }
 
-/** "data 5.9M: old 5.7M, new 10K, ...; code 180K", the heap by V8 space. */
+/** "data 5.9M: old 5.7M, new 10K, ...; program 1.2M", the heap by V8 space
+ *  (the data part is heapUsed without the program, which lives in old and
+ *  code space: compiled code and bytecode with their metadata). */
 export function spacesText(guest: GuestMemory): string {
   const spaces = Object.entries(guest.heapSpaces).filter(([, bytes]) => bytes > 0);
   if (spaces.length === 0) return 'no spaces reported';
   const data = spaces.filter(([name]) => !name.startsWith('code_')).map(([name, bytes]) => `${name.replace(/_space$/, '')} ${formatBytes(bytes)}`);
-  return `data ${formatBytes(guest.dataHeapUsed)}: ${data.join(', ')}; code ${formatBytes(guest.codeBytes)}`;
+  return `data ${formatBytes(guest.dataHeapUsed)}; spaces ${data.join(', ')}; program ${formatBytes(guest.codeBytes)}`;
 }
 
 function signedBytes(n: number): string {

@@ -44,6 +44,9 @@ export interface StressOptions {
   readonly log: Logger;
   /** Called after each run (the CLI prints it). */
   readonly onRun?: (report: RunReport) => void;
+  /** The guest's memory after a run, instead of the statsFile's next
+   *  quiescent line (the main job asks for a heap census). */
+  readonly guestMemory?: () => Promise<GuestMemory | null>;
   /** Each client's own address (see RunOptions.sourceAddress). */
   readonly sourceAddress?: (pair: number, role: 'send' | 'recv') => string | undefined;
 }
@@ -78,6 +81,7 @@ export async function stress(options: StressOptions): Promise<StressSummary> {
 }
 
 async function guestAfterRun(options: StressOptions): Promise<GuestMemory | null> {
+  if (options.guestMemory) return options.guestMemory();
   if (options.statsFile === undefined) return null;
   const mark = await statsMark(options.statsFile);
   return waitForQuiescence(options.statsFile, mark, options.quiescenceTimeoutMs);

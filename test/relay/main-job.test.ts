@@ -30,8 +30,12 @@ describe('main job (npm start)', () => {
     expect(r.stdout).toMatch(/^baseline \(quiescent, after 1 warm-up run\): arena \S+ MiB \(±0 B since boot\), heap /m);
     const rows = r.stdout.split('\n').filter((l) => l.startsWith('run '));
     expect(rows, r.stdout + r.stderr).toHaveLength(2);
-    for (const row of rows) expect(row).toMatch(/^run \d +8\/8 ok +\d+\.\d\d s +arena \S+ MiB \(±0 B\) +heap \S+ MiB \(-?\d\.\d\d%\) +connections 0$/);
-    expect(r.stdout, r.stdout + r.stderr).toMatch(/^verdict: PASS: 16\/16 transfers ok; memory returned to baseline after every run \(arena exactly; heap within 1%/m);
+    for (const row of rows) {
+      expect(row).toMatch(/^run \d +8\/8 ok +\d+\.\d\d s +arena \S+ MiB \(±0 B\) +data heap \S+ MiB \(-?\d\.\d\d%\) +program \d+ KiB \([-+±]\d+ B\) +connections 0$/);
+    }
+    // The verdict compares the data heap (from a heap census: heap without the program).
+    expect(r.stdout).toMatch(/^verdict rule: arena exactly at baseline; data heap \(heap after GC without the program/m);
+    expect(r.stdout, r.stdout + r.stderr).toMatch(/^verdict: PASS: 16\/16 transfers ok; memory returned to baseline after every run \(arena exactly; data heap within 1%/m);
     expect(r.code).toBe(0);
   }, 120_000);
 
@@ -42,6 +46,11 @@ describe('main job (npm start)', () => {
     expect(lines).toHaveLength(3);
     expect(lines[0]).toHaveProperty('booted.heapUsed');
     expect(lines[0]).toHaveProperty('baseline.arenaUsed');
+    // The baseline comes from a heap census: data and program add up to no more than the heap.
+    const baseline = lines[0]!.baseline as { heapUsed: number; dataHeapUsed: number; codeBytes: number };
+    expect(baseline.dataHeapUsed).toBeGreaterThan(0);
+    expect(baseline.codeBytes).toBeGreaterThan(0);
+    expect(baseline.dataHeapUsed + baseline.codeBytes).toBeLessThanOrEqual(baseline.heapUsed * 1.05);
     expect(lines[1]).toMatchObject({ run: 1, pairs: 2, ok: 2, arenaDelta: 0, memoryOk: true });
     expect(lines[2]).toMatchObject({ verdict: 'pass', transfersOk: 2, transfers: 2, memoryReturned: true });
   }, 120_000);

@@ -146,7 +146,7 @@ describe('guest stats after a run', () => {
     // The data heap leaves out compiled code (code_space): 2e6 - 0.2e6.
     expect(await waiting).toEqual({
       arenaUsed: 333, heapUsed: 2e6, connections: 0, quiescent: true,
-      heapSpaces: { old_space: 1.7e6, new_space: 0.1e6, code_space: 0.2e6 }, codeBytes: 0.2e6, dataHeapUsed: 1.8e6,
+      heapSpaces: { old_space: 1.7e6, new_space: 0.1e6, code_space: 0.2e6 }, codeBytes: 0.2e6, dataHeapUsed: 1.8e6, census: false,
     });
   });
 
@@ -157,7 +157,7 @@ describe('guest stats after a run', () => {
     await appendFile(file, JSON.stringify({ t: 1, 'mem.arenaUsed': 5, 'mem.heapUsed': 6, 'tcp.connections': 2 }) + '\n');
     // Without heapSpaces, all of the heap counts as data.
     expect(await waitForQuiescence(file, mark, 300)).toEqual({
-      arenaUsed: 5, heapUsed: 6, connections: 2, quiescent: false, heapSpaces: {}, codeBytes: 0, dataHeapUsed: 6,
+      arenaUsed: 5, heapUsed: 6, connections: 2, quiescent: false, heapSpaces: {}, codeBytes: 0, dataHeapUsed: 6, census: false,
     });
     expect(await waitForQuiescence(join(dir, 'missing'), 0, 200)).toBeNull();
   });
