@@ -130,7 +130,7 @@ async function echoUnderAttack() {
     const stillOpen = held.connected - held.resetWhileHeld;
     const guestFigures = await figures(guest);
     closeAll(held);
-    return { attempts: ECHO_ATTEMPTS, hostAccepted: held.connected, refusedByGuest: held.resetWhileHeld, stillOpen, guest: guestFigures };
+    return { attempts: ECHO_ATTEMPTS, hostAccepted: held.connected, failedAtHost: held.failed, refusedByGuest: held.resetWhileHeld, stillOpen, guest: guestFigures };
   } finally {
     await guest.stop();
   }
@@ -156,10 +156,10 @@ export async function runHostileBench(): Promise<void> {
     '| | relay | echo |',
     '|---|---|---|',
     `| attack | 8 non-reading Hello flooders 15 s (${relay.flooders.megabytesWritten} MB sent, ${relay.flooders.reset} reset), then ${relay.idle.attempted} idle connections from ${ADDRESSES} addresses | ${echo.attempts} connection attempts from ${ADDRESSES} addresses, held |`,
-    `| connections held at the end | ${relay.idle.stillOpen} idle (${relay.idle.refusedByGuest} refused by the guest) | ${echo.stillOpen} (${echo.refusedByGuest} refused) |`,
+    `| connections held at the end | ${relay.idle.stillOpen} idle (${relay.idle.refusedByGuest} refused by the guest) | ${echo.stillOpen} (${echo.refusedByGuest} refused by the guest, ${echo.failedAtHost} not taken by the host's listen queue) |`,
     `| legitimate clients meanwhile | ${relay.stress.ok}/${relay.stress.pairs} bob pairs ok in ${relay.stress.seconds.toFixed(1)} s | |`,
     `| guest alive | ${relay.guest.alive ? 'yes' : 'NO'} | ${echo.guest.alive ? 'yes' : 'NO'} |`,
-    `| largest heap after GC / high-water / limit | ${mib(relay.guest.maxHeapUsed)} / ${mib(relay.guest.heapHighWater)} / ${mib(relay.guest.heapLimit)} | ${mib(echo.guest.maxHeapUsed)} / ${mib(echo.guest.heapHighWater)} / ${mib(echo.guest.heapLimit)} |`,
+    `| largest heap after GC (all spaces) / old-generation high-water / heap limit | ${mib(relay.guest.maxHeapUsed)} / ${mib(relay.guest.heapHighWater)} / ${mib(relay.guest.heapLimit)} | ${mib(echo.guest.maxHeapUsed)} / ${mib(echo.guest.heapHighWater)} / ${mib(echo.guest.heapLimit)} |`,
     `| TCP (guest) | ${Object.entries(relay.guest.tcp).map(([k, v]) => `${k} ${v}`).join(', ')} | ${Object.entries(echo.guest.tcp).map(([k, v]) => `${k} ${v}`).join(', ')} |`,
     `| admission | ${Object.entries(relay.guest.admission).map(([k, v]) => `${k} ${v}`).join(', ')} | ${Object.entries(echo.guest.admission).map(([k, v]) => `${k} ${v}`).join(', ')} |`,
     `| relay counters | ${Object.entries(relay.guest.relay ?? {}).map(([k, v]) => `${k} ${v}`).join(', ')} | |`,
