@@ -26,20 +26,20 @@
 // after init alloc hands out the lowest chunks first and both engines stay in
 // step. Every function is total: no u32 argument makes it trap.
 
-const CHUNK_SIZE: u32 = 2048;
-const CHUNK_SHIFT: u32 = 11; // log2(CHUNK_SIZE)
-const ARENA_META_BASE: u32 = 32768;
-const ENTRY_BYTES: u32 = 8;
-const CHUNK_ALIGN: u32 = 64;
+import {
+  ARENA_H_BAD_FREES, ARENA_H_BASE, ARENA_H_BY_KIND, ARENA_H_COUNT, ARENA_H_HEAD, ARENA_H_IN_USE, ARENA_HEADER_WORDS,
+  ARENA_META_BASE, ARENA_META_BYTES_PER_CHUNK, CHUNK_ALIGN, CHUNK_SHIFT, CHUNK_SIZE,
+} from './layout.generated';
 
-const H_COUNT: u32 = ARENA_META_BASE;
-const H_BASE: u32 = ARENA_META_BASE + 4;
-const H_HEAD: u32 = ARENA_META_BASE + 8;
-const H_IN_USE: u32 = ARENA_META_BASE + 12;
-const H_BAD_FREES: u32 = ARENA_META_BASE + 16;
-const H_BY_KIND: u32 = ARENA_META_BASE + 32; // 256 words
-const HEADER_WORDS: u32 = 8 + 256;
-const ENTRIES_BASE: u32 = ARENA_META_BASE + HEADER_WORDS * 4;
+const ENTRY_BYTES: u32 = ARENA_META_BYTES_PER_CHUNK;
+// Byte addresses of the header fields (layout.ts ArenaHeader: word indexes).
+const H_COUNT: u32 = ARENA_META_BASE + ARENA_H_COUNT * 4;
+const H_BASE: u32 = ARENA_META_BASE + ARENA_H_BASE * 4;
+const H_HEAD: u32 = ARENA_META_BASE + ARENA_H_HEAD * 4;
+const H_IN_USE: u32 = ARENA_META_BASE + ARENA_H_IN_USE * 4;
+const H_BAD_FREES: u32 = ARENA_META_BASE + ARENA_H_BAD_FREES * 4;
+const H_BY_KIND: u32 = ARENA_META_BASE + ARENA_H_BY_KIND * 4; // 256 words
+const ENTRIES_BASE: u32 = ARENA_META_BASE + ARENA_HEADER_WORDS * 4;
 
 // Set once arenaInit has written a header. Until then (or when the memory is too
 // small to hold the header) the arena is empty and inert: nothing reads or writes

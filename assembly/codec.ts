@@ -40,7 +40,7 @@ import {
   E_ICMP_REST, E_ARP_OP, E_ARP_SHA_HI, E_ARP_SHA_LO, E_ARP_SPA, E_ARP_THA_HI, E_ARP_THA_LO,
   E_ARP_TPA,
   ETH_HLEN, IPV4_HLEN, UDP_HLEN, ICMP_HLEN, TCP_BASE_HLEN, ARP_FRAME_LEN, ARP_PADDED_LEN,
-} from './layout';
+} from './layout.generated';
 
 /** Largest IPv4 payload: a datagram is at most 65535 bytes, 20 of them header. */
 const IPV4_MAX_PAYLOAD: u32 = 65535 - IPV4_HLEN;

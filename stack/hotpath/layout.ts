@@ -1,4 +1,7 @@
-// The byte layout shared by both hot-path engines and the stack.
+// The byte layout shared by both hot-path engines and the stack, and its one
+// source: the AssemblyScript engine reads it as assembly/layout.generated.ts,
+// which scripts/gen-assembly-layout.mjs writes from this file before every
+// Wasm build. Numeric constants and const enums with literal values only.
 //
 // Both engines work over one linear memory (the guest arena):
 //
@@ -29,6 +32,21 @@ export const ENCODE_WORDS = 64;
 export const ARENA_META_BASE = 32768;
 /** Bytes of metadata per chunk: owner tag (u32) and free-list link (u32). */
 export const ARENA_META_BYTES_PER_CHUNK = 8;
+/** log2(CHUNK_SIZE). */
+export const CHUNK_SHIFT = 11;
+/** The first chunk starts on this boundary. */
+export const CHUNK_ALIGN = 64;
+/** The arena's header, at ARENA_META_BASE: word indexes (u32 each). The
+ *  per-chunk entries follow the header's ARENA_HEADER_WORDS words. */
+export const enum ArenaHeader {
+  COUNT = 0, // chunks
+  BASE = 1, // byte offset of the first chunk
+  HEAD = 2, // free-list head (chunk index + 1, 0 = empty)
+  IN_USE = 3,
+  BAD_FREES = 4,
+  BY_KIND = 8, // 256 words: chunks in use per owner kind
+}
+export const ARENA_HEADER_WORDS = 8 + 256;
 
 /** Wasm page size. Memories are whole pages, fixed (initial = maximum). */
 export const PAGE_SIZE = 65536;
@@ -235,3 +253,4 @@ export const UDP_HLEN = 8;
 export const ICMP_HLEN = 8;
 export const TCP_BASE_HLEN = 20;
 export const ARP_FRAME_LEN = 42; // Ethernet + ARP, before padding to 60
+export const ARP_PADDED_LEN = 60; // the Ethernet minimum

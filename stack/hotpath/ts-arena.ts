@@ -26,20 +26,19 @@
 // step. Arguments are coerced as a Wasm u32 parameter would be (mod 2^32), and
 // no argument makes a method throw.
 
-import { ARENA_META_BASE, ARENA_META_BYTES_PER_CHUNK, CHUNK_SIZE } from './layout.js';
+import {
+  ARENA_HEADER_WORDS, ARENA_META_BASE, ARENA_META_BYTES_PER_CHUNK, ArenaHeader, CHUNK_ALIGN, CHUNK_SHIFT, CHUNK_SIZE,
+} from './layout.js';
 
-const CHUNK_SHIFT = 11; // log2(CHUNK_SIZE)
-const CHUNK_ALIGN = 64;
-const HEADER_WORDS = 8 + 256;
-const ENTRIES_BASE = ARENA_META_BASE + HEADER_WORDS * 4;
+const ENTRIES_BASE = ARENA_META_BASE + ARENA_HEADER_WORDS * 4;
 
 // Word indexes of the header fields in a Uint32Array over the whole memory.
-const W_COUNT = ARENA_META_BASE >>> 2;
-const W_BASE = W_COUNT + 1;
-const W_HEAD = W_COUNT + 2;
-const W_IN_USE = W_COUNT + 3;
-const W_BAD_FREES = W_COUNT + 4;
-const W_BY_KIND = W_COUNT + 8;
+const W_COUNT = (ARENA_META_BASE >>> 2) + ArenaHeader.COUNT;
+const W_BASE = (ARENA_META_BASE >>> 2) + ArenaHeader.BASE;
+const W_HEAD = (ARENA_META_BASE >>> 2) + ArenaHeader.HEAD;
+const W_IN_USE = (ARENA_META_BASE >>> 2) + ArenaHeader.IN_USE;
+const W_BAD_FREES = (ARENA_META_BASE >>> 2) + ArenaHeader.BAD_FREES;
+const W_BY_KIND = (ARENA_META_BASE >>> 2) + ArenaHeader.BY_KIND;
 const W_ENTRIES = ENTRIES_BASE >>> 2;
 
 /** Offset of chunk 0 when there are n chunks. */
