@@ -12,6 +12,10 @@ export interface TransportLower {
   readonly clock: Clock;
   /** This interface's IPv4 address (u32). */
   readonly localAddress: number;
+  /** Where the transport header starts in a TX slot (Ethernet + IPv4 header:
+   *  34). A transport writes its payload at slot + transportAt + its own
+   *  header length, and never assumes the network layer's size. */
+  readonly transportAt: number;
   /** A transparent proxy's interface (Ipv4Config.transparent): connections
    *  may use other local addresses, and TCP sees segments sent to them. */
   readonly transparent?: boolean;
@@ -26,7 +30,7 @@ export interface TransportLower {
   /**
    * Send the TCP segment built in `slot`. The caller has set the request record's
    * TCP words (SPORT, DPORT, TCP_*, OPT_*) and copied the payload to
-   * slot + 34 + hot.tcpHeaderLen(). This layer fills the IPv4 and Ethernet words,
+   * slot + transportAt + hot.tcpHeaderLen(). This layer fills the IPv4 and Ethernet words,
    * calls hot.encodeTcp and hands the frame to the device (or to the ARP queue,
    * which then owns the slot). The slot is consumed either way.
    * Returns false if the frame was dropped (counted by this layer).
@@ -34,11 +38,14 @@ export interface TransportLower {
    * connection's own.
    */
   sendTcp(slot: number, payloadLen: number, dst: number, src: number): boolean;
-  /** Same for UDP: payload already at slot + 42. */
+  /** Same for UDP: payload already at slot + transportAt + UDP_HLEN. */
   sendUdp(slot: number, payloadLen: number, dst: number): boolean;
-  /** ICMP destination unreachable for the datagram in the decoded record that is
-   *  being handled now (port unreachable = code 3, protocol = 2). Rate-limited. */
-  sendUnreachable(code: number): void;
+  /** ICMP destination unreachable (port unreachable = code 3, protocol = 2)
+   *  about a received datagram, described by the caller: its IPv4 header at
+   *  ipOff, `length` bytes of it in all, and its addresses and fragment field
+   *  (RFC 1122 3.2.2 forbids errors about broadcasts and later fragments).
+   *  Rate-limited. */
+  sendUnreachable(code: number, ipOff: number, length: number, src: number, dst: number, frag: number): void;
 }
 
 /** What a transport registers with IPv4 for its protocol number. */

@@ -21,10 +21,12 @@ export const ICMP_DEFAULTS: IcmpLimits = { icmpRatePerSec: 10, icmpBurst: 10 };
 /** What ICMP needs from IPv4 to send. */
 export interface IcmpLower {
   readonly localAddress: number;
+  /** Where the ICMP header starts in a TX slot (TransportLower.transportAt). */
+  readonly transportAt: number;
   maxTransportLength(dst: number): number;
   allocTx(): number;
   isBroadcast(address: number): boolean;
-  /** ICMP words of the encode record set, payload at slot + 42; consumes the slot. */
+  /** ICMP words of the encode record set, payload at slot + transportAt + ICMP_HLEN; consumes the slot. */
   sendIcmp(slot: number, payloadLen: number, dst: number): boolean;
 }
 
@@ -70,7 +72,7 @@ export class Icmp implements TransportHandler {
     const slot = this.ip.allocTx();
     if (slot === 0) return this.drops.count(Drop.TxArenaFull);
     const off = d[D.PAYLOAD_OFF]!;
-    this.hot.bytes.copyWithin(slot + 42, off, off + len);
+    this.hot.bytes.copyWithin(slot + this.ip.transportAt + ICMP_HLEN, off, off + len);
     const req = this.hot.request;
     req[E.ICMP_TYPE] = ECHO_REPLY;
     req[E.ICMP_CODE] = 0;
@@ -78,17 +80,16 @@ export class Icmp implements TransportHandler {
     if (this.ip.sendIcmp(slot, len, src)) this.echoReplies++;
   }
 
-  /** Destination unreachable about the datagram in hot.decoded (code 2: protocol, 3: port). */
-  sendUnreachable(code: number): void {
-    const d = this.hot.decoded;
-    const src = d[D.IP_SRC]!;
-    if (!this.errorAllowed(src)) return;
+  /** Destination unreachable (code 2: protocol, 3: port) about the datagram
+   *  whose IPv4 header is at ipOff, `length` bytes in all (IcmpLower's caller
+   *  describes it: ICMP reads no shared record). */
+  sendUnreachable(code: number, ipOff: number, length: number, src: number, dst: number, frag: number): void {
+    if (!this.errorAllowed(ipOff, length, src, dst, frag)) return;
     if (!this.takeToken()) return this.drops.count(Drop.IcmpRateLimited);
-    const quote = Math.min(d[D.IP_HLEN]! + d[D.L4_LEN]!, MAX_QUOTE, this.ip.maxTransportLength(src) - ICMP_HLEN);
+    const quote = Math.min(length, MAX_QUOTE, this.ip.maxTransportLength(src) - ICMP_HLEN);
     const slot = this.ip.allocTx();
     if (slot === 0) return this.drops.count(Drop.TxArenaFull);
-    const off = d[D.IP_OFF]!;
-    this.hot.bytes.copyWithin(slot + 42, off, off + quote);
+    this.hot.bytes.copyWithin(slot + this.ip.transportAt + ICMP_HLEN, ipOff, ipOff + quote);
     const req = this.hot.request;
     req[E.ICMP_TYPE] = DEST_UNREACHABLE;
     req[E.ICMP_CODE] = code;
@@ -98,13 +99,12 @@ export class Icmp implements TransportHandler {
 
   /** RFC 1122 3.2.2: no error about an error, a broadcast, a non-initial fragment,
    *  or a datagram without a unicast source. */
-  private errorAllowed(src: number): boolean {
-    const d = this.hot.decoded;
-    if (src === 0 || this.ip.isBroadcast(src) || this.ip.isBroadcast(d[D.IP_DST]!)) return false;
-    if ((d[D.IP_FRAG]! & IP_OFFSET_MASK) !== 0) return false;
-    if (d[D.IP_PROTO] === IPPROTO_ICMP && d[D.L4_LEN]! > 0) {
-      return !isErrorType(this.hot.bytes[d[D.L4_OFF]!]!);
-    }
+  private errorAllowed(ipOff: number, length: number, src: number, dst: number, frag: number): boolean {
+    if (src === 0 || this.ip.isBroadcast(src) || this.ip.isBroadcast(dst)) return false;
+    if ((frag & IP_OFFSET_MASK) !== 0) return false;
+    const bytes = this.hot.bytes;
+    const hlen = (bytes[ipOff]! & 0x0f) * 4;
+    if (bytes[ipOff + 9] === IPPROTO_ICMP && length > hlen) return !isErrorType(bytes[ipOff + hlen]!);
     return true;
   }
 

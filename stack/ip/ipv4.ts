@@ -37,10 +37,15 @@ const TX_TAG = ownerTag(OwnerKind.Tx, 0);
 /** Don't Fragment: set on TCP segments (they are sized to the path MTU). */
 const IP_DF = 0x4000;
 const UNREACHABLE_PROTOCOL = 2;
+/** route()'s answers besides a next hop awaiting ARP (0.0.0.0 and 255.255.255.255
+ *  are never next hops: the former is no route, the latter a broadcast). */
+const NO_ROUTE = 0;
+const RESOLVED = 0xffffffff;
 
 export class Ipv4 implements TransportLower, IcmpLower, ReassemblyTarget {
   readonly localAddress: number;
   readonly transparent: boolean;
+  readonly transportAt = ETH_HLEN + IPV4_HLEN;
   readonly mask: number;
   readonly gateway: number;
   readonly icmp: Icmp;
@@ -49,9 +54,6 @@ export class Ipv4 implements TransportLower, IcmpLower, ReassemblyTarget {
   private readonly broadcast: number;
   private readonly handlers: (TransportHandler | null)[] = new Array<TransportHandler | null>(256).fill(null);
   private nextId = 0;
-  // Outcome of the last route(): the next hop and whether its MAC is in the record.
-  private hop = 0;
-  private resolved = false;
   private stopped = false;
 
   constructor(
@@ -126,7 +128,10 @@ export class Ipv4 implements TransportLower, IcmpLower, ReassemblyTarget {
     const handler = this.handlers[proto];
     if (handler) return handler.input();
     this.drops.count(Drop.ProtoUnreachable);
-    this.icmp.sendUnreachable(UNREACHABLE_PROTOCOL);
+    const d = this.hot.decoded;
+    this.icmp.sendUnreachable(
+      UNREACHABLE_PROTOCOL, d[D.IP_OFF]!, d[D.IP_HLEN]! + d[D.L4_LEN]!, d[D.IP_SRC]!, d[D.IP_DST]!, d[D.IP_FRAG]!,
+    );
   }
 
   // ---- TransportLower --------------------------------------------------------
@@ -145,22 +150,25 @@ export class Ipv4 implements TransportLower, IcmpLower, ReassemblyTarget {
   }
 
   sendTcp(slot: number, payloadLen: number, dst: number, src: number = this.localAddress): boolean {
-    if (!this.route(dst, IP_DF, src)) return this.discard(slot);
-    return this.transmit(slot, this.hot.encodeTcp(slot, payloadLen));
+    const hop = this.route(dst, IP_DF, src);
+    if (hop === NO_ROUTE) return this.discard(slot);
+    return this.transmit(slot, this.hot.encodeTcp(slot, payloadLen), hop);
   }
 
   sendUdp(slot: number, payloadLen: number, dst: number): boolean {
-    if (!this.route(dst, 0)) return this.discard(slot);
-    return this.transmit(slot, this.hot.encodeUdp(slot, payloadLen));
+    const hop = this.route(dst, 0);
+    if (hop === NO_ROUTE) return this.discard(slot);
+    return this.transmit(slot, this.hot.encodeUdp(slot, payloadLen), hop);
   }
 
   sendIcmp(slot: number, payloadLen: number, dst: number): boolean {
-    if (!this.route(dst, 0)) return this.discard(slot);
-    return this.transmit(slot, this.hot.encodeIcmp(slot, payloadLen));
+    const hop = this.route(dst, 0);
+    if (hop === NO_ROUTE) return this.discard(slot);
+    return this.transmit(slot, this.hot.encodeIcmp(slot, payloadLen), hop);
   }
 
-  sendUnreachable(code: number): void {
-    this.icmp.sendUnreachable(code);
+  sendUnreachable(code: number, ipOff: number, length: number, src: number, dst: number, frag: number): void {
+    this.icmp.sendUnreachable(code, ipOff, length, src, dst, frag);
   }
 
   /** After stack shutdown nothing more is sent (counted as stopped). */
@@ -170,30 +178,33 @@ export class Ipv4 implements TransportLower, IcmpLower, ReassemblyTarget {
 
   // ---- Sending -----------------------------------------------------------------
 
-  /** Choose the next hop for `dst` and fill the IPv4 and MAC words of the encode
-   *  record. False (counted) when there is no way to reach `dst`. */
-  private route(dst: number, frag: number, src: number = this.localAddress): boolean {
+  /**
+   * Choose the next hop for `dst` and fill the IPv4 and MAC words of the
+   * encode record. Returns what transmit() needs: RESOLVED (the MAC is in the
+   * record: send now), the next hop's address (its MAC is not known yet: the
+   * frame waits for ARP), or NO_ROUTE (counted) when `dst` cannot be reached.
+   */
+  private route(dst: number, frag: number, src: number = this.localAddress): number {
     if (this.stopped) {
       this.drops.count(Drop.Stopped);
-      return false;
+      return NO_ROUTE;
     }
     const req = this.hot.request;
+    let next = RESOLVED;
     if (this.isBroadcast(dst)) {
       req[E.DST_MAC_HI] = 0xffff;
       req[E.DST_MAC_LO] = 0xffffffff;
-      this.resolved = true;
     } else {
       if (dst === this.localAddress) {
         this.drops.count(Drop.Loopback);
-        return false;
+        return NO_ROUTE;
       }
       const hop = sameSubnet(dst, this.localAddress, this.mask) ? dst : this.gateway;
       if (dst === 0 || hop === 0) {
         this.drops.count(Drop.NoRoute);
-        return false;
+        return NO_ROUTE;
       }
-      this.hop = hop;
-      this.resolved = this.arp.fillDestination(hop);
+      if (!this.arp.fillDestination(hop)) next = hop;
     }
     req[E.SRC_MAC_HI] = this.eth.macHi;
     req[E.SRC_MAC_LO] = this.eth.macLo;
@@ -204,17 +215,17 @@ export class Ipv4 implements TransportLower, IcmpLower, ReassemblyTarget {
     req[E.IP_ID] = this.nextId;
     req[E.IP_FRAG] = frag;
     this.nextId = (this.nextId + 1) & 0xffff;
-    return true;
+    return next;
   }
 
-  /** Send the encoded frame now, or park it with ARP until the next hop resolves. */
-  private transmit(slot: number, len: number): boolean {
+  /** Send the encoded frame now (hop RESOLVED), or park it with ARP until `hop` resolves. */
+  private transmit(slot: number, len: number, hop: number): boolean {
     if (len <= 0 || len > this.eth.maxFrameLength || len > CHUNK_SIZE) {
       this.drops.count(Drop.TxInvalid);
       return this.discard(slot);
     }
-    if (this.resolved) return this.eth.send(slot, len);
-    return this.arp.enqueue(this.hop, slot, len);
+    if (hop === RESOLVED) return this.eth.send(slot, len);
+    return this.arp.enqueue(hop, slot, len);
   }
 
   private discard(slot: number): false {

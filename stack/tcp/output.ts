@@ -15,9 +15,6 @@ import { State } from './state.js';
 import type { Tcb } from './tcb.js';
 import { TcpTimer, TX_RETRY_MS } from './timer-kinds.js';
 
-/** Offset of the TCP header in a TX slot (Ethernet 14 + IPv4 20). */
-const TCP_AT = 34;
-
 /** Fill the option words of a SYN (MSS, window scale, SACK-permitted) or, with
  *  zeros and NO_WSCALE, of any other segment (options.ts). */
 function setOptions(r: Uint32Array, mss: number, wscale: number, sackOk = false): void {
@@ -119,7 +116,7 @@ export function transmit(ctx: TcpContext, tcb: Tcb, seq: number, flags: number, 
     setOptions(r, 0, NO_WSCALE);
     if (tcb.sackOk && (flags & TCP_RST) === 0 && tcb.reassembly.count > 0) setSackBlocks(ctx, r, tcb, len);
   }
-  if (len > 0) tcb.sendBuf.copyToArena(pos, len, slot + TCP_AT + hot.tcpHeaderLen());
+  if (len > 0) tcb.sendBuf.copyToArena(pos, len, slot + ctx.lower.transportAt + hot.tcpHeaderLen());
   ctx.lower.sendTcp(slot, len, tcb.remoteAddr, tcb.localAddr);
   ctx.counters.segmentsOut++;
   ctx.counters.bytesOut += len;

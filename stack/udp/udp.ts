@@ -228,7 +228,9 @@ export class Udp implements TransportHandler {
     const socket = this.sockets.get(d[D.DPORT]!);
     if (socket === undefined) {
       this.drops.count(Drop.UdpNoPort);
-      return this.lower.sendUnreachable(PORT_UNREACHABLE);
+      return this.lower.sendUnreachable(
+        PORT_UNREACHABLE, d[D.IP_OFF]!, d[D.IP_HLEN]! + d[D.L4_LEN]!, d[D.IP_SRC]!, d[D.IP_DST]!, d[D.IP_FRAG]!,
+      );
     }
     socket.deliver(d[D.PAYLOAD_OFF]!, d[D.PAYLOAD_LEN]!, d[D.IP_SRC]!, d[D.SPORT]!);
   }
@@ -251,7 +253,7 @@ export class Udp implements TransportHandler {
       this.drops.count(Drop.TxArenaFull);
       return false;
     }
-    this.lower.hot.bytes.set(data, slot + 42);
+    this.lower.hot.bytes.set(data, slot + this.lower.transportAt + UDP_HLEN);
     const req = this.lower.hot.request;
     req[E.SPORT] = sport;
     req[E.DPORT] = dport;

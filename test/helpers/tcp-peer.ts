@@ -15,7 +15,7 @@ import { expect } from 'vitest';
 import { createEngine } from '../../host/hotpath.js';
 import type { EngineName, HotPath } from '../../stack/hotpath/engine.js';
 import { OwnerKind, ownerTag } from '../../stack/hotpath/engine.js';
-import { D, E, Kind, TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN } from '../../stack/hotpath/layout.js';
+import { D, E, ETH_HLEN, IPV4_HLEN, Kind, TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN } from '../../stack/hotpath/layout.js';
 import type { TimerOwner, TransportLower } from '../../stack/layers.js';
 import { TimerQueue } from '../../stack/time/timers.js';
 import { VirtualClock } from '../../stack/time/virtual-clock.js';
@@ -118,6 +118,7 @@ export interface PeerOptions {
 /** The fake IPv4 layer: fills the IPv4/Ethernet words, encodes, and records the frame. */
 class FakeLower implements TransportLower {
   readonly localAddress = parseIpv4(LOCAL_IP);
+  readonly transportAt = ETH_HLEN + IPV4_HLEN;
   /** Set to make allocTx() fail (arena pressure). */
   failTx = false;
   readonly frames: { bytes: Uint8Array; at: number }[] = [];

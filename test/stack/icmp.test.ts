@@ -144,14 +144,15 @@ describe.each(ENGINES)('ICMP (%s engine)', (engine) => {
     expect(s.drops.icmpIgnored).toBe(1);
     expect(s.drops.udpNoPort).toBe(2);
 
-    // The rule itself, on an ICMP error in the decoded record: asking for an
+    // The rule itself, on an ICMP error described by its caller: asking for an
     // unreachable about it sends nothing and spends no token.
     const hot = node.hot;
     const frame = ipv4Frame(node.mac, peer.mac, { src: PEER_IP, dst: node.ip, proto: 1 }, icmpMessage(11, 0, 0, quoted));
     const slot = hot.alloc(ownerTag(OwnerKind.App, 1));
     hot.bytes.set(frame, slot);
     expect(hot.decode(slot, frame.length)).toBe(Reason.Ok);
-    stack.ipv4.sendUnreachable(2);
+    const d = hot.decoded;
+    stack.ipv4.sendUnreachable(2, d[D.IP_OFF]!, d[D.IP_HLEN]! + d[D.L4_LEN]!, d[D.IP_SRC]!, d[D.IP_DST]!, d[D.IP_FRAG]!);
     hot.free(slot);
     await advance(sim, 1);
     expect(peer.frames).toHaveLength(0);
