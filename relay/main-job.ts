@@ -144,7 +144,7 @@ export async function quiescentMemory(guest: RelayGuest): Promise<GuestMemory> {
 export interface MemoryCheck {
   readonly ok: boolean;
   readonly arenaDelta: number;
-  /** Change of the data heap: heapUsed without the program (compiled code, bytecode and their metadata). */
+  /** Change of the data heap: heapUsed without the program (GuestMemory.codeBytes). */
   readonly heapDelta: number;
   /** heapDelta as a fraction of the baseline's data heap. */
   readonly heapFraction: number;
@@ -328,7 +328,7 @@ export async function mainJob(argv: string[]): Promise<number> {
       if (options.warmup > 0) {
         out(`baseline (quiescent, after ${options.warmup} warm-up run${options.warmup > 1 ? 's' : ''}): arena ${mb(baseline.arenaUsed)} (${signedBytes(warmArenaDelta)} since boot), heap after GC ${mb(baseline.heapUsed)} (${spacesText(baseline)})`);
       }
-      out(`verdict rule: arena exactly at baseline; data heap (heap after GC without the program: compiled code, bytecode and their metadata) within ${HEAP_TOLERANCE * 100}%`);
+      out(`verdict rule: arena exactly at baseline; data heap (heap after GC without the program and V8's bookkeeping: code, bytecode, their metadata, hidden classes and internal lists) within ${HEAP_TOLERANCE * 100}%`);
     }
     const checks: MemoryCheck[] = [];
     const summary = await stress({

@@ -16,9 +16,9 @@
 //   oldest one (a registration with no candidate first, then any; a room not
 //   yet piping first, then any), answered as a full table would be (0f).
 //   With nobody else contending, nothing is ever evicted.
-// Behind a NAT (or on user networking, where every client has the gateway's
-// address) all clients are one source: eviction never helps them, and the
-// ceiling is three quarters of the table for all of them.
+// Behind a NAT all clients are one source: eviction never helps them, and the
+// ceiling is three quarters of the table for all of them. (On user
+// networking each host client keeps its own address: host/net/tcp-forward.ts.)
 
 import { MAX_IDENTITY_BYTES, MIN_IDENTITY_BYTES } from '../handshake/packet.js';
 

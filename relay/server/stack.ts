@@ -4,9 +4,10 @@
 //   copies what it keeps, and write() below copies what the send buffer does
 //   not take at once into a byte queue in the arena (ArenaQueues), owned by
 //   the socket (owner kind app), never onto the JS heap: a peer that does
-//   not read costs the arena bytes it makes us queue, counted in chunks, and
-//   its queue is capped (the relay's maxQueuedBytes, checked against the
-//   chunks held) as is the total of all queues (a quarter of the arena);
+//   not read costs the arena bytes it makes us queue, counted in chunks; a
+//   handshake peer's queue is capped (the relay's maxQueuedBytes, checked
+//   against the chunks held), a pipe's by the relay pausing its other end,
+//   and the total of all queues by a quarter of the arena;
 // - Connection.write() accepts what fits the send buffer; the rest waits here
 //   and goes out on onWritable, after which the relay gets `drain`;
 // - pause()/resume() stop and restart onData deliveries (the receive window

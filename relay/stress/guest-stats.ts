@@ -11,8 +11,10 @@ export interface GuestMemory {
   readonly heapUsed: number;
   /** heapUsed by V8 heap space (old_space, code_space, ...), when the line has them. */
   readonly heapSpaces: Readonly<Record<string, number>>;
-  /** The program's part of the heap: compiled code and bytecode with their
-   *  metadata (mem.heapCode, V8's code statistics), or, in lines without it,
+  /** The program's part of the heap: from a census (mem.heapCensus), code,
+   *  bytecode and their metadata plus V8's own bookkeeping (hidden classes,
+   *  internal lists); else code and bytecode with their metadata (mem.heapCode,
+   *  V8's code statistics); or, in lines without either,
    *  code_space and code_large_object_space. With the optimizing compiler this
    *  part keeps growing for many runs (new optimized code, its deoptimization
    *  data and relocation info: bench/heap-attribution.ts); it is not state

@@ -171,7 +171,7 @@ export class ChunkQueue {
  * (maxSegments, the CPU an insertion costs) and chunks (maxChunks: the
  * window's worth of bytes plus slack for chunks that drains left partly
  * used); anything beyond is dropped, and the peer retransmits it. Under arena
- * pressure the whole of it may be dropped (prune()): SACKed data may be
+ * pressure the whole of it may be dropped (clear(), from Tcp.pruneOutOfOrder): SACKed data may be
  * reneged on (RFC 2018 section 8), the sender keeps it until acknowledged.
  */
 export class Reassembly {

@@ -4,7 +4,7 @@
 // and the reason for it. Memory-related defaults are modest on purpose: the
 // relay runs 512 connections in a 40 MB guest (docs/architecture.md section 4).
 
-/** Largest maxTimeWait: the TIME_WAIT table is allocated whole, so this bounds it (~50 MiB). */
+/** Largest maxTimeWait: the TIME_WAIT table is allocated whole, so this bounds it (~54 MiB). */
 export const MAX_TIME_WAIT_RECORDS = 1 << 20;
 
 export interface TcpOptions {
@@ -55,7 +55,7 @@ export interface TcpOptions {
   finWait2Timeout: number;
   /** Maximum segment lifetime, ms; TIME_WAIT lasts 2 * msl (RFC 9293 3.4.2). */
   msl: number;
-  /** Size of the compact TIME_WAIT table (allocated whole, ~50 B a record); the oldest record is recycled when full. */
+  /** Size of the compact TIME_WAIT table (allocated whole, ~54 B a record); the oldest record is recycled when full. */
   maxTimeWait: number;
 
   // ---- Keepalive (RFC 9293 3.8.4: off by default) -------------------------

@@ -701,7 +701,8 @@ export class Tcp implements TransportHandler, TcpContext, ConnectionCore, Listen
    * Drop held out-of-order data, the cheapest thing to lose (its senders still
    * hold it and send it again; RFC 9293 3.10.7.4 lets a receiver drop it,
    * RFC 2018 section 8 renege on SACKed data), connection by connection until
-   * the arena has its reserve back. Before a new connection is refused for
+   * a reserve's worth of chunks is spare again (spareChunks() counts above the
+   * reserve: twice the reserve is free then). Before a new connection is refused for
    * want of memory, and before embryonic ones are reset. Returns the chunks freed.
    */
   private pruneOutOfOrder(): number {
