@@ -76,12 +76,7 @@ export const enum TimerKind {
   Count = 13,
 }
 
-/** Objects that can own timers. timerIndex has TimerKind.Count entries, all -1
- *  when no timer is armed; the TimerQueue maintains it (heap positions). */
-export interface TimerOwner {
-  readonly timerIndex: Int32Array;
-}
-
-export function newTimerIndex(): Int32Array {
-  return new Int32Array(TimerKind.Count).fill(-1);
-}
+/** A timer's owner: an id from the range its layer reserved in the stack's
+ *  TimerQueue (stack/time/timers.ts TimerIds): a control block's, an ARP
+ *  entry's, ... The layer maps it back to what it owns. */
+export type TimerOwner = number;

@@ -13,8 +13,8 @@ import { OWNER_KIND_NAMES, OwnerKind } from './hotpath/engine.js';
 import { CHUNK_SIZE, IPPROTO_TCP, IPPROTO_UDP } from './hotpath/layout.js';
 import type { Alarm, Clock } from './clock.js';
 import type { NetDevice } from './netdev.js';
-import { TimerKind, newTimerIndex, type TimerOwner } from './layers.js';
-import { TimerQueue } from './time/timers.js';
+import { TimerKind, type TimerOwner } from './layers.js';
+import { TimerIds, TimerQueue } from './time/timers.js';
 import { IPV4_BROADCAST, formatIpv4, isMulticast, toIpv4, type Ipv4Input } from './address.js';
 import { DropCounters, type ArenaStats, type StackStats, type TimerStats } from './stats.js';
 import { Ethernet } from './link/ethernet.js';
@@ -23,8 +23,8 @@ import { Ipv4 } from './ip/ipv4.js';
 import { ICMP_DEFAULTS, type IcmpLimits } from './ip/icmp.js';
 import { FRAGMENT_DEFAULTS, type FragmentLimits } from './ip/fragments.js';
 import { UDP_DEFAULTS, Udp, type UdpLimits } from './udp/udp.js';
-import { Tcp } from './tcp/tcp.js';
-import type { TcpOptions } from './tcp/options.js';
+import { Tcp, tcpTimerOwners } from './tcp/tcp.js';
+import { resolveOptions as resolveTcpOptions, type TcpOptions } from './tcp/options.js';
 import { ADMISSION_DEFAULTS, Admission, type AdmissionOptions } from './admission.js';
 
 export interface StackLimits extends ArpLimits, FragmentLimits, IcmpLimits, UdpLimits {
@@ -77,9 +77,12 @@ function resolveLimits(partial: Partial<StackLimits> = {}): StackLimits {
 }
 
 /** The timer queue, telling the stack about each arming so its alarm is never late. */
-class StackTimers extends TimerQueue<TimerOwner> {
-  constructor(private readonly armed: (deadline: number) => void) {
-    super();
+class StackTimers extends TimerQueue {
+  constructor(
+    owners: number,
+    private readonly armed: (deadline: number) => void,
+  ) {
+    super(owners);
   }
 
   override arm(owner: TimerOwner, kind: TimerKind, deadline: number): void {
@@ -88,9 +91,9 @@ class StackTimers extends TimerQueue<TimerOwner> {
   }
 }
 
-export class Stack implements TimerOwner {
-  /** Owner of the Housekeeping timer. */
-  readonly timerIndex = newTimerIndex();
+export class Stack {
+  /** Owner id of the stack's own timers (housekeeping, pressure recheck). */
+  private readonly timerId: TimerOwner;
   readonly hot: HotPath;
   readonly clock: Clock;
   readonly device: NetDevice;
@@ -99,7 +102,7 @@ export class Stack implements TimerOwner {
   readonly prefix: number;
   readonly gateway: number;
   readonly limits: StackLimits;
-  readonly timers: TimerQueue<TimerOwner>;
+  readonly timers: TimerQueue;
   readonly drops = new DropCounters();
   readonly ethernet: Ethernet;
   readonly arp: Arp;
@@ -130,12 +133,16 @@ export class Stack implements TimerOwner {
     this.prefix = opts.ipv4.prefix;
     this.gateway = opts.ipv4.gateway == null ? 0 : toIpv4(opts.ipv4.gateway);
     this.alarm = this.clock.createAlarm(this.onAlarm);
-    this.timers = new StackTimers(this.onArm);
+    const tcpOptions = resolveTcpOptions(opts.tcp);
+    // Owner ids: the stack's own, then each layer's range.
+    const ids = new TimerIds(1 + this.limits.arpEntries + this.limits.fragDatagrams + tcpTimerOwners(tcpOptions));
+    this.timerId = ids.reserve(1);
+    this.timers = new StackTimers(ids.total, this.onArm);
     this.admission = new Admission({ ...ADMISSION_DEFAULTS, heap: null, ...opts.admission }, () => this.clock.now());
     this.admission.onChange = this.pressureChanged;
 
     this.ethernet = new Ethernet(this.hot, this.device, this.drops);
-    this.arp = new Arp(this.hot, this.ethernet, this.timers, this.clock, this.drops, this.address, this.limits);
+    this.arp = new Arp(this.hot, this.ethernet, this.timers, this.clock, this.drops, this.address, this.limits, ids.reserve(this.limits.arpEntries));
     this.ipv4 = new Ipv4(
       this.hot,
       this.clock,
@@ -151,12 +158,13 @@ export class Stack implements TimerOwner {
         transparent: opts.ipv4.transparent === true,
       },
       this.limits,
+      ids.reserve(this.limits.fragDatagrams),
     );
     this.ethernet.registerArp(this.arp);
     this.ethernet.registerIpv4(this.ipv4);
     this.udp = new Udp(this.ipv4, this.drops, this.limits);
     this.ipv4.register(IPPROTO_UDP, this.udp);
-    this.tcp = new Tcp(this.ipv4, this.timers, opts.tcp, this.admission);
+    this.tcp = new Tcp(this.ipv4, this.timers, tcpOptions, this.admission, ids.reserve(tcpTimerOwners(tcpOptions)));
     this.ipv4.register(IPPROTO_TCP, this.tcp);
 
     this.device.setReceiver(this.receive);
@@ -193,8 +201,8 @@ export class Stack implements TimerOwner {
     this.udp.shutdown();
     this.arp.clear();
     this.ipv4.fragments.clear();
-    this.timers.cancel(this, TimerKind.Housekeeping);
-    this.timers.cancel(this, TimerKind.PressureRecheck);
+    this.timers.cancel(this.timerId, TimerKind.Housekeeping);
+    this.timers.cancel(this.timerId, TimerKind.PressureRecheck);
     this.alarm.cancel();
     this.alarmAt = Infinity;
   }
@@ -254,7 +262,7 @@ export class Stack implements TimerOwner {
    *  is over its mark look at it again on a timer (nothing else may ask). */
   private readonly pressureChanged = (pressure: boolean): void => {
     if (this.admission.heapPressure) this.armRecheck();
-    else this.timers.cancel(this, TimerKind.PressureRecheck);
+    else this.timers.cancel(this.timerId, TimerKind.PressureRecheck);
     this.onPressure?.(pressure);
   };
 
@@ -264,8 +272,8 @@ export class Stack implements TimerOwner {
   }
 
   private armRecheck(): void {
-    if (this.down || this.timers.isArmed(this, TimerKind.PressureRecheck)) return;
-    this.timers.arm(this, TimerKind.PressureRecheck, this.clock.now() + this.admission.opts.recheckEveryMs);
+    if (this.down || this.timers.isArmed(this.timerId, TimerKind.PressureRecheck)) return;
+    this.timers.arm(this.timerId, TimerKind.PressureRecheck, this.clock.now() + this.admission.opts.recheckEveryMs);
   }
 
   /** Set the alarm to the queue's next deadline exactly (cancellations may have moved it later). */
@@ -284,7 +292,7 @@ export class Stack implements TimerOwner {
     this.announcementsLeft--;
     this.arp.announce();
     if (this.announcementsLeft > 0) {
-      this.timers.arm(this, TimerKind.Housekeeping, this.clock.now() + this.limits.arpAnnounceIntervalMs);
+      this.timers.arm(this.timerId, TimerKind.Housekeeping, this.clock.now() + this.limits.arpAnnounceIntervalMs);
     }
   }
 

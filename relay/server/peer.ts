@@ -5,7 +5,7 @@
 import { HandshakeDecoder } from '../handshake/decoder.js';
 import type { RelaySocket } from './socket.js';
 import { ipOf } from './sources.js';
-import { newTimerIndex, type Timed } from './timers.js';
+import type { Timed } from './timers.js';
 
 export type Role = 'sender' | 'receiver';
 
@@ -17,7 +17,7 @@ export interface PeerTimerHandler {
 }
 
 export class Peer implements Timed {
-  readonly timerIndex = newTimerIndex();
+  timerSlot = -1;
   readonly decoder: HandshakeDecoder;
   state: PeerState = 'open';
   role: Role | null = null;

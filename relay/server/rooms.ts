@@ -6,7 +6,7 @@
 
 import type { SecureConn } from './secure-conn.js';
 import { ipOf, SourceShares } from './sources.js';
-import { newTimerIndex, type Timed } from './timers.js';
+import type { Timed } from './timers.js';
 
 export type RoomState = 'pending' | 'waiting' | 'piping' | 'done';
 
@@ -18,7 +18,7 @@ export interface RoomTimerHandler {
 }
 
 export class Room implements Timed {
-  readonly timerIndex = newTimerIndex();
+  timerSlot = -1;
   state: RoomState = 'pending';
   senderSide: SecureConn | null = null;
   receiverSide: SecureConn | null = null;

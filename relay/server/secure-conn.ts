@@ -3,7 +3,7 @@
 
 import type { Room } from './rooms.js';
 import type { RelaySocket } from './socket.js';
-import { newTimerIndex, type Timed } from './timers.js';
+import type { Timed } from './timers.js';
 
 /** line: reading the line; waiting: in a room, paused; piping: paired;
  *  closing: released, socket flushing; closed: the adapter reported close. */
@@ -14,7 +14,7 @@ export interface SecureTimerHandler {
 }
 
 export class SecureConn implements Timed {
-  readonly timerIndex = newTimerIndex();
+  timerSlot = -1;
   state: SecureState = 'line';
   /** The line read so far (without its `\n`). */
   readonly line: Uint8Array;

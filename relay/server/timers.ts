@@ -7,20 +7,18 @@
 // The clock is the stack's Clock interface: RealClock on host sockets, the
 // stack's own clock in a guest, a VirtualClock in tests.
 
-import { type Alarm, type Clock, newTimerIndex, type TimerKind, type TimerOwner, TimerQueue } from '../../stack/index.js';
+import { type Alarm, type Clock, OwnedTimers, type TimerHolder, type TimerKind } from '../../stack/index.js';
 
 /** Something that owns one relay timer. */
-export interface Timed extends TimerOwner {
+export interface Timed extends TimerHolder {
   onTimer(): void;
 }
-
-export { newTimerIndex };
 
 /** The single slot each owner uses. */
 const DEADLINE = 0 as TimerKind;
 
 export class RelayTimers {
-  private readonly queue = new TimerQueue<Timed>();
+  private readonly queue = new OwnedTimers<Timed>();
   private readonly alarm: Alarm;
   private alarmAt = Infinity;
 

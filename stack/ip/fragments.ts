@@ -32,7 +32,7 @@ import type { HotPath } from '../hotpath/engine.js';
 import { OwnerKind, ownerTag } from '../hotpath/engine.js';
 import { CHUNK_SIZE, D, IPV4_HLEN } from '../hotpath/layout.js';
 import type { Clock } from '../clock.js';
-import { TimerKind, newTimerIndex, type TimerOwner } from '../layers.js';
+import { TimerKind, type TimerOwner } from '../layers.js';
 import type { TimerQueue } from '../time/timers.js';
 import { Drop, type DropCounters } from '../stats.js';
 
@@ -56,8 +56,7 @@ export interface ReassemblyTarget {
   deliverDatagram(ipOff: number): void;
 }
 
-class Reassembly implements TimerOwner {
-  readonly timerIndex = newTimerIndex();
+class Reassembly {
   readonly blocks = new Uint32Array(BLOCK_WORDS);
   active = false;
   src = 0;
@@ -70,7 +69,11 @@ class Reassembly implements TimerOwner {
   fragments = 0; // fragments held (for drop counts)
   startedAt = 0;
 
-  constructor(readonly index: number) {}
+  constructor(
+    readonly index: number,
+    /** Its timer's owner id. */
+    readonly timerId: number,
+  ) {}
 }
 
 export class Fragments {
@@ -83,13 +86,15 @@ export class Fragments {
 
   constructor(
     private readonly hot: HotPath,
-    private readonly timers: TimerQueue<TimerOwner>,
+    private readonly timers: TimerQueue,
     private readonly clock: Clock,
     private readonly drops: DropCounters,
     private readonly limits: FragmentLimits,
     private readonly target: ReassemblyTarget,
+    /** The first of limits.fragDatagrams timer owner ids reserved for the table. */
+    private readonly timerBase: number,
   ) {
-    for (let i = 0; i < limits.fragDatagrams; i++) this.table.push(new Reassembly(i + 1));
+    for (let i = 0; i < limits.fragDatagrams; i++) this.table.push(new Reassembly(i + 1, timerBase + i));
   }
 
   /** A fragment for us in hot.decoded (KIND Ipv4Fragment). */
@@ -117,7 +122,7 @@ export class Fragments {
 
   /** FragmentExpire: the datagram did not complete in time. */
   onTimer(owner: TimerOwner): void {
-    const entry = owner as Reassembly;
+    const entry = this.table[owner - this.timerBase]!;
     if (entry.chunk !== 0) this.drops.count(Drop.FragTimeout, entry.fragments);
     this.release(entry);
   }
@@ -156,7 +161,7 @@ export class Fragments {
     entry.startedAt = this.clock.now();
     this.datagrams++;
     this.chunks++;
-    this.timers.arm(entry, TimerKind.FragmentExpire, entry.startedAt + this.limits.fragTimeoutMs);
+    this.timers.arm(entry.timerId, TimerKind.FragmentExpire, entry.startedAt + this.limits.fragTimeoutMs);
     return entry;
   }
 
@@ -236,7 +241,7 @@ export class Fragments {
 
   /** The one way an entry ends: timer cancelled, chunk (if any) freed, slot free. */
   private release(entry: Reassembly): void {
-    this.timers.cancelAll(entry);
+    this.timers.cancelAll(entry.timerId);
     if (entry.chunk !== 0) {
       this.hot.free(entry.chunk);
       entry.chunk = 0;

@@ -10,7 +10,7 @@ import type { HotPath } from '../hotpath/engine.js';
 import { OwnerKind, ownerTag } from '../hotpath/engine.js';
 import { CHUNK_SIZE, D, E, ETH_HLEN, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, IPV4_HLEN, Kind, Reason } from '../hotpath/layout.js';
 import type { Clock } from '../clock.js';
-import type { TimerOwner, TransportHandler, TransportLower } from '../layers.js';
+import type { TransportHandler, TransportLower } from '../layers.js';
 import type { TimerQueue } from '../time/timers.js';
 import { IPV4_BROADCAST, prefixMask, sameSubnet, subnetBroadcast } from '../address.js';
 import { Drop, type DropCounters } from '../stats.js';
@@ -61,10 +61,12 @@ export class Ipv4 implements TransportLower, IcmpLower, ReassemblyTarget {
     readonly clock: Clock,
     private readonly eth: Ethernet,
     private readonly arp: Arp,
-    timers: TimerQueue<TimerOwner>,
+    timers: TimerQueue,
     private readonly drops: DropCounters,
     private readonly config: Ipv4Config,
     limits: IcmpLimits & FragmentLimits,
+    /** The first of limits.fragDatagrams timer owner ids, for reassembly. */
+    fragmentTimerBase: number,
   ) {
     this.localAddress = config.address;
     this.transparent = config.transparent === true;
@@ -76,7 +78,7 @@ export class Ipv4 implements TransportLower, IcmpLower, ReassemblyTarget {
       throw new Error('IPv4 gateway is not inside the interface subnet');
     }
     this.icmp = new Icmp(hot, this, clock, drops, limits);
-    this.fragments = new Fragments(hot, timers, clock, drops, limits, this);
+    this.fragments = new Fragments(hot, timers, clock, drops, limits, this, fragmentTimerBase);
     this.register(IPPROTO_ICMP, this.icmp);
   }
 

@@ -21,7 +21,7 @@ import type { HotPath } from '../hotpath/engine.js';
 import { OwnerKind, ownerTag } from '../hotpath/engine.js';
 import { D, E } from '../hotpath/layout.js';
 import type { Clock } from '../clock.js';
-import { TimerKind, newTimerIndex, type TimerOwner } from '../layers.js';
+import { TimerKind, type TimerOwner } from '../layers.js';
 import type { TimerQueue } from '../time/timers.js';
 import { macHi, macLo, writeMac } from '../address.js';
 import { Drop, type DropCounters } from '../stats.js';
@@ -71,8 +71,7 @@ const enum State {
 /** Entries looked at, oldest first, for one unused since its confirmation before evicting. */
 const EVICTION_SCAN = 16;
 
-class ArpEntry implements TimerOwner {
-  readonly timerIndex = newTimerIndex();
+class ArpEntry {
   readonly slots: Int32Array;
   readonly lens: Int32Array;
   state = State.Free;
@@ -86,6 +85,8 @@ class ArpEntry implements TimerOwner {
 
   constructor(
     readonly id: number,
+    /** Its timers' owner id. */
+    readonly timerId: number,
     queueBound: number,
   ) {
     this.slots = new Int32Array(queueBound);
@@ -108,16 +109,19 @@ export class Arp {
   /** Insertion order is age order: the first key is the entry to evict. */
   private readonly cache = new Map<number, ArpEntry>();
   private readonly pool: ArpEntry[] = [];
-  private created = 0;
+  /** Every entry made so far, by id - 1 (at most arpEntries: the cache evicts first). */
+  private readonly made: ArpEntry[] = [];
 
   constructor(
     private readonly hot: HotPath,
     private readonly eth: Ethernet,
-    private readonly timers: TimerQueue<TimerOwner>,
+    private readonly timers: TimerQueue,
     private readonly clock: Clock,
     private readonly drops: DropCounters,
     private readonly address: number,
     private readonly limits: ArpLimits,
+    /** The first of limits.arpEntries timer owner ids reserved for the cache. */
+    private readonly timerBase: number,
   ) {}
 
   get entries(): number {
@@ -204,7 +208,7 @@ export class Arp {
 
   /** Timer expiry dispatched by the stack. */
   onTimer(owner: TimerOwner, kind: number): void {
-    const entry = owner as ArpEntry;
+    const entry = this.made[owner - this.timerBase]!;
     if (kind === TimerKind.ArpExpire) {
       if (!entry.used) return this.release(entry, Drop.ArpGiveUp);
       return this.startProbing(entry);
@@ -213,7 +217,7 @@ export class Arp {
     entry.tries++;
     if (entry.state === State.Probing) this.transmit(ARP_REQUEST, entry.macHi, entry.macLo, 0, 0, entry.ip);
     else this.request(entry.ip);
-    this.timers.arm(entry, TimerKind.ArpRetry, this.clock.now() + this.limits.arpRetryMs);
+    this.timers.arm(entry.timerId, TimerKind.ArpRetry, this.clock.now() + this.limits.arpRetryMs);
   }
 
   /** Forget every entry and free every queued frame (stack shutdown). */
@@ -227,7 +231,7 @@ export class Arp {
     entry.tries = 1;
     this.pending++;
     this.request(ip);
-    this.timers.arm(entry, TimerKind.ArpRetry, this.clock.now() + this.limits.arpRetryMs);
+    this.timers.arm(entry.timerId, TimerKind.ArpRetry, this.clock.now() + this.limits.arpRetryMs);
     return entry;
   }
 
@@ -237,7 +241,7 @@ export class Arp {
     entry.tries = 1;
     this.probing++;
     this.transmit(ARP_REQUEST, entry.macHi, entry.macLo, 0, 0, entry.ip);
-    this.timers.arm(entry, TimerKind.ArpRetry, this.clock.now() + this.limits.arpRetryMs);
+    this.timers.arm(entry.timerId, TimerKind.ArpRetry, this.clock.now() + this.limits.arpRetryMs);
   }
 
   /** Record `hi:lo` for a cache entry, flush what waited for it, restart its lifetime. */
@@ -247,12 +251,12 @@ export class Arp {
     if (entry.state === State.Pending || entry.state === State.Probing) {
       if (entry.state === State.Pending) this.pending--;
       else this.probing--;
-      this.timers.cancel(entry, TimerKind.ArpRetry);
+      this.timers.cancel(entry.timerId, TimerKind.ArpRetry);
     }
     entry.state = State.Resolved;
     entry.used = false;
     this.flush(entry);
-    this.timers.arm(entry, TimerKind.ArpExpire, this.clock.now() + this.limits.arpTtlMs);
+    this.timers.arm(entry.timerId, TimerKind.ArpExpire, this.clock.now() + this.limits.arpTtlMs);
     // Move to the young end of the age order.
     this.cache.delete(entry.ip);
     this.cache.set(entry.ip, entry);
@@ -273,13 +277,20 @@ export class Arp {
   /** A fresh entry for `ip` (state Free), evicting one when the cache is full. */
   private newEntry(ip: number): ArpEntry {
     if (this.cache.size >= this.limits.arpEntries) this.release(this.evictionVictim(), Drop.ArpEvicted);
-    const entry = this.pool.pop() ?? new ArpEntry(++this.created, this.limits.arpQueuePerEntry);
+    const entry = this.pool.pop() ?? this.make();
     entry.ip = ip;
     entry.state = State.Free;
     entry.queued = 0;
     entry.tries = 0;
     entry.used = false;
     this.cache.set(ip, entry);
+    return entry;
+  }
+
+  private make(): ArpEntry {
+    const n = this.made.length;
+    const entry = new ArpEntry(n + 1, this.timerBase + n, this.limits.arpQueuePerEntry);
+    this.made.push(entry);
     return entry;
   }
 
@@ -297,7 +308,7 @@ export class Arp {
 
   /** The one way an entry ends: timers cancelled, queued frames freed (counted as `why`). */
   private release(entry: ArpEntry, why: Drop): void {
-    this.timers.cancelAll(entry);
+    this.timers.cancelAll(entry.timerId);
     for (let i = 0; i < entry.queued; i++) this.hot.free(entry.slots[i]!);
     if (entry.queued > 0) this.drops.count(why, entry.queued);
     this.queued -= entry.queued;

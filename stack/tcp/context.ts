@@ -3,7 +3,7 @@
 // as their first argument, so none of them holds state of its own.
 
 import type { HotPath } from '../hotpath/engine.js';
-import type { TransportLower, TimerOwner } from '../layers.js';
+import type { TransportLower } from '../layers.js';
 import type { TimerQueue } from '../time/timers.js';
 import type { TcpOptions } from './options.js';
 import type { CloseReason, TcpCounters } from './stats.js';
@@ -13,7 +13,7 @@ import type { State } from './state.js';
 export interface TcpContext {
   readonly hot: HotPath;
   readonly lower: TransportLower;
-  readonly timers: TimerQueue<TimerOwner>;
+  readonly timers: TimerQueue;
   readonly opts: TcpOptions;
   readonly counters: TcpCounters;
   /** Monotonic ms. */

@@ -66,8 +66,8 @@ function establish(ctx: TcpContext, tcb: Tcb, seg: Segment): void {
   if (tcb.retries > 0 && tcb.srtt8 === 0) tcb.rto = Math.max(tcb.rto, SYN_TIMEOUT_RTO);
   tcb.retries = 0;
   const timers = ctx.timers;
-  if (timers.isArmed(tcb, TcpTimer.Connect)) timers.cancel(tcb, TcpTimer.Connect);
-  if (tcb.keepalive) timers.arm(tcb, TcpTimer.Keepalive, ctx.now() + ctx.opts.keepaliveIdle);
+  if (timers.isArmed(tcb.timerId, TcpTimer.Connect)) timers.cancel(tcb.timerId, TcpTimer.Connect);
+  if (tcb.keepalive) timers.arm(tcb.timerId, TcpTimer.Keepalive, ctx.now() + ctx.opts.keepaliveIdle);
   tcb.events |= TcbEvent.Established;
 }
 
@@ -76,7 +76,7 @@ function synAcked(ctx: TcpContext, tcb: Tcb, ack: number): void {
   tcb.sndUna = ack;
   if (ctx.hot.seqGt(ack, tcb.sndNxt)) tcb.sndNxt = ack;
   onAckForTiming(ctx.hot, ctx.opts, tcb, ack, ctx.now());
-  if (ctx.timers.isArmed(tcb, TcpTimer.Retransmit)) ctx.timers.cancel(tcb, TcpTimer.Retransmit);
+  if (ctx.timers.isArmed(tcb.timerId, TcpTimer.Retransmit)) ctx.timers.cancel(tcb.timerId, TcpTimer.Retransmit);
 }
 
 // ---------------------------------------------------------------------------
@@ -127,7 +127,7 @@ export function synSentArrives(ctx: TcpContext, tcb: Tcb, seg: Segment): void {
   ctx.setState(tcb, State.SynReceived);
   tcb.sndWnd = seg.wnd;
   tcb.sndWl1 = seg.seq;
-  if (ctx.timers.isArmed(tcb, TcpTimer.Retransmit)) ctx.timers.cancel(tcb, TcpTimer.Retransmit);
+  if (ctx.timers.isArmed(tcb.timerId, TcpTimer.Retransmit)) ctx.timers.cancel(tcb.timerId, TcpTimer.Retransmit);
   cancelTiming(tcb);
   sendSyn(ctx, tcb, false);
 }
@@ -369,8 +369,8 @@ function closingAckChecks(ctx: TcpContext, tcb: Tcb): boolean {
  * connection whose application still reads lasts as long as the peer does.
  */
 export function armFinWait2(ctx: TcpContext, tcb: Tcb): void {
-  if (tcb.state === State.FinWait2 && tcb.readClosed && !ctx.timers.isArmed(tcb, TcpTimer.FinWait2)) {
-    ctx.timers.arm(tcb, TcpTimer.FinWait2, ctx.now() + ctx.opts.finWait2Timeout);
+  if (tcb.state === State.FinWait2 && tcb.readClosed && !ctx.timers.isArmed(tcb.timerId, TcpTimer.FinWait2)) {
+    ctx.timers.arm(tcb.timerId, TcpTimer.FinWait2, ctx.now() + ctx.opts.finWait2Timeout);
   }
 }
 
@@ -458,8 +458,8 @@ function scheduleAck(ctx: TcpContext, tcb: Tcb, bytes: number): void {
   tcb.unackedBytes += bytes;
   if (tcb.unackedBytes >= 2 * tcb.rcvMss) {
     tcb.ackNow = true;
-  } else if (!tcb.ackNow && !ctx.timers.isArmed(tcb, TcpTimer.DelayedAck)) {
-    ctx.timers.arm(tcb, TcpTimer.DelayedAck, ctx.now() + ctx.opts.delayedAckMs);
+  } else if (!tcb.ackNow && !ctx.timers.isArmed(tcb.timerId, TcpTimer.DelayedAck)) {
+    ctx.timers.arm(tcb.timerId, TcpTimer.DelayedAck, ctx.now() + ctx.opts.delayedAckMs);
   }
 }
 

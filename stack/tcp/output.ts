@@ -80,8 +80,8 @@ function takeSlot(ctx: TcpContext, tcb: Tcb | null): number {
   if (slot !== 0) return slot;
   ctx.counters.txNoSlot++;
   ctx.arenaPressure();
-  if (tcb !== null && !tcb.released && !ctx.timers.isArmed(tcb, TcpTimer.Retry)) {
-    ctx.timers.arm(tcb, TcpTimer.Retry, ctx.now() + TX_RETRY_MS);
+  if (tcb !== null && !tcb.released && !ctx.timers.isArmed(tcb.timerId, TcpTimer.Retry)) {
+    ctx.timers.arm(tcb.timerId, TcpTimer.Retry, ctx.now() + TX_RETRY_MS);
   }
   return 0;
 }
@@ -128,7 +128,7 @@ export function transmit(ctx: TcpContext, tcb: Tcb, seq: number, flags: number, 
 function ackSent(ctx: TcpContext, tcb: Tcb): void {
   tcb.unackedBytes = 0;
   tcb.ackNow = false;
-  if (ctx.timers.isArmed(tcb, TcpTimer.DelayedAck)) ctx.timers.cancel(tcb, TcpTimer.DelayedAck);
+  if (ctx.timers.isArmed(tcb.timerId, TcpTimer.DelayedAck)) ctx.timers.cancel(tcb.timerId, TcpTimer.DelayedAck);
 }
 
 /**
@@ -401,14 +401,14 @@ export function updateSendTimers(ctx: TcpContext, tcb: Tcb): void {
   const outstanding = ctx.hot.seqGt(tcb.sndMax, tcb.sndUna);
   if (outstanding) {
     armRetransmit(ctx, tcb);
-  } else if (timers.isArmed(tcb, TcpTimer.Retransmit)) {
-    timers.cancel(tcb, TcpTimer.Retransmit);
+  } else if (timers.isArmed(tcb.timerId, TcpTimer.Retransmit)) {
+    timers.cancel(tcb.timerId, TcpTimer.Retransmit);
   }
   const waiting = !outstanding && canTransmit(tcb.state) && hasUnsent(ctx, tcb);
   if (waiting) {
-    if (!timers.isArmed(tcb, TcpTimer.Persist)) armPersist(ctx, tcb);
-  } else if (timers.isArmed(tcb, TcpTimer.Persist)) {
-    timers.cancel(tcb, TcpTimer.Persist);
+    if (!timers.isArmed(tcb.timerId, TcpTimer.Persist)) armPersist(ctx, tcb);
+  } else if (timers.isArmed(tcb.timerId, TcpTimer.Persist)) {
+    timers.cancel(tcb.timerId, TcpTimer.Persist);
     tcb.persistBackoff = 0;
     tcb.persistProbes = 0;
   }
@@ -421,27 +421,27 @@ export function updateSendTimers(ctx: TcpContext, tcb: Tcb): void {
  */
 function zeroWindow(ctx: TcpContext, tcb: Tcb): void {
   const timers = ctx.timers;
-  if (timers.isArmed(tcb, TcpTimer.Retransmit)) timers.cancel(tcb, TcpTimer.Retransmit);
+  if (timers.isArmed(tcb.timerId, TcpTimer.Retransmit)) timers.cancel(tcb.timerId, TcpTimer.Retransmit);
   tcb.retries = 0;
   tcb.sndNxt = tcb.sndUna;
-  if (!timers.isArmed(tcb, TcpTimer.Persist)) armPersist(ctx, tcb);
+  if (!timers.isArmed(tcb.timerId, TcpTimer.Persist)) armPersist(ctx, tcb);
 }
 
 /** Arm the retransmission timer unless it is running (RFC 6298 5.1). */
 export function armRetransmit(ctx: TcpContext, tcb: Tcb): void {
-  if (!ctx.timers.isArmed(tcb, TcpTimer.Retransmit)) {
-    ctx.timers.arm(tcb, TcpTimer.Retransmit, ctx.now() + tcb.rto);
+  if (!ctx.timers.isArmed(tcb.timerId, TcpTimer.Retransmit)) {
+    ctx.timers.arm(tcb.timerId, TcpTimer.Retransmit, ctx.now() + tcb.rto);
   }
 }
 
 /** (Re)start the retransmission timer (RFC 6298 5.3: on an ACK for new data). */
 export function restartRetransmit(ctx: TcpContext, tcb: Tcb): void {
-  ctx.timers.arm(tcb, TcpTimer.Retransmit, ctx.now() + tcb.rto);
+  ctx.timers.arm(tcb.timerId, TcpTimer.Retransmit, ctx.now() + tcb.rto);
 }
 
 /** Persist interval: the RTO backed off exponentially, bounded by maxPersist. */
 export function armPersist(ctx: TcpContext, tcb: Tcb): void {
   const base = Math.max(tcb.rto, ctx.opts.minRto);
   const delay = Math.min(base * 2 ** Math.min(tcb.persistBackoff, 16), ctx.opts.maxPersist);
-  ctx.timers.arm(tcb, TcpTimer.Persist, ctx.now() + delay);
+  ctx.timers.arm(tcb.timerId, TcpTimer.Persist, ctx.now() + delay);
 }

@@ -3,12 +3,11 @@
 // machine live in input.ts, output.ts and timers.ts.
 //
 // Lifetime (docs/architecture.md section 5): a Tcb owns its arena chunks (send, receive,
-// reassembly) and its timers (entries keyed by this object in the stack's one
+// reassembly) and its timers (entries keyed by its timerId in the stack's one
 // TimerQueue). Tcp.release() frees all of them and removes the Tcb from every
 // table; after that nothing in the stack refers to it.
 
 import { OwnerKind, ownerTag, type HotPath } from '../hotpath/engine.js';
-import { newTimerIndex, type TimerOwner } from '../layers.js';
 import { ChunkQueue, Reassembly } from './buffers.js';
 import type { SackScoreboard } from './sack-scoreboard.js';
 import { State } from './state.js';
@@ -24,8 +23,9 @@ export const enum TcbEvent {
   Writable = 8, // send-buffer space was freed
 }
 
-export class Tcb implements TimerOwner {
-  readonly timerIndex: Int32Array = newTimerIndex();
+export class Tcb {
+  /** Its timers' owner id in the stack's TimerQueue (one of TCP's range). */
+  readonly timerId: number;
   state: State = State.Closed;
   /** True once release() ran: every later call on it is a no-op. */
   released = false;
@@ -152,6 +152,7 @@ export class Tcb implements TimerOwner {
     hot: HotPath,
     init: {
       id: number;
+      timerId: number;
       localAddr: number;
       localPort: number;
       remoteAddr: number;
@@ -164,6 +165,7 @@ export class Tcb implements TimerOwner {
     },
   ) {
     this.id = init.id;
+    this.timerId = init.timerId;
     this.localAddr = init.localAddr;
     this.localPort = init.localPort;
     this.remoteAddr = init.remoteAddr;

@@ -80,6 +80,11 @@ export class Tcp implements TransportHandler, TcpContext, ConnectionCore, Listen
    *  cookie's lifetime after it (a forged ACK has no chance otherwise). */
   private lastCookieAt = -Infinity;
   private readonly stateCounts = new Int32Array(State.Count);
+  /** Live control blocks by timer id - timerBase (their slot in TCP's id range). */
+  private readonly byTimer: (Tcb | undefined)[];
+  /** Free timer ids of that range, a stack of them. */
+  private readonly freeTimerIds: Int32Array;
+  private freeTimerCount: number;
   private nextId = 1;
   private readonly scratch = new Segment();
   private depth = 0;
@@ -88,16 +93,26 @@ export class Tcp implements TransportHandler, TcpContext, ConnectionCore, Listen
   private pressurePending = false;
   private down = false;
 
+  /**
+   * `timers` must have tcpTimerOwners(options) owner ids from `timerBase` on:
+   * one per control block (maxConnections) and one for the TIME_WAIT table.
+   */
   constructor(
     readonly lower: TransportLower,
-    readonly timers: TimerQueue<TimerOwner>,
+    readonly timers: TimerQueue,
     options?: Partial<TcpOptions>,
     /** The stack's admission control; alone (tests), one watching no heap. */
     private readonly admission: Admission = new Admission({ ...ADMISSION_DEFAULTS, heap: null }, () => lower.clock.now()),
+    private readonly timerBase = 0,
   ) {
     this.hot = lower.hot;
     this.opts = resolveOptions(options);
-    this.timeWait = new TimeWaitTable(timers, this.opts.maxTimeWait, 2 * this.opts.msl, randomU32());
+    const n = this.opts.maxConnections;
+    this.byTimer = new Array<Tcb | undefined>(n).fill(undefined);
+    this.freeTimerIds = new Int32Array(n);
+    for (let i = 0; i < n; i++) this.freeTimerIds[i] = timerBase + n - 1 - i; // lowest first
+    this.freeTimerCount = n;
+    this.timeWait = new TimeWaitTable(timers, this.opts.maxTimeWait, 2 * this.opts.msl, randomU32(), timerBase + n);
   }
 
   now(): number {
@@ -328,13 +343,14 @@ export class Tcp implements TransportHandler, TcpContext, ConnectionCore, Listen
   /** Called by the stack for an expired timer of kind TcpFirst..TcpLast. */
   onTimer(owner: TimerOwner, kind: number): void {
     try {
-      if (owner === this.timeWait) {
+      if (owner === this.timeWait.timerId) {
         this.counters.timeWaitExpired += this.timeWait.expire(this.now());
         return;
       }
-      if (!(owner instanceof Tcb) || owner.released) return;
-      onTcbTimer(this, owner, kind);
-      if (!owner.released) this.flushEvents(owner);
+      const tcb = this.byTimer[owner - this.timerBase];
+      if (!tcb || tcb.released) return;
+      onTcbTimer(this, tcb, kind);
+      if (!tcb.released) this.flushEvents(tcb);
     } finally {
       this.afterEvent();
     }
@@ -405,7 +421,7 @@ export class Tcp implements TransportHandler, TcpContext, ConnectionCore, Listen
     const promise = new Promise<Connection>((resolve, reject) => {
       conn.connectWaiter = { resolve, reject };
     });
-    if (options.timeout !== undefined) this.timers.arm(tcb, TcpTimer.Connect, this.now() + options.timeout);
+    if (options.timeout !== undefined) this.timers.arm(tcb.timerId, TcpTimer.Connect, this.now() + options.timeout);
     sendSyn(this, tcb, true);
     this.afterEvent();
     return promise;
@@ -456,6 +472,7 @@ export class Tcp implements TransportHandler, TcpContext, ConnectionCore, Listen
     const now = this.now();
     const tcb = new Tcb(this.hot, {
       id: this.allocId(),
+      timerId: this.freeTimerIds[--this.freeTimerCount]!,
       localAddr: local,
       localPort,
       remoteAddr,
@@ -477,6 +494,7 @@ export class Tcp implements TransportHandler, TcpContext, ConnectionCore, Listen
     tcb.wscaleOffer = this.opts.windowScaling ? windowShiftFor(this.opts.rcvBuf) : NO_WSCALE;
     tcb.sackOffer = this.opts.sack;
     this.byId.set(tcb.id, tcb);
+    this.byTimer[tcb.timerId - this.timerBase] = tcb;
     this.ports.addConn(tcb);
     this.admission.connections(this.byId.size, this.opts.maxConnections);
     return tcb;
@@ -598,7 +616,9 @@ export class Tcp implements TransportHandler, TcpContext, ConnectionCore, Listen
   release(tcb: Tcb, reason: CloseReason, detail?: string): void {
     if (tcb.released) return;
     tcb.released = true;
-    this.timers.cancelAll(tcb);
+    this.timers.cancelAll(tcb.timerId);
+    this.byTimer[tcb.timerId - this.timerBase] = undefined;
+    this.freeTimerIds[this.freeTimerCount++] = tcb.timerId;
     this.ports.removeConn(tcb);
     this.byId.delete(tcb.id);
     this.admission.connections(this.byId.size, this.opts.maxConnections);
@@ -765,6 +785,11 @@ export class Tcp implements TransportHandler, TcpContext, ConnectionCore, Listen
       counters: { ...this.counters, closedBy: { ...this.counters.closedBy } },
     };
   }
+}
+
+/** Timer owner ids a Tcp needs: one per control block, one for its TIME_WAIT table. */
+export function tcpTimerOwners(options: TcpOptions): number {
+  return options.maxConnections + 1;
 }
 
 function checkPort(port: number, what: string): void {

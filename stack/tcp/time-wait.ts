@@ -13,7 +13,6 @@
 // for its closed connections is a constant, not a function of its traffic
 // (issue #499 was exactly that function).
 import { TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN } from '../hotpath/layout.js';
-import { newTimerIndex, type TimerOwner } from '../layers.js';
 import type { TimerQueue } from '../time/timers.js';
 import type { TcpContext } from './context.js';
 import { MAX_TIME_WAIT_RECORDS } from './options.js';
@@ -25,8 +24,7 @@ import { TcpTimer } from './timer-kinds.js';
 export type TimeWaitSlot = number;
 export const NO_RECORD: TimeWaitSlot = -1;
 
-export class TimeWaitTable implements TimerOwner {
-  readonly timerIndex = newTimerIndex();
+export class TimeWaitTable {
   size = 0;
 
   // One record per slot, struct of arrays.
@@ -52,12 +50,14 @@ export class TimeWaitTable implements TimerOwner {
   private readonly mask: number;
 
   constructor(
-    private readonly timers: TimerQueue<TimerOwner>,
+    private readonly timers: TimerQueue,
     private readonly limit: number,
     /** 2 * MSL, ms. */
     private readonly duration: number,
     /** Secret mixed into the hash so peers cannot aim their 4-tuples at one bucket run. */
     private readonly hashSeed: number,
+    /** The table's one timer's owner id. */
+    readonly timerId: number,
   ) {
     if (!Number.isInteger(limit) || limit < 1 || limit > MAX_TIME_WAIT_RECORDS) {
       throw new RangeError(`TIME_WAIT table size must be a whole number in 1..${MAX_TIME_WAIT_RECORDS}, got ${limit}`);
@@ -228,11 +228,11 @@ export class TimeWaitTable implements TimerOwner {
   private armTimer(): void {
     if (this.oldest !== NO_RECORD) {
       const expiry = this.expiry[this.oldest];
-      if (this.timers.deadlineOf(this, TcpTimer.TimeWait) !== expiry) {
-        this.timers.arm(this, TcpTimer.TimeWait, expiry);
+      if (this.timers.deadlineOf(this.timerId, TcpTimer.TimeWait) !== expiry) {
+        this.timers.arm(this.timerId, TcpTimer.TimeWait, expiry);
       }
-    } else if (this.timers.isArmed(this, TcpTimer.TimeWait)) {
-      this.timers.cancel(this, TcpTimer.TimeWait);
+    } else if (this.timers.isArmed(this.timerId, TcpTimer.TimeWait)) {
+      this.timers.cancel(this.timerId, TcpTimer.TimeWait);
     }
   }
 }

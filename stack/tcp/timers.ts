@@ -85,7 +85,7 @@ function persistTimeout(ctx: TcpContext, tcb: Tcb): void {
   tcb.persistBackoff++;
   updateSendTimers(ctx, tcb);
   // Still nothing in flight and the window still closed: keep probing.
-  if (!tcb.released && !ctx.timers.isArmed(tcb, TcpTimer.Persist) && !ctx.timers.isArmed(tcb, TcpTimer.Retransmit)) {
+  if (!tcb.released && !ctx.timers.isArmed(tcb.timerId, TcpTimer.Persist) && !ctx.timers.isArmed(tcb.timerId, TcpTimer.Retransmit)) {
     armPersist(ctx, tcb);
   }
 }
@@ -100,7 +100,7 @@ function keepaliveTimeout(ctx: TcpContext, tcb: Tcb): void {
   // then re-arm for the instant it fires, forever.
   const due = tcb.lastHeard + o.keepaliveIdle;
   if (tcb.keepaliveProbes === 0 && now < due) {
-    ctx.timers.arm(tcb, TcpTimer.Keepalive, due);
+    ctx.timers.arm(tcb.timerId, TcpTimer.Keepalive, due);
     return;
   }
   if (tcb.keepaliveProbes >= o.keepaliveCount) {
@@ -112,7 +112,7 @@ function keepaliveTimeout(ctx: TcpContext, tcb: Tcb): void {
   tcb.keepaliveProbes++;
   ctx.counters.keepaliveProbes++;
   sendProbe(ctx, tcb);
-  ctx.timers.arm(tcb, TcpTimer.Keepalive, now + o.keepaliveInterval);
+  ctx.timers.arm(tcb.timerId, TcpTimer.Keepalive, now + o.keepaliveInterval);
 }
 
 /**

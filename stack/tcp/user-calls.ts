@@ -25,7 +25,7 @@ export function userWrite(ctx: TcpContext, tcb: Tcb, src: Uint8Array, off: numbe
   if (n < want) {
     // The arena is out of chunks: the Retry timer tells the writer to come back.
     ctx.arenaPressure();
-    if (!ctx.timers.isArmed(tcb, TcpTimer.Retry)) ctx.timers.arm(tcb, TcpTimer.Retry, ctx.now() + TX_RETRY_MS);
+    if (!ctx.timers.isArmed(tcb.timerId, TcpTimer.Retry)) ctx.timers.arm(tcb.timerId, TcpTimer.Retry, ctx.now() + TX_RETRY_MS);
   }
   if (n > 0) output(ctx, tcb);
   return n;
@@ -115,10 +115,10 @@ export function userSetNoDelay(ctx: TcpContext, tcb: Tcb, on: boolean): void {
 export function userSetKeepAlive(ctx: TcpContext, tcb: Tcb, on: boolean): void {
   tcb.keepalive = on;
   if (tcb.released) return;
-  const armed = ctx.timers.isArmed(tcb, TcpTimer.Keepalive);
+  const armed = ctx.timers.isArmed(tcb.timerId, TcpTimer.Keepalive);
   if (on && !armed && tcb.state >= State.Established) {
-    ctx.timers.arm(tcb, TcpTimer.Keepalive, ctx.now() + ctx.opts.keepaliveIdle);
+    ctx.timers.arm(tcb.timerId, TcpTimer.Keepalive, ctx.now() + ctx.opts.keepaliveIdle);
   } else if (!on && armed) {
-    ctx.timers.cancel(tcb, TcpTimer.Keepalive);
+    ctx.timers.cancel(tcb.timerId, TcpTimer.Keepalive);
   }
 }

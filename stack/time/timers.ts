@@ -2,16 +2,20 @@
 // (owner, kind, deadline) entries for every timer of every layer of a stack.
 //
 // Why this shape:
-// - No closures: a timer is data (an owner object and a kind number), so an armed
+// - No closures: a timer is data (an owner id and a kind number), so an armed
 //   timer never captures a connection in a callback; the stack dispatches fired
-//   timers by kind.
-// - No maps: each owner's `timerIndex[kind]` holds the entry's heap position
-//   (-1 when unarmed). Arm, re-arm and cancel are O(log n) by position.
+//   timers by kind, and the layer finds its owner by id.
+// - No objects per owner: owners are numbers, fixed at construction: a layer
+//   reserves a range of ids (TCP one per control block of its table, ARP one
+//   per cache entry, ...). Each (owner, slot) has a word in `positions`
+//   holding the entry's heap position (-1 when unarmed), so arm, re-arm and
+//   cancel are O(log n) by position. An owner has `slotsPerOwner` slots and
+//   kind k uses slot k % slotsPerOwner: the kinds one owner uses never share a
+//   slot (TCP's 0..7 on its control blocks; ARP's 8 and 9 on its entries ...).
 // - Deterministic: equal deadlines fire in arming order (a sequence number), so a
 //   run on the virtual clock repeats exactly.
-// - Collectable: the heap drops its reference to an owner as soon as the entry is
-//   cancelled or fired, so a released connection is garbage once its last timer
-//   is gone.
+// - Bounded: the heap holds at most owners x slots entries; its arrays grow
+//   with the timers armed at once, never with owners that have none.
 
 import { TimerKind, type TimerOwner } from '../layers.js';
 
@@ -22,30 +26,68 @@ const INITIAL_CAPACITY = 64;
  *  cannot keep expire() spinning forever. */
 const REARM_ALLOWANCE = 1024;
 
-export class TimerQueue<T extends TimerOwner> {
-  // Parallel arrays, one slot per heap position. `owners` grows and shrinks with
-  // the heap (push/pop), so no stale owner reference survives past its removal.
-  private readonly owners: T[] = [];
+export class TimerQueue {
+  /** Heap position of each (owner, slot), -1 when unarmed. */
+  positions: Int32Array;
+  private size_ = 0;
+  private owners = new Uint32Array(INITIAL_CAPACITY);
   private kinds = new Uint8Array(INITIAL_CAPACITY);
   private deadlines = new Float64Array(INITIAL_CAPACITY);
   private seqs = new Float64Array(INITIAL_CAPACITY);
   private nextSeq = 0;
   private readonly perKind = new Int32Array(TimerKind.Count);
 
+  /**
+   * Timers for owner ids 0..ownerCount-1, `slotsPerOwner` timers each.
+   * `positions` may be given (a view of arena memory, say) with room for
+   * ownerCount x slotsPerOwner words; it is filled with -1.
+   */
+  constructor(
+    public ownerCount: number,
+    readonly slotsPerOwner = 8,
+    positions?: Int32Array,
+  ) {
+    if (!(Number.isInteger(ownerCount) && ownerCount >= 0 && Number.isInteger(slotsPerOwner) && slotsPerOwner >= 1)) {
+      throw new RangeError(`TimerQueue: bad size ${ownerCount} x ${slotsPerOwner}`);
+    }
+    const words = ownerCount * slotsPerOwner;
+    if (positions && positions.length < words) throw new RangeError(`TimerQueue: positions hold ${positions.length} words, ${words} needed`);
+    this.positions = positions ?? new Int32Array(words);
+    this.positions.fill(-1, 0, words);
+  }
+
   /** Number of armed timers. */
   get size(): number {
-    return this.owners.length;
+    return this.size_;
+  }
+
+  /** Room for owner ids up to `count` - 1 (for owners made as they come: alarms,
+   *  an application's objects). The positions array is replaced by a larger one. */
+  growOwners(count: number): void {
+    if (count <= this.ownerCount) return;
+    const positions = new Int32Array(count * this.slotsPerOwner).fill(-1);
+    positions.set(this.positions.subarray(0, this.ownerCount * this.slotsPerOwner));
+    this.positions = positions;
+    this.ownerCount = count;
+  }
+
+  /** Whether `owner` has any timer armed. */
+  hasAny(owner: TimerOwner): boolean {
+    const base = this.slotOf(owner, 0);
+    for (let s = 0; s < this.slotsPerOwner; s++) if (this.positions[base + s]! >= 0) return true;
+    return false;
   }
 
   /** Arm `owner`'s timer `kind` for monotonic time `deadline` (ms). Re-arming an
    *  armed timer moves it and counts as a new arming for tie-breaking. */
-  arm(owner: T, kind: TimerKind, deadline: number): void {
+  arm(owner: TimerOwner, kind: TimerKind, deadline: number): void {
     if (Number.isNaN(deadline)) throw new RangeError('TimerQueue.arm: deadline is NaN');
     if (!(kind >= 0 && kind < TimerKind.Count && kind % 1 === 0)) {
       throw new RangeError(`TimerQueue.arm: no timer kind ${kind}`);
     }
+    const p = this.slotOf(owner, kind);
     const seq = this.nextSeq++;
-    const i = owner.timerIndex[kind];
+    const i = this.positions[p]!;
     if (i >= 0) {
       this.checkEntry(owner, kind, i);
       this.deadlines[i] = deadline;
@@ -53,47 +95,48 @@ export class TimerQueue<T extends TimerOwner> {
       this.restore(i);
       return;
     }
-    const at = this.owners.length;
+    const at = this.size_;
     this.ensureCapacity(at + 1);
-    this.owners.push(owner);
+    this.size_++;
     this.perKind[kind]++;
     this.siftUp(at, owner, kind, deadline, seq);
   }
 
   /** Disarm `owner`'s timer `kind`; no effect if it is not armed. */
-  cancel(owner: T, kind: TimerKind): void {
-    const i = owner.timerIndex[kind];
+  cancel(owner: TimerOwner, kind: TimerKind): void {
+    const i = this.positions[this.slotOf(owner, kind)]!;
     if (i < 0) return;
     this.checkEntry(owner, kind, i);
     this.removeAt(i);
   }
 
   /** Disarm every timer of `owner` (the release path of a connection). */
-  cancelAll(owner: T): void {
-    const index = owner.timerIndex;
-    for (let kind = 0; kind < index.length; kind++) {
-      if (index[kind] >= 0) this.cancel(owner, kind as TimerKind);
+  cancelAll(owner: TimerOwner): void {
+    const base = this.slotOf(owner, 0);
+    for (let s = 0; s < this.slotsPerOwner; s++) {
+      const i = this.positions[base + s]!;
+      if (i >= 0) this.removeAt(i);
     }
   }
 
-  isArmed(owner: T, kind: TimerKind): boolean {
-    return owner.timerIndex[kind] >= 0;
+  isArmed(owner: TimerOwner, kind: TimerKind): boolean {
+    return this.positions[this.slotOf(owner, kind)]! >= 0;
   }
 
   /** The deadline of an armed timer, Infinity when unarmed. */
-  deadlineOf(owner: T, kind: TimerKind): number {
-    const i = owner.timerIndex[kind];
-    return i < 0 ? Infinity : this.deadlines[i];
+  deadlineOf(owner: TimerOwner, kind: TimerKind): number {
+    const i = this.positions[this.slotOf(owner, kind)]!;
+    return i < 0 ? Infinity : this.deadlines[i]!;
   }
 
   /** Armed timers of one kind (for stack.stats()). */
   countByKind(kind: TimerKind): number {
-    return this.perKind[kind];
+    return this.perKind[kind]!;
   }
 
   /** The earliest deadline, Infinity when no timer is armed. */
   nextDeadline(): number {
-    return this.owners.length > 0 ? this.deadlines[0] : Infinity;
+    return this.size_ > 0 ? this.deadlines[0]! : Infinity;
   }
 
   /**
@@ -104,11 +147,11 @@ export class TimerQueue<T extends TimerOwner> {
    * and the caller runs it again on its next turn. Returns the number fired.
    * If a callback throws, the timers not yet fired stay armed.
    */
-  expire(now: number, fire: (owner: T, kind: TimerKind) => void): number {
-    const limit = this.owners.length + REARM_ALLOWANCE;
+  expire(now: number, fire: (owner: TimerOwner, kind: TimerKind) => void): number {
+    const limit = this.size_ + REARM_ALLOWANCE;
     let fired = 0;
-    while (fired < limit && this.owners.length > 0 && this.deadlines[0] <= now) {
-      const owner = this.owners[0];
+    while (fired < limit && this.size_ > 0 && this.deadlines[0]! <= now) {
+      const owner = this.owners[0]!;
       const kind = this.kinds[0] as TimerKind;
       this.removeAt(0);
       fired++;
@@ -119,35 +162,41 @@ export class TimerQueue<T extends TimerOwner> {
 
   // ---- heap internals -------------------------------------------------------
 
-  /** Guards against an owner whose index points elsewhere (for example an owner
-   *  shared between two queues): a silent mismatch would corrupt both. */
-  private checkEntry(owner: T, kind: TimerKind, i: number): void {
+  /** The positions word of (owner, kind); an owner outside the range is a bug. */
+  private slotOf(owner: TimerOwner, kind: number): number {
+    if (!(owner >= 0 && owner < this.ownerCount && owner % 1 === 0)) {
+      throw new RangeError(`TimerQueue: no owner ${owner} (ids 0..${this.ownerCount - 1})`);
+    }
+    return owner * this.slotsPerOwner + (kind % this.slotsPerOwner);
+  }
+
+  /** Guards against a slot shared by two kinds of one owner: a silent mismatch would corrupt both. */
+  private checkEntry(owner: TimerOwner, kind: TimerKind, i: number): void {
     if (this.owners[i] !== owner || this.kinds[i] !== kind) {
-      throw new Error(`TimerQueue: timerIndex[${kind}] = ${i} does not point at this owner's entry`);
+      throw new Error(`TimerQueue: owner ${owner}'s slot for kind ${kind} points at entry ${i} of owner ${this.owners[i]}, kind ${this.kinds[i]}`);
     }
   }
 
   private removeAt(i: number): void {
-    const owner = this.owners[i];
-    const kind = this.kinds[i];
-    owner.timerIndex[kind] = -1;
-    this.perKind[kind]--;
-    const last = this.owners.length - 1;
-    const lastOwner = this.owners.pop()!;
+    const owner = this.owners[i]!;
+    const kind = this.kinds[i]!;
+    this.positions[owner * this.slotsPerOwner + (kind % this.slotsPerOwner)] = -1;
+    this.perKind[kind]!--;
+    const last = --this.size_;
     if (i === last) return;
     // Move the last entry into the hole and restore heap order from there.
-    this.put(i, lastOwner, this.kinds[last], this.deadlines[last], this.seqs[last]);
+    this.put(i, this.owners[last]!, this.kinds[last]!, this.deadlines[last]!, this.seqs[last]!);
     this.restore(i);
   }
 
   /** Entry i's key changed (or it was moved): sift it whichever way is needed. */
   private restore(i: number): void {
-    const owner = this.owners[i];
-    const kind = this.kinds[i];
-    const deadline = this.deadlines[i];
-    const seq = this.seqs[i];
+    const owner = this.owners[i]!;
+    const kind = this.kinds[i]!;
+    const deadline = this.deadlines[i]!;
+    const seq = this.seqs[i]!;
     const parent = (i - 1) >> 1;
-    if (i > 0 && before(deadline, seq, this.deadlines[parent], this.seqs[parent])) {
+    if (i > 0 && before(deadline, seq, this.deadlines[parent]!, this.seqs[parent]!)) {
       this.siftUp(i, owner, kind, deadline, seq);
     } else {
       this.siftDown(i, owner, kind, deadline, seq);
@@ -155,10 +204,10 @@ export class TimerQueue<T extends TimerOwner> {
   }
 
   /** Place the given entry at hole i or above, moving later parents down. */
-  private siftUp(i: number, owner: T, kind: number, deadline: number, seq: number): void {
+  private siftUp(i: number, owner: number, kind: number, deadline: number, seq: number): void {
     while (i > 0) {
       const parent = (i - 1) >> 1;
-      if (!before(deadline, seq, this.deadlines[parent], this.seqs[parent])) break;
+      if (!before(deadline, seq, this.deadlines[parent]!, this.seqs[parent]!)) break;
       this.moveTo(parent, i);
       i = parent;
     }
@@ -166,16 +215,16 @@ export class TimerQueue<T extends TimerOwner> {
   }
 
   /** Place the given entry at hole i or below, moving earlier children up. */
-  private siftDown(i: number, owner: T, kind: number, deadline: number, seq: number): void {
-    const n = this.owners.length;
+  private siftDown(i: number, owner: number, kind: number, deadline: number, seq: number): void {
+    const n = this.size_;
     for (;;) {
       let child = 2 * i + 1;
       if (child >= n) break;
       const right = child + 1;
-      if (right < n && before(this.deadlines[right], this.seqs[right], this.deadlines[child], this.seqs[child])) {
+      if (right < n && before(this.deadlines[right]!, this.seqs[right]!, this.deadlines[child]!, this.seqs[child]!)) {
         child = right;
       }
-      if (!before(this.deadlines[child], this.seqs[child], deadline, seq)) break;
+      if (!before(this.deadlines[child]!, this.seqs[child]!, deadline, seq)) break;
       this.moveTo(child, i);
       i = child;
     }
@@ -183,26 +232,29 @@ export class TimerQueue<T extends TimerOwner> {
   }
 
   private moveTo(from: number, to: number): void {
-    this.put(to, this.owners[from], this.kinds[from], this.deadlines[from], this.seqs[from]);
+    this.put(to, this.owners[from]!, this.kinds[from]!, this.deadlines[from]!, this.seqs[from]!);
   }
 
-  private put(i: number, owner: T, kind: number, deadline: number, seq: number): void {
+  private put(i: number, owner: number, kind: number, deadline: number, seq: number): void {
     this.owners[i] = owner;
     this.kinds[i] = kind;
     this.deadlines[i] = deadline;
     this.seqs[i] = seq;
-    owner.timerIndex[kind] = i;
+    this.positions[owner * this.slotsPerOwner + (kind % this.slotsPerOwner)] = i;
   }
 
   private ensureCapacity(n: number): void {
     if (n <= this.deadlines.length) return;
     const capacity = Math.max(n, this.deadlines.length * 2);
+    const owners = new Uint32Array(capacity);
     const kinds = new Uint8Array(capacity);
     const deadlines = new Float64Array(capacity);
     const seqs = new Float64Array(capacity);
+    owners.set(this.owners);
     kinds.set(this.kinds);
     deadlines.set(this.deadlines);
     seqs.set(this.seqs);
+    this.owners = owners;
     this.kinds = kinds;
     this.deadlines = deadlines;
     this.seqs = seqs;
@@ -212,4 +264,24 @@ export class TimerQueue<T extends TimerOwner> {
 /** Heap order: earlier deadline first, then earlier arming. */
 function before(deadlineA: number, seqA: number, deadlineB: number, seqB: number): boolean {
   return deadlineA < deadlineB || (deadlineA === deadlineB && seqA < seqB);
+}
+
+/**
+ * Hands out owner ids of one TimerQueue to the layers of a stack: each layer
+ * reserves the range it needs at construction (TCP one id per control block,
+ * ARP one per cache entry, ...). The stack sums the ranges first, so the
+ * queue is made once with room for all of them.
+ */
+export class TimerIds {
+  private next = 0;
+
+  constructor(readonly total: number) {}
+
+  /** The first of `count` consecutive ids. */
+  reserve(count: number): number {
+    const first = this.next;
+    if (first + count > this.total) throw new RangeError(`TimerIds: ${count} more ids do not fit in ${this.total} (${first} taken)`);
+    this.next = first + count;
+    return first;
+  }
 }

@@ -4,8 +4,8 @@
 // real time however long it lasts in virtual time.
 
 import type { Alarm, Clock } from '../clock.js';
-import { TimerKind, newTimerIndex, type TimerOwner } from '../layers.js';
-import { TimerQueue } from './timers.js';
+import { TimerKind } from '../layers.js';
+import { OwnedTimers, type TimerHolder } from './owned-timers.js';
 
 /** Wall time at virtual time 0: 2024-01-01T00:00:00Z, so pcap timestamps of a
  *  simulated run are plausible and identical from run to run. */
@@ -25,11 +25,11 @@ export interface VirtualClockOptions {
   maxFiringsPerInstant?: number;
 }
 
-class VirtualAlarm implements Alarm, TimerOwner {
-  readonly timerIndex = newTimerIndex();
+class VirtualAlarm implements Alarm, TimerHolder {
+  timerSlot = -1;
 
   constructor(
-    private readonly queue: TimerQueue<VirtualAlarm>,
+    private readonly queue: OwnedTimers<VirtualAlarm>,
     readonly fire: () => void,
   ) {}
 
@@ -47,7 +47,7 @@ class VirtualAlarm implements Alarm, TimerOwner {
 
 export class VirtualClock implements Clock {
   private current = 0;
-  private readonly alarms = new TimerQueue<VirtualAlarm>();
+  private readonly alarms = new OwnedTimers<VirtualAlarm>();
   private readonly epochMs: number;
   private readonly maxFiringsPerInstant: number;
 

@@ -16,12 +16,12 @@ import { createEngine } from '../../host/hotpath.js';
 import type { EngineName, HotPath } from '../../stack/hotpath/engine.js';
 import { OwnerKind, ownerTag } from '../../stack/hotpath/engine.js';
 import { D, E, ETH_HLEN, IPV4_HLEN, Kind, TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN } from '../../stack/hotpath/layout.js';
-import type { TimerOwner, TransportLower } from '../../stack/layers.js';
+import type { TransportLower } from '../../stack/layers.js';
 import { TimerQueue } from '../../stack/time/timers.js';
 import { VirtualClock } from '../../stack/time/virtual-clock.js';
 import { parseIpv4 } from '../../stack/address.js';
-import { Tcp } from '../../stack/tcp/tcp.js';
-import type { TcpOptions } from '../../stack/tcp/options.js';
+import { Tcp, tcpTimerOwners } from '../../stack/tcp/tcp.js';
+import { resolveOptions, type TcpOptions } from '../../stack/tcp/options.js';
 import type { Connection } from '../../stack/tcp/connection.js';
 import type { Listener } from '../../stack/tcp/listener.js';
 import type { Tcb } from '../../stack/tcp/tcb.js';
@@ -177,7 +177,7 @@ export class TcpPeer {
   private constructor(
     readonly hot: HotPath,
     readonly clock: VirtualClock,
-    readonly timers: TimerQueue<TimerOwner>,
+    readonly timers: TimerQueue,
     readonly lower: FakeLower,
     readonly tcp: Tcp,
   ) {}
@@ -185,9 +185,10 @@ export class TcpPeer {
   static async create(engine: EngineName, opts: PeerOptions = {}): Promise<TcpPeer> {
     const hot = await createEngine(engine, opts.memoryBytes ?? 2 * 1024 * 1024);
     const clock = new VirtualClock();
-    const timers = new TimerQueue<TimerOwner>();
+    const tcpOptions = resolveOptions(opts.tcp);
+    const timers = new TimerQueue(tcpTimerOwners(tcpOptions));
     const lower = new FakeLower(hot, clock, opts.mtu ?? 1500);
-    const tcp = new Tcp(lower, timers, opts.tcp);
+    const tcp = new Tcp(lower, timers, tcpOptions);
     return new TcpPeer(hot, clock, timers, lower, tcp);
   }
 

@@ -1,20 +1,25 @@
-// TimerQueue: the stack's single timer heap. Random arm/cancel/cancelAll/expire
-// sequences are checked against a naive model (a list scanned for its minimum)
-// for firing order, sizes, per-kind counts and the owners' heap positions; plus
-// the livelock bound, error paths, and that cancelled owners are collectable.
+// TimerQueue: the stack's single timer heap, keyed by numeric owner ids.
+// Random arm/cancel/cancelAll/expire sequences are checked against a naive
+// model (a list scanned for its minimum) for firing order, sizes, per-kind
+// counts and the owners' heap positions; plus the livelock bound, error
+// paths, the slots kinds share, TimerIds, and OwnedTimers (objects made as
+// they come: ids given back, owners collectable).
 
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { TimerKind, newTimerIndex, type TimerOwner } from '../../stack/layers.js';
-import { TimerQueue } from '../../stack/time/timers.js';
+import { TimerKind } from '../../stack/layers.js';
+import { TimerIds, TimerQueue } from '../../stack/time/timers.js';
+import { OwnedTimers, type TimerHolder } from '../../stack/time/owned-timers.js';
 import { requires } from '../helpers/capabilities.js';
 
-class Owner implements TimerOwner {
-  readonly timerIndex = newTimerIndex();
-  constructor(readonly id: number) {}
-}
-
 const KINDS = TimerKind.Count as number;
+/** Owner ids the tests' queues hold. */
+const CAPACITY = 5000;
+
+/** A queue where every kind has a slot of its own (the model's contract). */
+function queue(): TimerQueue {
+  return new TimerQueue(CAPACITY, KINDS);
+}
 
 // ---- the model ------------------------------------------------------------------
 
@@ -95,21 +100,21 @@ const commandArb: fc.Arbitrary<Command> = fc.oneof(
 
 /** Run the commands on the queue and on the model, comparing after each one. */
 function runAgainstModel(commands: Command[]): void {
-  const owners = Array.from({ length: OWNERS }, (_, i) => new Owner(i));
-  const queue = new TimerQueue<Owner>();
+  const owners = Array.from({ length: OWNERS }, (_, i) => i);
+  const q = queue();
   const model = new ModelQueue();
   for (const cmd of commands) {
     switch (cmd.op) {
       case 'arm':
-        queue.arm(owners[cmd.owner], cmd.kind, cmd.deadline);
+        q.arm(owners[cmd.owner]!, cmd.kind, cmd.deadline);
         model.arm(cmd.owner, cmd.kind, cmd.deadline);
         break;
       case 'cancel':
-        queue.cancel(owners[cmd.owner], cmd.kind);
+        q.cancel(owners[cmd.owner]!, cmd.kind);
         model.cancel(cmd.owner, cmd.kind);
         break;
       case 'cancelAll':
-        queue.cancelAll(owners[cmd.owner]);
+        q.cancelAll(owners[cmd.owner]!);
         model.cancelAll(cmd.owner);
         break;
       case 'expire': {
@@ -117,10 +122,10 @@ function runAgainstModel(commands: Command[]): void {
         const expected: string[] = [];
         let realCount = 0;
         let modelCount = 0;
-        const realFired = queue.expire(cmd.now, (owner, kind) => {
-          real.push(`${owner.id}/${kind}`);
+        const realFired = q.expire(cmd.now, (owner, kind) => {
+          real.push(`${owner}/${kind}`);
           if (cmd.rearmEvery > 0 && ++realCount % cmd.rearmEvery === 0) {
-            queue.arm(owner, kind, cmd.now + cmd.rearmOffset);
+            q.arm(owner, kind, cmd.now + cmd.rearmOffset);
           }
         });
         const modelFired = model.expire(cmd.now, (owner, kind) => {
@@ -134,11 +139,11 @@ function runAgainstModel(commands: Command[]): void {
         break;
       }
     }
-    checkState(queue, model, owners);
+    checkState(q, model, owners);
   }
 }
 
-function checkState(queue: TimerQueue<Owner>, model: ModelQueue, owners: Owner[]): void {
+function checkState(queue: TimerQueue, model: ModelQueue, owners: number[]): void {
   expect(queue.size).toBe(model.timers.length);
   const minDeadline = Math.min(Infinity, ...model.timers.map((t) => t.deadline));
   expect(queue.nextDeadline()).toBe(minDeadline);
@@ -149,10 +154,10 @@ function checkState(queue: TimerQueue<Owner>, model: ModelQueue, owners: Owner[]
   const positions: number[] = [];
   for (const owner of owners) {
     for (let kind = 0; kind < KINDS; kind++) {
-      const m = model.find(owner.id, kind);
+      const m = model.find(owner, kind);
       expect(queue.isArmed(owner, kind)).toBe(m !== undefined);
       expect(queue.deadlineOf(owner, kind)).toBe(m ? m.deadline : Infinity);
-      const index = owner.timerIndex[kind];
+      const index = queue.positions[owner * KINDS + kind];
       if (m) positions.push(index);
       else expect(index).toBe(-1);
     }
@@ -174,49 +179,50 @@ describe('TimerQueue', () => {
   });
 
   it('fires in deadline order, ties in arming order, re-arming counting as a new arming', () => {
-    const q = new TimerQueue<Owner>();
-    const [a, b, c] = [new Owner(0), new Owner(1), new Owner(2)];
+    const q = queue();
+    const [a, b, c] = [0, 1, 2];
     q.arm(a, TimerKind.ArpRetry, 10);
     q.arm(b, TimerKind.ArpRetry, 5);
     q.arm(c, TimerKind.ArpRetry, 10);
     q.arm(a, TimerKind.Housekeeping, 10);
     q.arm(a, TimerKind.ArpRetry, 10); // re-armed: now after c and a/Housekeeping
     const fired: string[] = [];
-    expect(q.expire(10, (o, k) => fired.push(`${o.id}/${k}`))).toBe(4);
+    expect(q.expire(10, (o, k) => fired.push(`${o}/${k}`))).toBe(4);
     expect(fired).toEqual([`1/${TimerKind.ArpRetry}`, `2/${TimerKind.ArpRetry}`, `0/${TimerKind.Housekeeping}`, `0/${TimerKind.ArpRetry}`]);
     expect(q.size).toBe(0);
-    expect(a.timerIndex.every((i) => i === -1)).toBe(true);
+    expect(q.positions.subarray(a * KINDS, (a + 1) * KINDS).every((i) => i === -1)).toBe(true);
+    expect(q.hasAny(a)).toBe(false);
   });
 
   it('moves a re-armed timer earlier and later', () => {
-    const q = new TimerQueue<Owner>();
-    const owners = Array.from({ length: 50 }, (_, i) => new Owner(i));
+    const q = queue();
+    const owners = Array.from({ length: 50 }, (_, i) => i);
     owners.forEach((o, i) => q.arm(o, TimerKind.TcpFirst, 100 + i));
-    q.arm(owners[30], TimerKind.TcpFirst, 1);
-    q.arm(owners[0], TimerKind.TcpFirst, 1000);
+    q.arm(owners[30]!, TimerKind.TcpFirst, 1);
+    q.arm(owners[0]!, TimerKind.TcpFirst, 1000);
     expect(q.nextDeadline()).toBe(1);
-    expect(q.deadlineOf(owners[0], TimerKind.TcpFirst)).toBe(1000);
+    expect(q.deadlineOf(owners[0]!, TimerKind.TcpFirst)).toBe(1000);
     const order: number[] = [];
-    q.expire(Infinity, (o) => order.push(o.id));
+    q.expire(Infinity, (o) => order.push(o));
     expect(order[0]).toBe(30);
     expect(order[order.length - 1]).toBe(0);
     expect(order).toHaveLength(50);
   });
 
   it('sorts a large random heap (heap property under churn)', () => {
-    const q = new TimerQueue<Owner>();
-    const owners = Array.from({ length: 5000 }, (_, i) => new Owner(i));
+    const q = queue();
+    const owners = Array.from({ length: 5000 }, (_, i) => i);
     let x = 12345;
     const rand = (): number => (x = (Math.imul(x, 1103515245) + 12345) >>> 0) / 2 ** 32;
     for (const o of owners) q.arm(o, TimerKind.TcpFirst, Math.floor(rand() * 1000));
-    for (let i = 0; i < 2000; i++) q.cancel(owners[Math.floor(rand() * owners.length)], TimerKind.TcpFirst);
-    for (let i = 0; i < 2000; i++) q.arm(owners[Math.floor(rand() * owners.length)], TimerKind.TcpFirst, Math.floor(rand() * 1000));
+    for (let i = 0; i < 2000; i++) q.cancel(owners[Math.floor(rand() * owners.length)]!, TimerKind.TcpFirst);
+    for (let i = 0; i < 2000; i++) q.arm(owners[Math.floor(rand() * owners.length)]!, TimerKind.TcpFirst, Math.floor(rand() * 1000));
     const deadlines = new Map(owners.map((o) => [o, q.deadlineOf(o, TimerKind.TcpFirst)]));
     let last = -Infinity;
     const size = q.size;
     let fired = 0;
     q.expire(Infinity, (o, k) => {
-      expect(o.timerIndex[k]).toBe(-1);
+      expect(q.isArmed(o, k)).toBe(false);
       const d = deadlines.get(o)!;
       expect(d).toBeGreaterThanOrEqual(last);
       last = d;
@@ -226,8 +232,8 @@ describe('TimerQueue', () => {
   });
 
   it('bounds the firings of one expire call when callbacks keep re-arming for now', () => {
-    const q = new TimerQueue<Owner>();
-    const owners = [new Owner(0), new Owner(1), new Owner(2)];
+    const q = queue();
+    const owners = [0, 1, 2];
     for (const o of owners) q.arm(o, TimerKind.Housekeeping, 0);
     const fired = q.expire(5, (o, k) => q.arm(o, k, 5));
     expect(fired).toBe(3 + 1024);
@@ -236,8 +242,8 @@ describe('TimerQueue', () => {
   });
 
   it('leaves unfired timers armed when a callback throws', () => {
-    const q = new TimerQueue<Owner>();
-    const [a, b] = [new Owner(0), new Owner(1)];
+    const q = queue();
+    const [a, b] = [0, 1];
     q.arm(a, TimerKind.TcpFirst, 1);
     q.arm(b, TimerKind.TcpFirst, 2);
     expect(() =>
@@ -250,26 +256,47 @@ describe('TimerQueue', () => {
     expect(q.size).toBe(1);
   });
 
-  it('rejects NaN deadlines, unknown kinds and an owner whose index points elsewhere', () => {
-    const q = new TimerQueue<Owner>();
-    const other = new TimerQueue<Owner>();
-    const a = new Owner(0);
-    const b = new Owner(1);
-    expect(() => q.arm(a, TimerKind.TcpFirst, NaN)).toThrow(RangeError);
-    expect(() => q.arm(a, TimerKind.Count, 1)).toThrow(RangeError);
-    expect(() => q.arm(a, -1 as TimerKind, 1)).toThrow(RangeError);
+  it('rejects NaN deadlines, unknown kinds and owners outside its range', () => {
+    const q = queue();
+    expect(() => q.arm(0, TimerKind.TcpFirst, NaN)).toThrow(RangeError);
+    expect(() => q.arm(0, TimerKind.Count, 1)).toThrow(RangeError);
+    expect(() => q.arm(0, -1 as TimerKind, 1)).toThrow(RangeError);
+    expect(() => q.arm(CAPACITY, TimerKind.TcpFirst, 1)).toThrow(/no owner/);
+    expect(() => q.arm(-1, TimerKind.TcpFirst, 1)).toThrow(/no owner/);
+    expect(() => q.arm(1.5, TimerKind.TcpFirst, 1)).toThrow(/no owner/);
     expect(q.size).toBe(0);
-    q.arm(a, TimerKind.TcpFirst, 1);
-    other.arm(b, TimerKind.TcpFirst, 1);
-    // a's timer lives in q: another queue must not take its index for its own.
-    expect(() => other.arm(a, TimerKind.TcpFirst, 2)).toThrow(/does not point/);
-    expect(() => other.cancel(a, TimerKind.TcpFirst)).toThrow(/does not point/);
-    expect(q.deadlineOf(a, TimerKind.TcpFirst)).toBe(1);
+  });
+
+  it('with 8 slots an owner uses kinds that do not share one; two that do are refused, not confused', () => {
+    const q = new TimerQueue(4, 8);
+    // ARP's kinds on one owner: slots 0 and 1.
+    q.arm(2, TimerKind.ArpRetry, 5);
+    q.arm(2, TimerKind.ArpExpire, 6);
+    expect([q.isArmed(2, TimerKind.ArpRetry), q.isArmed(2, TimerKind.ArpExpire)]).toEqual([true, true]);
+    // TCP's kind 0 shares ArpRetry's slot (8 % 8): the queue says so instead of moving the wrong timer.
+    expect(() => q.arm(2, TimerKind.TcpFirst, 7)).toThrow(/points at entry/);
+    expect(q.deadlineOf(2, TimerKind.ArpRetry)).toBe(5);
+  });
+
+  it('takes its positions in memory it is given, filled with -1', () => {
+    const memory = new Int32Array(64).fill(7);
+    const q = new TimerQueue(4, 8, memory.subarray(16, 48));
+    expect(Array.from(memory.subarray(16, 48)).every((v) => v === -1)).toBe(true);
+    q.arm(1, TimerKind.TcpFirst, 3);
+    expect(memory[16 + 8]).toBe(0);
+    expect(memory[15]).toBe(7);
+    expect(() => new TimerQueue(4, 8, new Int32Array(31))).toThrow(RangeError);
+  });
+
+  it('TimerIds hands out consecutive ranges within its total', () => {
+    const ids = new TimerIds(10);
+    expect([ids.reserve(1), ids.reserve(4), ids.reserve(5)]).toEqual([0, 1, 5]);
+    expect(() => ids.reserve(1)).toThrow(RangeError);
   });
 
   it('treats cancel of an unarmed timer as a no-op and reports Infinity when empty', () => {
-    const q = new TimerQueue<Owner>();
-    const a = new Owner(0);
+    const q = queue();
+    const a = 0;
     q.cancel(a, TimerKind.ArpExpire);
     q.cancelAll(a);
     expect(q.size).toBe(0);
@@ -278,35 +305,65 @@ describe('TimerQueue', () => {
     expect(q.expire(1e9, () => expect.unreachable())).toBe(0);
   });
 
+});
+
+class Holder implements TimerHolder {
+  timerSlot = -1;
+  constructor(readonly id: number) {}
+}
+
+describe('OwnedTimers', () => {
+  it('gives an object an id while it has timers and takes it back after', () => {
+    const t = new OwnedTimers<Holder>(2);
+    const [a, b] = [new Holder(0), new Holder(1)];
+    t.arm(a, 0 as TimerKind, 10);
+    t.arm(a, 1 as TimerKind, 20);
+    t.arm(b, 0 as TimerKind, 5);
+    expect([a.timerSlot, b.timerSlot]).toEqual([0, 1]);
+    t.cancel(a, 0 as TimerKind);
+    expect(a.timerSlot).toBe(0); // one timer left
+    const fired: string[] = [];
+    expect(t.expire(100, (o, k) => fired.push(`${o.id}/${k}`))).toBe(2);
+    expect(fired).toEqual(['1/0', '0/1']);
+    expect([a.timerSlot, b.timerSlot, t.size]).toEqual([-1, -1, 0]);
+    // Ids are reused, and the queue grows past its first room.
+    const many = Array.from({ length: 100 }, (_, i) => new Holder(i));
+    many.forEach((h, i) => t.arm(h, 0 as TimerKind, i));
+    expect(new Set(many.map((h) => h.timerSlot)).size).toBe(100);
+    expect(t.expire(1000, () => {})).toBe(100);
+    expect(many.every((h) => h.timerSlot === -1)).toBe(true);
+  });
+
   // Needs node --expose-gc (vitest.config.ts passes it); without it a forced
   // collection is impossible, so only this check is skipped (a failure in CI).
   requires('gc').it('holds no reference to owners once their timers are cancelled or fired', async () => {
-    const q = new TimerQueue<Owner>();
-    const refs = armAndRelease(q);
-    expect(q.size).toBe(0);
+    const t = new OwnedTimers<Holder>(2);
+    const refs = armAndRelease(t);
+    expect(t.size).toBe(0);
     // WeakRef targets stay alive until the current job ends: let it end first.
     await new Promise((resolve) => setTimeout(resolve, 0));
     globalThis.gc!();
     await new Promise((resolve) => setTimeout(resolve, 0));
     globalThis.gc!();
     expect(refs.filter((r) => r.deref() !== undefined)).toHaveLength(0);
-    // The queue itself is alive and usable.
-    const c = new Owner(99);
-    q.arm(c, TimerKind.TcpFirst, 1);
-    expect(q.size).toBe(1);
+    // Still usable.
+    t.arm(new Holder(99), 0 as TimerKind, 1);
+    expect(t.size).toBe(1);
   });
 });
 
-/** Arms timers on 200 owners (several kinds each), fires some, cancels the rest
- *  with cancelAll, and returns only WeakRefs to the owners. */
-function armAndRelease(q: TimerQueue<Owner>): WeakRef<Owner>[] {
-  const owners = Array.from({ length: 200 }, (_, i) => new Owner(i));
+/** Arms timers on 200 owners (two kinds each), fires some, cancels the rest,
+ *  and returns only WeakRefs to the owners. */
+function armAndRelease(t: OwnedTimers<Holder>): WeakRef<Holder>[] {
+  const owners = Array.from({ length: 200 }, (_, i) => new Holder(i));
   owners.forEach((o, i) => {
-    q.arm(o, TimerKind.TcpFirst, i);
-    q.arm(o, TimerKind.TcpLast, 1000 + i);
-    if (i % 3 === 0) q.arm(o, TimerKind.Housekeeping, i % 7);
+    t.arm(o, 0 as TimerKind, i);
+    if (i % 3 === 0) t.arm(o, 1 as TimerKind, i % 7);
   });
-  q.expire(50, () => {});
-  for (const o of owners) q.cancelAll(o);
+  t.expire(50, () => {});
+  for (const o of owners) {
+    t.cancel(o, 0 as TimerKind);
+    t.cancel(o, 1 as TimerKind);
+  }
   return owners.map((o) => new WeakRef(o));
 }

@@ -5,7 +5,6 @@
 // answered with an ACK until the connect times out (seen with random choice
 // through the user-mode gateway: about one connect in 10,000 failed).
 import { describe, expect, it } from 'vitest';
-import type { TimerOwner } from '../../../stack/layers.js';
 import { PortTable } from '../../../stack/tcp/ports.js';
 import { remoteKeyOf } from '../../../stack/tcp/tcb.js';
 import { TimeWaitTable } from '../../../stack/tcp/time-wait.js';
@@ -16,7 +15,7 @@ const HIGH = 50_999;
 const SERVER = remoteKeyOf(0x0a00020f, 9000);
 
 function setup(): { ports: PortTable; timeWait: TimeWaitTable } {
-  return { ports: new PortTable(), timeWait: new TimeWaitTable(new TimerQueue<TimerOwner>(), 64, 60_000, 1) };
+  return { ports: new PortTable(), timeWait: new TimeWaitTable(new TimerQueue(1), 64, 60_000, 1, 0) };
 }
 
 describe('ephemeral ports', () => {

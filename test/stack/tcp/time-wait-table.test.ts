@@ -6,7 +6,6 @@
 
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { TimerOwner } from '../../../stack/layers.js';
 import { TcpTimer } from '../../../stack/tcp/timer-kinds.js';
 import { NO_RECORD, TimeWaitTable } from '../../../stack/tcp/time-wait.js';
 import { remoteKeyOf } from '../../../stack/tcp/tcb.js';
@@ -55,8 +54,8 @@ function same(a: Tuple, b: Tuple): boolean {
 }
 
 function runAgainstModel(limit: number, seed: number, commands: Command[]): void {
-  const timers = new TimerQueue<TimerOwner>();
-  const table = new TimeWaitTable(timers, limit, DURATION, seed);
+  const timers = new TimerQueue(1);
+  const table = new TimeWaitTable(timers, limit, DURATION, seed, 0);
   let model: ModelRecord[] = []; // oldest first
   let now = 0;
   const find = (c: { t: Tuple }): number => table.lookup(c.t.localPort, remoteKeyOf(c.t.remoteAddr, c.t.remotePort));
@@ -107,8 +106,8 @@ function runAgainstModel(limit: number, seed: number, commands: Command[]): void
       }).toEqual(r);
     }
     // One timer, at the oldest record's expiry, or none.
-    expect(timers.isArmed(table, TcpTimer.TimeWait)).toBe(model.length > 0);
-    if (model.length > 0) expect(timers.deadlineOf(table, TcpTimer.TimeWait)).toBe(model[0].expiry);
+    expect(timers.isArmed(table.timerId, TcpTimer.TimeWait)).toBe(model.length > 0);
+    if (model.length > 0) expect(timers.deadlineOf(table.timerId, TcpTimer.TimeWait)).toBe(model[0].expiry);
   }
 }
 
@@ -123,28 +122,28 @@ describe('TIME_WAIT table', () => {
   });
 
   it('refuses a size that is not a whole number in 1..2^20', () => {
-    const timers = new TimerQueue<TimerOwner>();
+    const timers = new TimerQueue(1);
     for (const bad of [0, -1, 1.5, 2 ** 20 + 1, Number.NaN]) {
-      expect(() => new TimeWaitTable(timers, bad, DURATION, 0)).toThrow(RangeError);
+      expect(() => new TimeWaitTable(timers, bad, DURATION, 0, 0)).toThrow(RangeError);
     }
   });
 
   it('clear() drops every record and the timer', () => {
-    const timers = new TimerQueue<TimerOwner>();
-    const table = new TimeWaitTable(timers, 64, DURATION, 7);
+    const timers = new TimerQueue(1);
+    const table = new TimeWaitTable(timers, 64, DURATION, 7, 0);
     for (let p = 0; p < 100; p++) table.add(LOCAL, 80, 0x0a000001, 1024 + p, p, p, p);
     expect(table.size).toBe(64);
     table.clear();
     expect(table.size).toBe(0);
-    expect(timers.isArmed(table, TcpTimer.TimeWait)).toBe(false);
+    expect(timers.isArmed(table.timerId, TcpTimer.TimeWait)).toBe(false);
     expect(table.has(80, remoteKeyOf(0x0a000001, 1024 + 99))).toBe(false);
   });
 
   it('holds its records outside the JS heap: 4096 records and 100,000 more churned through add no heap', () => {
     const gc = (globalThis as { gc?: () => void }).gc;
     if (!gc) throw new Error('run with --expose-gc (vitest.config.ts passes it)');
-    const timers = new TimerQueue<TimerOwner>();
-    const table = new TimeWaitTable(timers, 4096, DURATION, 1);
+    const timers = new TimerQueue(1);
+    const table = new TimeWaitTable(timers, 4096, DURATION, 1, 0);
     const churn = (n: number): void => {
       for (let i = 0; i < n; i++) table.add(LOCAL, 9000 + (i & 3), 0x0a000002 + (i % 97), 1024 + (i % 60_000), i * 7, i * 13, i);
     };
