@@ -108,7 +108,8 @@ function summary(r: RunResult): string {
   return (
     `stopped after ${secs}s: connections ${r.graceful ?? 0} closed, ${r.reset ?? 0} reset; ` +
     `frames in ${f.frames.rx}, out ${f.frames.tx}; ` +
-    `arena ${f.mem.arenaChunksInUse} of ${f.mem.arenaChunks} chunks in use; ` +
+    `arena ${f.mem.arenaChunksInUse - f.mem.arenaTableChunks} of ${f.mem.arenaChunks} chunks in use ` +
+    `(and ${f.mem.arenaTableChunks} of tables); ` +
     `heap ${formatBytes(f.mem.heapUsed)}${f.mem.heapAfterGc ? ' after GC' : ''}; ` +
     `drops ${Object.values(f.drops).reduce((a, b) => a + b, 0)}`
   );

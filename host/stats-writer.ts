@@ -2,7 +2,7 @@
 // ms and once more when the guest stops. The shape (README "Stats fields"):
 //
 //   t         ms since the tender started the guest
-//   mem       budget, arenaBytes, arenaChunks, arenaChunksInUse, arenaUsed
+//   mem       budget, arenaBytes, arenaChunks, arenaChunksInUse, arenaTableChunks, arenaUsed
 //             (bytes in chunks in use), heapLimit, heapUsed (after a full GC
 //             in the guest when heapAfterGc), heapTotal, heapSpaces (bytes
 //             used per V8 space: old_space, code_space, ...), heapCode
@@ -36,6 +36,8 @@ export interface StatsRecord {
     arenaBytes: number;
     arenaChunks: number;
     arenaChunksInUse: number;
+    /** Of those, the fixed tables' (the control block table), taken at boot. */
+    arenaTableChunks: number;
     arenaUsed: number;
     heapLimit: number;
     heapUsed: number;
@@ -81,6 +83,7 @@ export function statsRecord(
       arenaBytes: split.arenaBytes,
       arenaChunks: s.arena.chunksTotal,
       arenaChunksInUse: s.arena.chunksInUse,
+      arenaTableChunks: s.arena.tableChunks,
       arenaUsed: s.arena.bytesInUse,
       heapLimit: snap.heap.limit,
       heapUsed: snap.heap.used,

@@ -22,7 +22,7 @@ const SOURCE = 'stack/hotpath/layout.ts';
 const TARGET = 'assembly/layout.generated.ts';
 
 /** Prefix of each enum's members in AssemblyScript. */
-const ENUM_PREFIX = { Kind: 'KIND', Reason: 'R', D: 'D', E: 'E', ArenaHeader: 'ARENA_H' };
+const ENUM_PREFIX = { Kind: 'KIND', Reason: 'R', D: 'D', E: 'E', ArenaHeader: 'ARENA_H', T: 'T', TF: 'TF', X: 'X' };
 
 /** PascalCase or camelCase to UPPER_SNAKE (TcpBadFlags -> TCP_BAD_FLAGS); UPPER_SNAKE stays. */
 function upperSnake(name) {
@@ -65,8 +65,9 @@ for (const statement of source.statements) {
       const init = member.initializer;
       let value = next;
       if (init) {
-        if (!ts.isNumericLiteral(init)) throw new Error(`${SOURCE}: ${statement.name.text}.${member.name.getText(source)} needs a literal value`);
-        value = Number(init.text);
+        // A literal, or arithmetic of literals (1 << 4): nothing else is allowed.
+        if (!isNumeric(init, new Set())) throw new Error(`${SOURCE}: ${statement.name.text}.${member.name.getText(source)} needs a numeric value`);
+        value = Function(`return (${init.getText(source)});`)() >>> 0;
       }
       next = value + 1;
       lines.push(`export const ${prefix}_${upperSnake(member.name.getText(source))}: u32 = ${value};`);

@@ -46,7 +46,7 @@ export {
 export { Udp, UdpSocket, type UdpDatagram, type UdpMessageHandler, type UdpLimits } from './udp/udp.js';
 export { Tcp, type ConnectOptions } from './tcp/tcp.js';
 export { Connection } from './tcp/connection.js';
-export { Listener, type ListenOptions } from './tcp/listener.js';
+export { Listener, type ListenOptions, type HandleCallbacks } from './tcp/listener.js';
 export { TcpError } from './tcp/errors.js';
 export type { TcpOptions } from './tcp/options.js';
 export type { TcpStats, CloseInfo, CloseReason } from './tcp/stats.js';

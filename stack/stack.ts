@@ -133,7 +133,7 @@ export class Stack {
     this.prefix = opts.ipv4.prefix;
     this.gateway = opts.ipv4.gateway == null ? 0 : toIpv4(opts.ipv4.gateway);
     this.alarm = this.clock.createAlarm(this.onAlarm);
-    const tcpOptions = resolveTcpOptions(opts.tcp);
+    const tcpOptions = resolveTcpOptions(opts.tcp, this.hot.buffer.byteLength);
     // Owner ids: the stack's own, then each layer's range.
     const ids = new TimerIds(1 + this.limits.arpEntries + this.limits.fragDatagrams + tcpTimerOwners(tcpOptions));
     this.timerId = ids.reserve(1);
@@ -304,7 +304,13 @@ export class Stack {
       byKind[OWNER_KIND_NAMES[kind]!] = this.hot.chunksByKind(kind);
     }
     const inUse = this.hot.chunksInUse();
-    return { chunksTotal: this.hot.chunkCount, chunksInUse: inUse, bytesInUse: inUse * CHUNK_SIZE, byKind };
+    return {
+      chunksTotal: this.hot.chunkCount,
+      chunksInUse: inUse,
+      bytesInUse: inUse * CHUNK_SIZE,
+      tableChunks: this.hot.chunksByKind(OwnerKind.Table),
+      byKind,
+    };
   }
 
   private timerStats(): TimerStats {

@@ -153,8 +153,12 @@ export class DropCounters {
 
 export interface ArenaStats {
   chunksTotal: number;
+  /** Every chunk in use, the fixed tables' included. */
   chunksInUse: number;
   bytesInUse: number;
+  /** Of those, the chunks of tables taken at boot and kept for the stack's
+   *  life (the control block table): what an idle stack holds. */
+  tableChunks: number;
   /** Chunks in use by owner kind, keyed by OWNER_KIND_NAMES (without 'free'). */
   byKind: Record<string, number>;
 }

@@ -68,7 +68,7 @@ class StackSocket implements RelaySocket {
     private readonly queues: ArenaQueues,
   ) {
     this.identity = `${conn.remoteAddress}:${conn.remotePort}`;
-    this.queue = new ChunkQueue(queues.hot, queues.owner());
+    this.queue = ChunkQueue.standalone(queues.hot, queues.owner());
     // Wired first: a refusal inside accept() aborts the connection at once.
     conn.onClose = this.onClose;
     // Handshake packets are small request/response exchanges: Nagle would hold

@@ -128,7 +128,8 @@ export const enum OwnerKind {
   ArpQueue = 8, // frames waiting for address resolution
   App = 9, // application buffers (e.g. the relay)
   Device = 10, // device rings in the tender
-  KindCount = 11,
+  Table = 11, // fixed tables made at boot: TCP control blocks and their lookup, timer positions
+  KindCount = 12,
 }
 
 export const OWNER_KIND_NAMES: readonly string[] = [
@@ -143,6 +144,7 @@ export const OWNER_KIND_NAMES: readonly string[] = [
   'arpQueue',
   'app',
   'device',
+  'table',
 ];
 
 export function ownerTag(kind: OwnerKind, id: number): number {

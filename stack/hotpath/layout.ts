@@ -254,3 +254,131 @@ export const ICMP_HLEN = 8;
 export const TCP_BASE_HLEN = 20;
 export const ARP_FRAME_LEN = 42; // Ethernet + ARP, before padding to 60
 export const ARP_PADDED_LEN = 60; // the Ethernet minimum
+
+// ---------------------------------------------------------------------------
+// The TCP control block (RFC 9293 3.3.1) as a record in the arena: TCB_WORDS
+// u32 words (256 bytes) per connection in the TCB table (stack/tcp/tcb-table.ts),
+// read and written by the TypeScript stack through stack/tcp/tcb.ts and, for
+// the established-connection fast path, by the engines. Sequence numbers,
+// windows and counts are u32; the three times are f64 milliseconds (two words
+// each, 8-byte aligned); addresses take 4 words each, room for IPv6. What a
+// connection needs only under loss (out-of-order ranges, the SACK scoreboard)
+// lives in a chunk of its own, taken on demand (T.OOO, layout X below).
+// Word offsets from the record's first word:
+export const TCB_WORDS = 64;
+export const enum T {
+  STATE = 0, // State (stack/tcp/state.ts); 0 (CLOSED) in a free record
+  GEN = 1, // generation: moves on when the record is freed, so a stale handle is seen
+  FLAGS = 2, // TF bits
+  EVENTS = 3, // TcbEvent bits pending for the application
+  LOCAL_ADDR = 4, // 4 words (an IPv4 address in the first)
+  REMOTE_ADDR = 8, // 4 words
+  PORTS = 12, // local port << 16 | remote port
+  LISTENER = 13, // listener id + 1 while the listener holds it, 0 otherwise
+  // Send sequence space
+  ISS = 14,
+  SND_UNA = 15,
+  SND_NXT = 16,
+  SND_MAX = 17, // highest sequence number sent + 1
+  SND_WND = 18, // the peer's window, scaled
+  SND_WL1 = 19,
+  SND_WL2 = 20,
+  MAX_SND_WND = 21, // RFC 5961 5.2 MAX.SND.WND
+  MSS = 22, // our send MSS << 16 | the MSS we announced
+  // Receive sequence space
+  IRS = 23,
+  RCV_NXT = 24,
+  RCV_ADV_RIGHT = 25, // right edge of the window last advertised
+  SHIFTS = 26, // send shift | receive shift << 8 | window scale offered << 16 (0xff: none)
+  // SACK (RFC 2018)
+  SACK_LATEST = 27, // first sequence number of the latest out-of-order segment held
+  SACK_RETX_HIGH = 28, // end of the highest hole resent in this recovery
+  // RFC 6298 retransmission timer
+  SRTT8 = 29,
+  RTTVAR4 = 30,
+  RTO = 31, // ms
+  RETRIES = 32,
+  RTT_SEQ = 33, // the timed segment ends here (TF.RTT_TIMING)
+  // Congestion control (RFC 5681/6582)
+  CWND = 34,
+  SSTHRESH = 35,
+  DUP_ACKS = 36,
+  RECOVER = 37,
+  // Acknowledgement and probing
+  UNACKED_BYTES = 38,
+  PROBES = 39, // persist probes | persist backoff << 8 | keepalive probes << 16
+  // Send queue (bytes written, not yet acknowledged): a chain of arena chunks
+  SEND_HEAD = 40, // arena offset of its first byte (0: empty)
+  SEND_TAIL = 41, // its last chunk
+  SEND_LEN = 42,
+  SEND_CUR_POS = 43, // a cursor for random access: the byte position ...
+  SEND_CUR_CHUNK = 44, // ... where this chunk starts
+  // Receive queue (in-order bytes for the application)
+  RECV_HEAD = 45,
+  RECV_TAIL = 46,
+  RECV_LEN = 47,
+  OOO = 48, // arena chunk of out-of-order ranges and the SACK scoreboard (0: none)
+  EMB_PREV = 49, // embryonic connections, oldest first (record index + 1); free records chain through EMB_NEXT
+  EMB_NEXT = 50,
+  HASH_NEXT = 51, // the 4-tuple hash chain (record index + 1)
+  // Timestamps (RFC 7323), not negotiated yet: TS.Recent, its age, our clock offset
+  TS_RECENT = 52,
+  TS_RECENT_AGE = 53,
+  TS_OFFSET = 54,
+  // Reserved: CUBIC (W_max, epoch, count) or RACK-TLP state that does not fit the OOO chunk
+  RESERVED_55 = 55,
+  RESERVED_56 = 56,
+  APP = 57, // the application's word (a handle listener's per-connection state: Tcp.userData)
+  // f64 times, ms (word offsets; the f64 view's index is (record word + offset) / 2)
+  LAST_HEARD = 58, // the last segment from the peer
+  RTT_START = 60, // when the timed segment left
+  LAST_OOW_ACK = 62, // the last answer to an unacceptable pure ACK (RFC 5961 rate limit)
+}
+
+/** Bits of the record's T.FLAGS word. */
+export const enum TF {
+  ACTIVE = 1 << 0, // opened by connect()
+  FIN_QUEUED = 1 << 1, // the application will write no more: FIN after the queued data
+  FIN_ACKED = 1 << 2,
+  FIN_RECEIVED = 1 << 3,
+  READ_CLOSED = 1 << 4, // incoming data is acknowledged and discarded
+  SACK_OK = 1 << 5,
+  SACK_OFFER = 1 << 6, // our SYN offers SACK-permitted
+  TIMESTAMPS = 1 << 7,
+  IN_RECOVERY = 1 << 8,
+  RTT_TIMING = 1 << 9,
+  ACK_NOW = 1 << 10,
+  NO_DELAY = 1 << 11,
+  KEEPALIVE = 1 << 12,
+  IN_INPUT = 1 << 13, // a segment for it is being processed
+  HAS_CONN = 1 << 14, // the application asked for a Connection object
+  EMBRYONIC = 1 << 15, // on the embryonic list
+  HANDLES = 1 << 16, // no Connection: events go to its listener's handle callbacks (T.LISTENER)
+  EOF_TOLD = 1 << 17, // (handles) onEnd was called
+  WANT_WRITABLE = 1 << 18, // (handles) a write took less than offered: onWritable when room frees
+  READ_PAUSED = 1 << 19, // (handles) onData consumed less than offered: no delivery until resume()
+}
+
+/** Words of a control block's out-of-order chunk (T.OOO): the list of such
+ *  connections, the ranges held and the slab their bytes are packed in
+ *  (stack/tcp/buffers.ts Reassembly), and the peer's SACK blocks
+ *  (stack/tcp/sack-scoreboard.ts). 512 words: one arena chunk. */
+export const OOO_MAX_RANGES = 32;
+export const OOO_MAX_SLAB = 196;
+export const OOO_MAX_SACK = 8;
+export const enum X {
+  PREV = 0, // connections holding such a chunk (record index + 1): pruned first under pressure
+  NEXT = 1,
+  RANGES = 2, // ranges held
+  BYTES = 3, // bytes held
+  TAIL_USED = 4, // bytes used in the slab's last chunk
+  SLAB = 5, // slab chunks
+  SACK_COUNT = 6, // SACK blocks held
+  SACK_EDGES = 7, // 2 * OOO_MAX_SACK words: left, right, ...
+  RANGE_SEQ = 23, // OOO_MAX_RANGES words each: first sequence number, ...
+  RANGE_LEN = 55, // ... length ...
+  RANGE_OFF = 87, // ... and arena offset of the range's bytes
+  SLAB_CHUNK = 119, // OOO_MAX_SLAB words each: the chunk, ...
+  SLAB_LIVE = 315, // ... and the bytes of live ranges in it
+  END = 511,
+}

@@ -2,12 +2,14 @@
 // WHATWG streams for ordinary code, and a callback API without copies for hot
 // consumers such as the relay.
 //
-// Lifetime: the stack refers to a Connection only through its control block
-// (tcb.conn). When the connection ends, Tcp.release() calls released(), which
-// settles every pending operation, closes or errors the streams, resolves
-// `closed`, and cuts the link both ways. An application that keeps a
-// Connection afterwards keeps only this small object, never the control block
-// or its buffers.
+// A Connection is made only for applications that ask for objects (listen()
+// without `handles`, connect()): it holds its control block's handle, and
+// Tcp keeps it in one table by record index (tcb.conn). When the connection
+// ends, Tcp.release() calls released(), which settles every pending
+// operation, closes or errors the streams, resolves `closed`, and cuts the
+// link both ways (the handle is stale from then on). An application that
+// keeps a Connection afterwards keeps only this small object, never the
+// control block or its buffers.
 
 import type { HotPath } from '../hotpath/engine.js';
 import { errorForClose, TcpError } from './errors.js';
@@ -15,25 +17,36 @@ import type { CloseInfo } from './stats.js';
 import type { Tcb } from './tcb.js';
 import { TcbEvent } from './tcb.js';
 
-/** What a Connection asks of Tcp. Every call is a no-op or an error once released. */
+/** What a Connection asks of Tcp: its handle calls (a no-op or an error once
+ *  the handle is stale), and a control block accessor for the length of one
+ *  call (enter/leave, strictly nested). */
 export interface ConnectionCore {
   readonly hot: HotPath;
   /** Queue up to len bytes of src[off..]; returns how many were taken. Throws EPIPE after end(). */
-  write(tcb: Tcb, src: Uint8Array, off: number, len: number): number;
-  /** The application consumed n bytes at the head of the receive queue. */
-  consume(tcb: Tcb, n: number): void;
+  write(handle: number, src: Uint8Array, off?: number, len?: number): number;
   /** No more writes: FIN after the queued data (RFC 9293 3.10.4 CLOSE). */
-  endWrite(tcb: Tcb): void;
+  end(handle: number): void;
   /** No more reads: discard what is queued and whatever arrives later. */
-  closeRead(tcb: Tcb): void;
-  /** closeRead() and endWrite() together. */
-  close(tcb: Tcb): void;
+  closeRead(handle: number): void;
+  /** closeRead() and end() together. */
+  close(handle: number): void;
   /** RST now and release everything (RFC 9293 3.10.5 ABORT). */
-  abort(tcb: Tcb): void;
-  setNoDelay(tcb: Tcb, on: boolean): void;
-  setKeepAlive(tcb: Tcb, on: boolean): void;
+  abort(handle: number): void;
+  setNoDelay(handle: number, on: boolean): void;
+  setKeepAlive(handle: number, on: boolean): void;
   /** Free space in the send buffer. */
-  writableSpace(tcb: Tcb): number;
+  writableSpace(handle: number): number;
+  /** Bytes received and not consumed, bytes queued to send. */
+  recvQueued(handle: number): number;
+  sendQueued(handle: number): number;
+  /** An accessor pointed at the handle's record, null if it is stale. */
+  enter(handle: number): Tcb | null;
+  /** A detached accessor for diagnostics (Tcp.inspect). */
+  inspect(handle: number): Tcb | null;
+  /** Done with what enter() gave. */
+  leave(tcb: Tcb): void;
+  /** The application consumed n bytes at the head of tcb's receive queue. */
+  consume(tcb: Tcb, n: number): void;
 }
 
 /** Largest single chunk a readable stream enqueues. */
@@ -56,8 +69,8 @@ export class Connection {
   /** Called when the connection has ended, after `closed` settles. */
   onClose: ((info: CloseInfo) => void) | null = null;
 
-  /** @internal The control block, until release. */
-  tcb: Tcb | null;
+  /** @internal The control block's handle, -1 once released. */
+  handle: number;
   /** @internal connect() waiting for the handshake. */
   connectWaiter: { resolve: (c: Connection) => void; reject: (e: Error) => void } | null = null;
 
@@ -86,7 +99,7 @@ export class Connection {
     tcb: Tcb,
     addresses: { localAddress: string; remoteAddress: string },
   ) {
-    this.tcb = tcb;
+    this.handle = tcb.handle;
     this.localAddress = addresses.localAddress;
     this.localPort = tcb.localPort;
     this.remoteAddress = addresses.remoteAddress;
@@ -105,17 +118,17 @@ export class Connection {
 
   /** Bytes received and not yet consumed by the application. */
   get readableLength(): number {
-    return this.tcb?.recvBuf.length ?? 0;
+    return this.core.recvQueued(this.handle);
   }
 
   /** Bytes queued to send and not yet acknowledged. */
   get writableLength(): number {
-    return this.tcb?.sendBuf.length ?? 0;
+    return this.core.sendQueued(this.handle);
   }
 
   /** Room in the send buffer: how much write() would accept now. */
   get writableSpace(): number {
-    return this.tcb ? this.core.writableSpace(this.tcb) : 0;
+    return this.core.writableSpace(this.handle);
   }
 
   // ---- callback API -------------------------------------------------------------
@@ -149,8 +162,7 @@ export class Connection {
    * the send buffer: wait for onWritable). Throws once the write side is closed.
    */
   write(bytes: Uint8Array): number {
-    const tcb = this.liveTcb();
-    const n = this.core.write(tcb, bytes, 0, bytes.length);
+    const n = this.core.write(this.liveHandle(), bytes, 0, bytes.length);
     if (n < bytes.length) this.wantWritable = true;
     return n;
   }
@@ -159,37 +171,37 @@ export class Connection {
    *  waiting for room); reading continues until the peer's FIN. */
   end(): void {
     this.writableEnded = true;
-    if (!this.tcb) return;
+    if (this.handle < 0) return;
     if (this.pendingWrite) this.endAfterWrite = true;
-    else this.core.endWrite(this.tcb);
+    else this.core.end(this.handle);
   }
 
   /** Graceful close: FIN after the queued data, and nothing more is read. */
   close(): void {
-    const tcb = this.tcb;
-    if (!tcb) return;
+    const h = this.handle;
+    if (h < 0) return;
     this.writableEnded = true;
     this.finishReadable();
     if (this.pendingWrite) {
       this.endAfterWrite = true;
-      this.core.closeRead(tcb);
+      this.core.closeRead(h);
     } else {
-      this.core.close(tcb);
+      this.core.close(h);
     }
   }
 
   /** Reset the connection now; everything it holds is released at once. */
   abort(): void {
-    if (this.tcb) this.core.abort(this.tcb);
+    if (this.handle >= 0) this.core.abort(this.handle);
   }
 
   /** Disable (true) or enable Nagle's algorithm. */
   setNoDelay(on = true): void {
-    if (this.tcb) this.core.setNoDelay(this.tcb, on);
+    if (this.handle >= 0) this.core.setNoDelay(this.handle, on);
   }
 
   setKeepAlive(on = true): void {
-    if (this.tcb) this.core.setKeepAlive(this.tcb, on);
+    if (this.handle >= 0) this.core.setKeepAlive(this.handle, on);
   }
 
   // ---- streams ----------------------------------------------------------------------
@@ -204,7 +216,7 @@ export class Connection {
         {
           start: (controller) => {
             this.readController = controller;
-            if (!this.tcb) this.endReadableAfterRelease();
+            if (this.handle < 0) this.endReadableAfterRelease();
           },
           pull: () => {
             this.pullPending = true;
@@ -213,7 +225,7 @@ export class Connection {
           cancel: () => {
             this.readController = null;
             this.eofDelivered = true;
-            if (this.tcb) this.core.closeRead(this.tcb);
+            if (this.handle >= 0) this.core.closeRead(this.handle);
           },
         },
         { highWaterMark: 0 },
@@ -232,7 +244,7 @@ export class Connection {
         {
           start: (controller) => {
             this.writeController = controller;
-            if (!this.tcb && this.info) controller.error(errorForClose(this.info.reason, this.info.detail));
+            if (this.handle < 0 && this.info) controller.error(errorForClose(this.info.reason, this.info.detail));
           },
           write: (chunk) => this.streamWrite(chunk),
           close: () => this.end(),
@@ -244,22 +256,28 @@ export class Connection {
     return this.writableStream;
   }
 
+  /** @internal Diagnostics and tests: an accessor of the control block
+   *  (Tcp.inspect), null once the connection ended. */
+  inspect(): Tcb | null {
+    return this.core.inspect(this.handle);
+  }
+
   // ---- used by Tcp ---------------------------------------------------------------------
 
-  /** @internal Events of the last segment or timer (TcbEvent bits). */
-  events(ev: number): void {
-    if ((ev & (TcbEvent.Data | TcbEvent.Eof)) !== 0) this.pump();
-    if ((ev & TcbEvent.Writable) !== 0 && this.tcb) this.writableAgain();
+  /** @internal Events of the last segment or timer (TcbEvent bits) of tcb, its record. */
+  events(ev: number, tcb: Tcb): void {
+    if ((ev & (TcbEvent.Data | TcbEvent.Eof)) !== 0) this.pumpWith(tcb);
+    if ((ev & TcbEvent.Writable) !== 0 && this.handle >= 0) this.writableAgain();
   }
 
   /**
-   * @internal The connection ended (Tcp.release). Runs before the control
-   * block's chunks are freed, so a graceful end still hands over every byte.
+   * @internal The connection ended (Tcp.release); tcb is its record, whose
+   * chunks are freed after this returns, so a graceful end still hands over
+   * every byte.
    */
-  released(info: CloseInfo): void {
-    const tcb = this.tcb;
-    if (tcb && info.reason === 'closed') this.keepUnreadBytes(tcb);
-    this.tcb = null;
+  released(info: CloseInfo, tcb: Tcb): void {
+    if (this.handle >= 0 && info.reason === 'closed') this.keepUnreadBytes(tcb);
+    this.handle = -1;
     this.info = info;
     // An Error captures a stack trace, which costs more than the rest of a
     // release: make it only when something is still waiting to hear why.
@@ -294,19 +312,30 @@ export class Connection {
 
   // ---- internals -------------------------------------------------------------------------
 
-  private liveTcb(): Tcb {
-    if (this.tcb) return this.tcb;
+  private liveHandle(): number {
+    if (this.handle >= 0) return this.handle;
     const info = this.info ?? { reason: 'closed' as const };
     throw errorForClose(info.reason, info.detail);
   }
 
-  /** Deliver what is queued to whoever reads: onData (views) or a pending stream pull (a copy). */
+  /** pumpWith() from an application call: with an accessor of our own. */
   private pump(): void {
+    if (this.pumping || this.handle < 0) return;
+    const tcb = this.core.enter(this.handle);
+    if (!tcb) return;
+    try {
+      this.pumpWith(tcb);
+    } finally {
+      this.core.leave(tcb);
+    }
+  }
+
+  /** Deliver what is queued to whoever reads: onData (views) or a pending stream pull (a copy). */
+  private pumpWith(tcb: Tcb): void {
     if (this.pumping) return;
     this.pumping = true;
     try {
-      const tcb = this.tcb;
-      if (!tcb) return;
+      if (this.handle < 0) return;
       if (this.dataHandler) {
         this.deliverViews(tcb, false);
       } else if (this.readController && this.pullPending && tcb.recvBuf.length > 0) {
@@ -317,7 +346,7 @@ export class Connection {
         this.core.consume(tcb, n);
         this.readController.enqueue(copy);
       }
-      if (this.tcb) this.maybeEof(tcb);
+      if (this.handle >= 0) this.maybeEof(tcb);
     } finally {
       this.pumping = false;
     }
@@ -326,11 +355,13 @@ export class Connection {
   /** Hand arena views of queued bytes to onData, chunk by chunk, consuming each after the call. */
   private deliverViews(tcb: Tcb, evenIfPaused: boolean): void {
     const bytes = this.core.hot.bytes;
-    while (tcb.recvBuf.length > 0 && this.dataHandler && (evenIfPaused || !this.paused) && this.tcb) {
+    // While released() hands over the last bytes the record is already
+    // retired (tcb.released) but this Connection still holds its handle.
+    while (tcb.recvBuf.length > 0 && this.dataHandler && (evenIfPaused || !this.paused) && this.handle >= 0) {
       const run = tcb.recvBuf.headRun();
       const at = tcb.recvBuf.headOffset();
       this.dataHandler(bytes.subarray(at, at + run));
-      if (!this.tcb) return; // released by the callback: the chunks are gone
+      if (this.handle < 0) return; // released by the callback: the chunks are gone
       this.core.consume(tcb, run);
     }
   }
@@ -403,8 +434,7 @@ export class Connection {
 
   private streamWrite(chunk: Uint8Array): Promise<void> | void {
     if (!(chunk instanceof Uint8Array)) throw new TypeError('Connection.writable accepts Uint8Array chunks only');
-    const tcb = this.liveTcb();
-    const n = this.core.write(tcb, chunk, 0, chunk.length);
+    const n = this.core.write(this.liveHandle(), chunk, 0, chunk.length);
     if (n === chunk.length) return;
     return new Promise<void>((resolve, reject) => {
       this.pendingWrite = { chunk, off: n, resolve, reject };
@@ -413,11 +443,10 @@ export class Connection {
 
   /** Send space was freed: continue a blocked stream write, then tell onWritable. */
   private writableAgain(): void {
-    const tcb = this.tcb!;
     const p = this.pendingWrite;
     if (p) {
       try {
-        p.off += this.core.write(tcb, p.chunk, p.off, p.chunk.length - p.off);
+        p.off += this.core.write(this.handle, p.chunk, p.off, p.chunk.length - p.off);
       } catch (err) {
         this.pendingWrite = null;
         p.reject(err as Error);
@@ -426,12 +455,12 @@ export class Connection {
       if (p.off < p.chunk.length) return;
       this.pendingWrite = null;
       p.resolve();
-      if (this.endAfterWrite && this.tcb) {
+      if (this.endAfterWrite && this.handle >= 0) {
         this.endAfterWrite = false;
-        this.core.endWrite(this.tcb);
+        this.core.end(this.handle);
       }
     }
-    if (this.wantWritable && this.tcb && this.core.writableSpace(this.tcb) > 0) {
+    if (this.wantWritable && this.handle >= 0 && this.core.writableSpace(this.handle) > 0) {
       this.wantWritable = false;
       this.onWritable?.();
     }

@@ -30,6 +30,4 @@ export interface TcpContext {
   spareChunks(): number;
   /** Called when a TX slot or chunk could not be had: relieve pressure. */
   arenaPressure(): void;
-  /** tcb now holds out-of-order data: it may be pruned under arena pressure. */
-  holdsOutOfOrder(tcb: Tcb): void;
 }

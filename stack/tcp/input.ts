@@ -17,7 +17,6 @@ import {
   finSeq, restartRetransmit, retransmitFirst, retransmitHole, sendAck, sendChallengeAck, sendResetReply, sendSyn,
 } from './output.js';
 import { cancelTiming, onAckForTiming } from './rtt.js';
-import { SackScoreboard } from './sack-scoreboard.js';
 import type { Segment } from './segment.js';
 import { canReceiveData, State } from './state.js';
 import { type Tcb, TcbEvent } from './tcb.js';
@@ -274,12 +273,13 @@ function ackArrives(ctx: TcpContext, tcb: Tcb, seg: Segment): boolean {
 function recordSack(ctx: TcpContext, tcb: Tcb, seg: Segment): void {
   const hot = ctx.hot;
   const ack = seg.ack;
-  if (tcb.sackBoard !== null && hot.seqGt(ack, tcb.sndUna)) tcb.sackBoard.trimBelow(ack);
+  if (hot.seqGt(ack, tcb.sndUna)) tcb.sackBoard.trimBelow(ack);
   for (let i = 0; i < seg.sackCount; i++) {
     const left = seg.sackEdges[2 * i]!;
     const right = seg.sackEdges[2 * i + 1]!;
     if (hot.seqGt(left, ack) && hot.seqGt(right, left) && hot.seqLe(right, tcb.sndMax)) {
-      (tcb.sackBoard ??= new SackScoreboard(hot)).add(left, right);
+      // Without an arena chunk to keep it, a block is forgotten: we may resend what the peer has.
+      if (!tcb.sackBoard.add(left, right)) ctx.counters.sackBlocksIgnored++;
     } else {
       ctx.counters.sackBlocksIgnored++;
     }
@@ -419,7 +419,6 @@ function receiveText(ctx: TcpContext, tcb: Tcb, seq: number, off: number, len: n
       c.dropReassemblyFull++;
     } else {
       tcb.sackLatest = seq;
-      ctx.holdsOutOfOrder(tcb);
     }
     tcb.ackNow = true;
     return;

@@ -6,9 +6,17 @@
 // Applications take connections with the onConnection callback or the async
 // iterator (or accept()); whatever is still queued when the listener closes is
 // reset.
+//
+// Or, with ListenOptions.handles, they take no object at all: every
+// connection of the listener is a number (its control block's handle) and
+// the listener's callbacks hear its events (onData(handle, view)...); the
+// application answers with Tcp's handle calls (write(handle, bytes),
+// end(handle), close(handle), abort(handle)). Such connections cost their
+// arena record and nothing on the JS heap.
 
 import type { Connection } from './connection.js';
 import { TcpError } from './errors.js';
+import type { CloseInfo } from './stats.js';
 
 /** What a Listener needs from Tcp. */
 export interface ListenerCore {
@@ -20,6 +28,31 @@ export interface ListenerCore {
 export interface ListenOptions {
   /** SYN_RECEIVED + accepted-not-yet-taken connections allowed (default: TcpOptions.defaultBacklog). */
   backlog?: number;
+  /** Serve connections as handles with these callbacks: no Connection objects. */
+  handles?: HandleCallbacks;
+}
+
+/**
+ * A handle listener's callbacks. A handle is a number naming one connection
+ * while it lives; once it ended (onClose), Tcp's handle calls treat it as
+ * closed (EPIPE for write, no-op otherwise), even if the record was reused.
+ * Callbacks may call any of Tcp's handle calls, for this or other handles.
+ */
+export interface HandleCallbacks {
+  /** The handshake completed. */
+  onOpen?(handle: number): void;
+  /** Bytes arrived, in order: a view of the arena valid only during the
+   *  call. Returns how many it consumed (all, if it returns nothing); with
+   *  fewer, the rest stays queued (the receive window closes as it piles up)
+   *  and deliveries pause until Tcp.resume(handle). Without onData bytes are
+   *  discarded. */
+  onData?(handle: number, bytes: Uint8Array): number | void;
+  /** The peer will send no more (its FIN, after every byte before it was consumed). */
+  onEnd?(handle: number): void;
+  /** Send space freed after a write() that took fewer bytes than offered. */
+  onWritable?(handle: number): void;
+  /** The connection ended; the handle is stale from now on. */
+  onClose?(handle: number, info: CloseInfo): void;
 }
 
 type Waiter = {
@@ -32,15 +65,21 @@ export class Listener implements AsyncIterable<Connection> {
   onConnection: ((conn: Connection) => void) | null = null;
   /** Connections in SYN_RECEIVED for this listener. */
   synReceived = 0;
+  /** Live handle connections (handles mode) that still refer to this listener. */
+  handleConns = 0;
   private readonly queue: Connection[] = [];
   private readonly waiters: Waiter[] = [];
   private closedFlag = false;
 
   constructor(
     private readonly core: ListenerCore,
+    /** Tcp's number for it (a control block records its listener by id). */
+    readonly id: number,
     /** The port listened on; 0 for the wildcard listener (Tcp.listenAny). */
     readonly port: number,
     readonly backlog: number,
+    /** Handle mode's callbacks, or null for Connection objects. */
+    readonly handles: HandleCallbacks | null = null,
   ) {}
 
   get closed(): boolean {

@@ -118,9 +118,17 @@ export const DEFAULT_TCP_OPTIONS: Readonly<TcpOptions> = Object.freeze({
   sack: true,
 });
 
-/** Merge user options over the defaults and check they make sense. */
-export function resolveOptions(partial: Partial<TcpOptions> | undefined): TcpOptions {
+/** Control blocks a stack holds unless told (maxConnections): what an eighth
+ *  of its arena takes (256-byte records), from 64 up to DEFAULT_TCP_OPTIONS'. */
+export function defaultMaxConnections(arenaBytes: number): number {
+  return Math.max(64, Math.min(DEFAULT_TCP_OPTIONS.maxConnections, Math.floor(arenaBytes / 8 / 256)));
+}
+
+/** Merge user options over the defaults and check they make sense. With
+ *  `arenaBytes`, maxConnections defaults to what that arena affords. */
+export function resolveOptions(partial: Partial<TcpOptions> | undefined, arenaBytes?: number): TcpOptions {
   const o: TcpOptions = { ...DEFAULT_TCP_OPTIONS, ...(partial ?? {}) };
+  if (partial?.maxConnections === undefined && arenaBytes !== undefined) o.maxConnections = defaultMaxConnections(arenaBytes);
   const positive: (keyof TcpOptions)[] = [
     'sndBuf', 'rcvBuf', 'maxConnections', 'initialRto', 'minRto', 'maxRto',
     'delayedAckMs', 'maxPersist', 'finWait2Timeout', 'msl', 'maxTimeWait',

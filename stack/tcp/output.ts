@@ -349,7 +349,7 @@ export function retransmitFirst(ctx: TcpContext, tcb: Tcb): void {
  */
 export function retransmitHole(ctx: TcpContext, tcb: Tcb, withinCwnd: boolean): boolean {
   const board = tcb.sackBoard;
-  if (!tcb.sackOk || board === null || board.count === 0) return false;
+  if (!tcb.sackOk || board.count === 0) return false;
   const hot = ctx.hot;
   const seq = board.nextHole(hot.seqGt(tcb.sackRetxHigh, tcb.sndUna) ? tcb.sackRetxHigh : tcb.sndUna);
   if (seq === -1) return false;

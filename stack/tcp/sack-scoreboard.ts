@@ -1,75 +1,116 @@
 // What the peer told us it holds above SND.UNA (RFC 2018 SACK blocks), for
 // the sender's loss recovery.
 //
-// A few disjoint, sorted sequence ranges in one typed array: no object per
-// block or per ACK. The table is bounded (MAX_BLOCKS); when a new block would
-// overflow it, the highest block is dropped: the holes that matter first are
-// the low ones, and forgetting a block only makes us resend data the peer
-// already has, never lose any. Every block lies within (SND.UNA, SND.MAX]:
-// the caller checks each edge before add().
+// A few disjoint, sorted sequence ranges in the connection's out-of-order
+// chunk (layout.ts X.SACK_*): no object per block, per ACK or per connection,
+// and no memory at all for a connection whose peer never sent a block. The
+// table is bounded (MAX_BLOCKS); when a new block would overflow it, the
+// highest block is dropped: the holes that matter first are the low ones,
+// and forgetting a block only makes us resend data the peer already has,
+// never lose any. Every block lies within (SND.UNA, SND.MAX]: the caller
+// checks each edge before add(). One accessor is pointed at whichever
+// connection is being worked on.
 
+import { OOO_MAX_SACK, X } from '../hotpath/layout.js';
 import type { HotPath } from '../hotpath/engine.js';
+import { type OooHost, OwnOoo } from './buffers.js';
 
 /** Disjoint ranges kept at most. The peer sends at most 4 per ACK. */
-export const MAX_BLOCKS = 8;
+export const MAX_BLOCKS = OOO_MAX_SACK;
 
 export class SackScoreboard {
-  /** left0, right0, left1, right1, ... sorted by left edge, never touching. */
-  private readonly edges = new Uint32Array(2 * MAX_BLOCKS);
+  private host: OooHost | null = null;
+
+  constructor(
+    private readonly hot: HotPath,
+    private readonly w: Uint32Array,
+  ) {}
+
+  /** Point this accessor at a connection. */
+  rebind(host: OooHost): void {
+    this.host = host;
+  }
+
+  /** A scoreboard with a chunk of its own (tests, tools). */
+  static standalone(hot: HotPath, owner: number): SackScoreboard {
+    const board = new SackScoreboard(hot, new Uint32Array(hot.buffer, 0, hot.buffer.byteLength >>> 2));
+    board.rebind(new OwnOoo(hot, owner));
+    return board;
+  }
+
   /** Blocks held. */
-  count = 0;
+  get count(): number {
+    const b = this.host!.oooWords();
+    return b < 0 ? 0 : this.w[b + X.SACK_COUNT]!;
+  }
 
-  constructor(private readonly hot: HotPath) {}
-
-  /** Record [left, right): merged with every block it touches or overlaps. */
-  add(left: number, right: number): void {
+  /** Record [left, right): merged with every block it touches or overlaps.
+   *  False when there is no room to keep it (the arena has no chunk). */
+  add(left: number, right: number): boolean {
     const hot = this.hot;
-    const e = this.edges;
+    const w = this.w;
+    let b = this.host!.oooWords();
+    if (b < 0) b = this.host!.takeOoo();
+    if (b < 0) return false;
+    const e = b + X.SACK_EDGES;
     // Absorb each block that touches the new one, then insert in order.
-    for (let i = 0; i < this.count; ) {
-      const l = e[2 * i]!;
-      const r = e[2 * i + 1]!;
+    for (let i = 0; i < w[b + X.SACK_COUNT]!; ) {
+      const l = w[e + 2 * i]!;
+      const r = w[e + 2 * i + 1]!;
       if (hot.seqLe(l, right) && hot.seqGe(r, left)) {
         if (hot.seqLt(l, left)) left = l;
         if (hot.seqGt(r, right)) right = r;
-        this.removeAt(i);
+        this.removeAt(b, i);
       } else {
         i++;
       }
     }
+    let count = w[b + X.SACK_COUNT]!;
     let at = 0;
-    while (at < this.count && hot.seqLt(e[2 * at]!, left)) at++;
-    if (this.count === MAX_BLOCKS) {
-      if (at === MAX_BLOCKS) return; // higher than every block held: the one dropped
-      this.count--; // drop the highest
+    while (at < count && hot.seqLt(w[e + 2 * at]!, left)) at++;
+    if (count === MAX_BLOCKS) {
+      if (at === MAX_BLOCKS) return true; // higher than every block held: the one dropped
+      count--; // drop the highest
     }
-    e.copyWithin(2 * at + 2, 2 * at, 2 * this.count);
-    e[2 * at] = left;
-    e[2 * at + 1] = right;
-    this.count++;
+    w.copyWithin(e + 2 * at + 2, e + 2 * at, e + 2 * count);
+    w[e + 2 * at] = left;
+    w[e + 2 * at + 1] = right;
+    w[b + X.SACK_COUNT] = count + 1;
+    return true;
   }
 
   /** SND.UNA moved to `una`: forget what it covers, cut a block it splits. */
   trimBelow(una: number): void {
     const hot = this.hot;
-    const e = this.edges;
-    while (this.count > 0 && hot.seqLe(e[1]!, una)) this.removeAt(0);
-    if (this.count > 0 && hot.seqLt(e[0]!, una)) e[0] = una;
+    const w = this.w;
+    const b = this.host!.oooWords();
+    if (b < 0) return;
+    const e = b + X.SACK_EDGES;
+    while (w[b + X.SACK_COUNT]! > 0 && hot.seqLe(w[e + 1]!, una)) this.removeAt(b, 0);
+    if (w[b + X.SACK_COUNT]! > 0 && hot.seqLt(w[e]!, una)) w[e] = una;
+    if (w[b + X.SACK_COUNT] === 0) this.host!.oooEmptied();
   }
 
   clear(): void {
-    this.count = 0;
+    const b = this.host!.oooWords();
+    if (b < 0) return;
+    this.w[b + X.SACK_COUNT] = 0;
+    this.host!.oooEmptied();
   }
 
   /** Right edge of the highest block (valid when count > 0). */
   highest(): number {
-    return this.edges[2 * this.count - 1]!;
+    const b = this.host!.oooWords();
+    return this.w[b + X.SACK_EDGES + 2 * this.w[b + X.SACK_COUNT]! - 1]!;
   }
 
   /** Bytes the blocks cover. */
   sackedBytes(): number {
+    const b = this.host!.oooWords();
+    if (b < 0) return 0;
+    const e = b + X.SACK_EDGES;
     let n = 0;
-    for (let i = 0; i < this.count; i++) n += this.hot.seqDiff(this.edges[2 * i + 1]!, this.edges[2 * i]!);
+    for (let i = 0; i < this.w[b + X.SACK_COUNT]!; i++) n += this.hot.seqDiff(this.w[e + 2 * i + 1]!, this.w[e + 2 * i]!);
     return n;
   }
 
@@ -81,10 +122,12 @@ export class SackScoreboard {
    */
   nextHole(from: number): number {
     const hot = this.hot;
-    const e = this.edges;
-    for (let i = 0; i < this.count; i++) {
-      const l = e[2 * i]!;
-      const r = e[2 * i + 1]!;
+    const b = this.host!.oooWords();
+    if (b < 0) return -1;
+    const e = b + X.SACK_EDGES;
+    for (let i = 0; i < this.w[b + X.SACK_COUNT]!; i++) {
+      const l = this.w[e + 2 * i]!;
+      const r = this.w[e + 2 * i + 1]!;
       if (hot.seqLt(from, l)) {
         this.end = l;
         return from;
@@ -101,8 +144,10 @@ export class SackScoreboard {
 
   private end = 0;
 
-  private removeAt(i: number): void {
-    this.edges.copyWithin(2 * i, 2 * i + 2, 2 * this.count);
-    this.count--;
+  private removeAt(b: number, i: number): void {
+    const e = b + X.SACK_EDGES;
+    const count = this.w[b + X.SACK_COUNT]!;
+    this.w.copyWithin(e + 2 * i, e + 2 * i + 2, e + 2 * count);
+    this.w[b + X.SACK_COUNT] = count - 1;
   }
 }

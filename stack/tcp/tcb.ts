@@ -1,18 +1,28 @@
 // The transmission control block (RFC 9293 3.3.1): everything one connection
-// knows. It is plain data; the functions that move it through the state
-// machine live in input.ts, output.ts and timers.ts.
+// knows, as a record in the arena (layout.ts T; the table is tcb-table.ts).
+// The functions that move it through the state machine live in input.ts,
+// output.ts and timers.ts; they work on it through a Tcb: an accessor with a
+// property per field, pointed at one record at a time. A Tcb is not the
+// connection: TCP keeps a few of them and points one at a record for the
+// length of one event (a segment, a timer, an application call), so no JS
+// object exists per connection. Nothing may keep a Tcb past the event it was
+// handed for; what must outlive it keeps the record's handle (tcb-table.ts).
 //
-// Lifetime (docs/architecture.md section 5): a Tcb owns its arena chunks (send, receive,
-// reassembly) and its timers (entries keyed by its timerId in the stack's one
-// TimerQueue). Tcp.release() frees all of them and removes the Tcb from every
-// table; after that nothing in the stack refers to it.
+// Lifetime (docs/architecture.md section 5): a record owns its arena chunks
+// (send, receive, out-of-order) and its timers (keyed by timerId in the
+// stack's one TimerQueue). Tcp.release() frees all of them, moves the
+// record's generation on (every handle to it goes stale at once, even while
+// the release is still running) and gives the record back to the table.
 
 import { OwnerKind, ownerTag, type HotPath } from '../hotpath/engine.js';
-import { ChunkQueue, Reassembly } from './buffers.js';
-import type { SackScoreboard } from './sack-scoreboard.js';
-import { State } from './state.js';
+import { T, TF, X } from '../hotpath/layout.js';
+import { ChunkQueue, type OooHost, Reassembly } from './buffers.js';
+import type { ChunkLinks } from './chunk-links.js';
 import type { Connection } from './connection.js';
 import type { Listener } from './listener.js';
+import { SackScoreboard } from './sack-scoreboard.js';
+import type { State } from './state.js';
+import { handleFor, type TcbTable } from './tcb-table.js';
 
 /** Bits of Tcb.events: what the application should hear about after the
  *  current segment or timer has been fully processed. */
@@ -23,168 +33,553 @@ export const enum TcbEvent {
   Writable = 8, // send-buffer space was freed
 }
 
-export class Tcb {
-  /** Its timers' owner id in the stack's TimerQueue (one of TCP's range). */
-  readonly timerId: number;
-  state: State = State.Closed;
-  /** True once release() ran: every later call on it is a no-op. */
-  released = false;
+/** What a Tcb needs from the TCP instance its records belong to. */
+export interface TcbHome {
+  readonly table: TcbTable;
+  /** Timer owner id of record 0 (record i's is timerBase + i). */
+  readonly timerBase: number;
+  listenerById(id: number): Listener | null;
+  connOf(index: number): Connection | null;
+  setConn(index: number, conn: Connection | null): void;
+  /** Record `index` took an out-of-order chunk at word `b` / gave it back. */
+  oooTaken(index: number, b: number): void;
+  oooGiven(index: number, b: number): void;
+}
 
-  // ---- Identity ---------------------------------------------------------
-  /** Owner id of this connection's arena chunks (24 bits, unique among live Tcbs). */
-  readonly id: number;
-  readonly localAddr: number;
-  readonly localPort: number;
-  readonly remoteAddr: number;
-  readonly remotePort: number;
-  /** remoteAddr * 65536 + remotePort: the key within the local port's table. */
-  readonly remoteKey: number;
-  /** Monotonic time of creation (oldest-first choices under pressure). */
-  readonly createdAt: number;
-  /** Opened by connect() (true) or by a SYN to a listener (false). */
-  readonly active: boolean;
-  /** The listener that accepted the SYN, until the application takes the connection. */
-  listener: Listener | null = null;
-  /** The application's object (created at connect() or when the handshake completes). */
-  conn: Connection | null = null;
-
-  // ---- Send sequence space (RFC 9293 3.3.1) --------------------------------
-  iss = 0;
-  sndUna = 0;
-  sndNxt = 0;
-  /** Highest sequence number sent + 1 (SND.NXT before a go-back-N rewind). */
-  sndMax = 0;
-  /** Peer's window in bytes (already scaled). */
-  sndWnd = 0;
-  sndWl1 = 0;
-  sndWl2 = 0;
-  /** Largest window the peer has offered (RFC 5961 5.2 MAX.SND.WND). */
-  maxSndWnd = 0;
-  /** Largest payload we put in one segment: min(peer's MSS, our MTU - 40). */
-  sndMss = 536;
-  /** Unacknowledged and unsent application bytes; byte 0 is at SND.UNA (after the SYN). */
+export class Tcb implements OooHost {
+  /** The record this accessor points at (-1: none). */
+  index = -1;
+  private r = 0;
+  private gen = 0;
+  private readonly w: Uint32Array;
+  private readonly f: Float64Array;
   readonly sendBuf: ChunkQueue;
-  /** The application will write no more: a FIN follows the queued data. */
-  finQueued = false;
-  /** Our FIN has been acknowledged. */
-  finAcked = false;
-
-  // ---- Receive sequence space ----------------------------------------------
-  irs = 0;
-  rcvNxt = 0;
-  /** Right edge of the window we last advertised (RCV.NXT + RCV.WND then); never moves left. */
-  rcvAdvRight = 0;
-  /** Largest payload we announced we accept (our MSS option). */
-  rcvMss = 536;
-  /** In-order bytes waiting for the application. */
   readonly recvBuf: ChunkQueue;
   readonly reassembly: Reassembly;
+  readonly sackBoard: SackScoreboard;
+
+  constructor(
+    private readonly home: TcbHome,
+    private readonly hot: HotPath,
+    links: ChunkLinks,
+    /** Its place in TCP's pool of accessors. */
+    readonly slot: number,
+  ) {
+    this.w = home.table.w;
+    this.f = new Float64Array(this.w.buffer, 0, this.w.length >>> 1);
+    this.sendBuf = new ChunkQueue(links, 0, this.w, 0, true);
+    this.recvBuf = new ChunkQueue(links, 0, this.w, 0, false);
+    this.reassembly = new Reassembly(links, 0);
+    this.sackBoard = new SackScoreboard(hot, this.w);
+  }
+
+  /** Point this accessor at record `index`; returns it. */
+  point(index: number): this {
+    const r = this.home.table.at(index);
+    this.index = index;
+    this.r = r;
+    this.gen = this.w[r + T.GEN]!;
+    const id = index + 1;
+    this.sendBuf.rebind(ownerTag(OwnerKind.TcpSend, id), this.w, r + T.SEND_HEAD);
+    this.recvBuf.rebind(ownerTag(OwnerKind.TcpRecv, id), this.w, r + T.RECV_HEAD);
+    this.reassembly.rebind(ownerTag(OwnerKind.TcpReassembly, id), this);
+    this.sackBoard.rebind(this);
+    return this;
+  }
+
+  /** The record's handle (what outlives this event). */
+  get handle(): number {
+    return this.home.table.handleOf(this.index);
+  }
+
+  /** The handle of the connection this accessor was pointed at (stale once it ended). */
+  get pointedHandle(): number {
+    return handleFor(this.gen, this.index);
+  }
+
+  /** True once release() began: the record's generation moved on. */
+  get released(): boolean {
+    return this.w[this.r + T.GEN] !== this.gen;
+  }
+
+  // ---- Identity ---------------------------------------------------------
+
+  /** Owner id of this connection's arena chunks (record index + 1). */
+  get id(): number {
+    return this.index + 1;
+  }
+  /** Its timers' owner id in the stack's TimerQueue. */
+  get timerId(): number {
+    return this.home.timerBase + this.index;
+  }
+  get localAddr(): number {
+    return this.w[this.r + T.LOCAL_ADDR]!;
+  }
+  get remoteAddr(): number {
+    return this.w[this.r + T.REMOTE_ADDR]!;
+  }
+  get localPort(): number {
+    return this.w[this.r + T.PORTS]! >>> 16;
+  }
+  get remotePort(): number {
+    return this.w[this.r + T.PORTS]! & 0xffff;
+  }
+  /** remoteAddr * 65536 + remotePort (a 48-bit key: port choice, TIME_WAIT). */
+  get remoteKey(): number {
+    return this.remoteAddr * 65536 + this.remotePort;
+  }
+  /** Set a new record's addresses and ports (once, before it enters the hash). */
+  setEndpoints(localAddr: number, localPort: number, remoteAddr: number, remotePort: number): void {
+    this.w[this.r + T.LOCAL_ADDR] = localAddr;
+    this.w[this.r + T.REMOTE_ADDR] = remoteAddr;
+    this.w[this.r + T.PORTS] = ((localPort << 16) | remotePort) >>> 0;
+  }
+  get active(): boolean {
+    return this.flag(TF.ACTIVE);
+  }
+  set active(on: boolean) {
+    this.setFlag(TF.ACTIVE, on);
+  }
+  /** The listener that accepted the SYN, until the application takes the connection. */
+  get listener(): Listener | null {
+    const id = this.w[this.r + T.LISTENER]!;
+    return id === 0 ? null : this.home.listenerById(id - 1);
+  }
+  set listener(l: Listener | null) {
+    this.w[this.r + T.LISTENER] = l === null ? 0 : l.id + 1;
+  }
+  /** The application's object, when it asked for one. */
+  get conn(): Connection | null {
+    return this.flag(TF.HAS_CONN) ? this.home.connOf(this.index) : null;
+  }
+  set conn(c: Connection | null) {
+    this.home.setConn(this.index, c);
+    this.setFlag(TF.HAS_CONN, c !== null);
+  }
+
+  get state(): State {
+    return this.w[this.r + T.STATE]! as State;
+  }
+  set state(s: State) {
+    this.w[this.r + T.STATE] = s;
+  }
+  get events(): number {
+    return this.w[this.r + T.EVENTS]!;
+  }
+  set events(e: number) {
+    this.w[this.r + T.EVENTS] = e;
+  }
+
+  // ---- Send sequence space (RFC 9293 3.3.1) --------------------------------
+  get iss(): number {
+    return this.w[this.r + T.ISS]!;
+  }
+  set iss(v: number) {
+    this.w[this.r + T.ISS] = v;
+  }
+  get sndUna(): number {
+    return this.w[this.r + T.SND_UNA]!;
+  }
+  set sndUna(v: number) {
+    this.w[this.r + T.SND_UNA] = v;
+  }
+  get sndNxt(): number {
+    return this.w[this.r + T.SND_NXT]!;
+  }
+  set sndNxt(v: number) {
+    this.w[this.r + T.SND_NXT] = v;
+  }
+  /** Highest sequence number sent + 1 (SND.NXT before a go-back-N rewind). */
+  get sndMax(): number {
+    return this.w[this.r + T.SND_MAX]!;
+  }
+  set sndMax(v: number) {
+    this.w[this.r + T.SND_MAX] = v;
+  }
+  /** Peer's window in bytes (already scaled). */
+  get sndWnd(): number {
+    return this.w[this.r + T.SND_WND]!;
+  }
+  set sndWnd(v: number) {
+    this.w[this.r + T.SND_WND] = v;
+  }
+  get sndWl1(): number {
+    return this.w[this.r + T.SND_WL1]!;
+  }
+  set sndWl1(v: number) {
+    this.w[this.r + T.SND_WL1] = v;
+  }
+  get sndWl2(): number {
+    return this.w[this.r + T.SND_WL2]!;
+  }
+  set sndWl2(v: number) {
+    this.w[this.r + T.SND_WL2] = v;
+  }
+  /** Largest window the peer has offered (RFC 5961 5.2 MAX.SND.WND). */
+  get maxSndWnd(): number {
+    return this.w[this.r + T.MAX_SND_WND]!;
+  }
+  set maxSndWnd(v: number) {
+    this.w[this.r + T.MAX_SND_WND] = v;
+  }
+  /** Largest payload we put in one segment: min(peer's MSS, our MTU - 40). */
+  get sndMss(): number {
+    return this.w[this.r + T.MSS]! >>> 16;
+  }
+  set sndMss(v: number) {
+    this.w[this.r + T.MSS] = ((v << 16) | (this.w[this.r + T.MSS]! & 0xffff)) >>> 0;
+  }
+  /** Largest payload we announced we accept (our MSS option). */
+  get rcvMss(): number {
+    return this.w[this.r + T.MSS]! & 0xffff;
+  }
+  set rcvMss(v: number) {
+    this.w[this.r + T.MSS] = ((this.w[this.r + T.MSS]! & 0xffff0000) | v) >>> 0;
+  }
+  /** The application will write no more: a FIN follows the queued data. */
+  get finQueued(): boolean {
+    return this.flag(TF.FIN_QUEUED);
+  }
+  set finQueued(on: boolean) {
+    this.setFlag(TF.FIN_QUEUED, on);
+  }
+  /** Our FIN has been acknowledged. */
+  get finAcked(): boolean {
+    return this.flag(TF.FIN_ACKED);
+  }
+  set finAcked(on: boolean) {
+    this.setFlag(TF.FIN_ACKED, on);
+  }
+
+  // ---- Receive sequence space ----------------------------------------------
+  get irs(): number {
+    return this.w[this.r + T.IRS]!;
+  }
+  set irs(v: number) {
+    this.w[this.r + T.IRS] = v;
+  }
+  get rcvNxt(): number {
+    return this.w[this.r + T.RCV_NXT]!;
+  }
+  set rcvNxt(v: number) {
+    this.w[this.r + T.RCV_NXT] = v;
+  }
+  /** Right edge of the window we last advertised (RCV.NXT + RCV.WND then); never moves left. */
+  get rcvAdvRight(): number {
+    return this.w[this.r + T.RCV_ADV_RIGHT]!;
+  }
+  set rcvAdvRight(v: number) {
+    this.w[this.r + T.RCV_ADV_RIGHT] = v;
+  }
   /** The peer's FIN has been received (and acknowledged). */
-  finReceived = false;
+  get finReceived(): boolean {
+    return this.flag(TF.FIN_RECEIVED);
+  }
+  set finReceived(on: boolean) {
+    this.setFlag(TF.FIN_RECEIVED, on);
+  }
   /** The application closed its read side: incoming data is acknowledged and discarded. */
-  readClosed = false;
+  get readClosed(): boolean {
+    return this.flag(TF.READ_CLOSED);
+  }
+  set readClosed(on: boolean) {
+    this.setFlag(TF.READ_CLOSED, on);
+  }
 
   // ---- Negotiated options (RFC 7323 window scale, RFC 2018 SACK; place for timestamps) ---
   /** Shift of the peer's window fields (0 unless both SYNs carried the option). */
-  sndShift = 0;
+  get sndShift(): number {
+    return this.w[this.r + T.SHIFTS]! & 0xff;
+  }
+  set sndShift(v: number) {
+    this.setByte(T.SHIFTS, 0, v);
+  }
   /** Shift of our window fields (0 unless both SYNs carried the option). */
-  rcvShift = 0;
-  /** The shift our SYN offers, or NO_WSCALE (0xff) to send none: set when the
-   *  control block is made, withdrawn if the peer's SYN carries no option. */
-  wscaleOffer = 0xff;
-  /** Our SYN offers SACK-permitted: set when the control block is made,
-   *  withdrawn if the peer's SYN does not carry it. */
-  sackOffer = false;
+  get rcvShift(): number {
+    return (this.w[this.r + T.SHIFTS]! >>> 8) & 0xff;
+  }
+  set rcvShift(v: number) {
+    this.setByte(T.SHIFTS, 8, v);
+  }
+  /** The shift our SYN offers, or NO_WSCALE (0xff) to send none. */
+  get wscaleOffer(): number {
+    return (this.w[this.r + T.SHIFTS]! >>> 16) & 0xff;
+  }
+  set wscaleOffer(v: number) {
+    this.setByte(T.SHIFTS, 16, v);
+  }
+  /** Our SYN offers SACK-permitted (withdrawn if the peer's SYN does not carry it). */
+  get sackOffer(): boolean {
+    return this.flag(TF.SACK_OFFER);
+  }
+  set sackOffer(on: boolean) {
+    this.setFlag(TF.SACK_OFFER, on);
+  }
+  get sackOk(): boolean {
+    return this.flag(TF.SACK_OK);
+  }
+  set sackOk(on: boolean) {
+    this.setFlag(TF.SACK_OK, on);
+  }
+  get timestamps(): boolean {
+    return this.flag(TF.TIMESTAMPS);
+  }
+  set timestamps(on: boolean) {
+    this.setFlag(TF.TIMESTAMPS, on);
+  }
   /** First sequence number of the most recent out-of-order segment held:
    *  the block containing it is reported first (RFC 2018 section 4). */
-  sackLatest = 0;
-  /** What the peer SACKed above SND.UNA; made on the first block it sends. */
-  sackBoard: SackScoreboard | null = null;
-  /** End of the highest segment retransmitted in this fast recovery: holes
-   *  below it were resent already. */
-  sackRetxHigh = 0;
-  sackOk = false;
-  timestamps = false;
+  get sackLatest(): number {
+    return this.w[this.r + T.SACK_LATEST]!;
+  }
+  set sackLatest(v: number) {
+    this.w[this.r + T.SACK_LATEST] = v;
+  }
+  /** End of the highest segment retransmitted in this fast recovery. */
+  get sackRetxHigh(): number {
+    return this.w[this.r + T.SACK_RETX_HIGH]!;
+  }
+  set sackRetxHigh(v: number) {
+    this.w[this.r + T.SACK_RETX_HIGH] = v;
+  }
 
   // ---- RFC 6298 retransmission timer ---------------------------------------
-  srtt8 = 0;
-  rttvar4 = 0;
-  rto: number;
+  get srtt8(): number {
+    return this.w[this.r + T.SRTT8]!;
+  }
+  set srtt8(v: number) {
+    this.w[this.r + T.SRTT8] = v;
+  }
+  get rttvar4(): number {
+    return this.w[this.r + T.RTTVAR4]!;
+  }
+  set rttvar4(v: number) {
+    this.w[this.r + T.RTTVAR4] = v;
+  }
+  get rto(): number {
+    return this.w[this.r + T.RTO]!;
+  }
+  set rto(v: number) {
+    this.w[this.r + T.RTO] = v;
+  }
   /** Consecutive retransmissions of the same data (reset when new data is acked). */
-  retries = 0;
+  get retries(): number {
+    return this.w[this.r + T.RETRIES]!;
+  }
+  set retries(v: number) {
+    this.w[this.r + T.RETRIES] = v;
+  }
   /** Karn's rule: the segment being timed ends at rttSeq; rttTiming false = none. */
-  rttTiming = false;
-  rttSeq = 0;
-  rttStart = 0;
+  get rttTiming(): boolean {
+    return this.flag(TF.RTT_TIMING);
+  }
+  set rttTiming(on: boolean) {
+    this.setFlag(TF.RTT_TIMING, on);
+  }
+  get rttSeq(): number {
+    return this.w[this.r + T.RTT_SEQ]!;
+  }
+  set rttSeq(v: number) {
+    this.w[this.r + T.RTT_SEQ] = v;
+  }
+  get rttStart(): number {
+    return this.f[(this.r + T.RTT_START) >>> 1]!;
+  }
+  set rttStart(v: number) {
+    this.f[(this.r + T.RTT_START) >>> 1] = v;
+  }
 
   // ---- RFC 5681 / 6582 congestion control ------------------------------------
-  cwnd = 0;
-  ssthresh = 0x7fffffff;
-  dupAcks = 0;
-  inRecovery = false;
+  get cwnd(): number {
+    return this.w[this.r + T.CWND]!;
+  }
+  set cwnd(v: number) {
+    this.w[this.r + T.CWND] = v;
+  }
+  get ssthresh(): number {
+    return this.w[this.r + T.SSTHRESH]!;
+  }
+  set ssthresh(v: number) {
+    this.w[this.r + T.SSTHRESH] = v;
+  }
+  get dupAcks(): number {
+    return this.w[this.r + T.DUP_ACKS]!;
+  }
+  set dupAcks(v: number) {
+    this.w[this.r + T.DUP_ACKS] = v;
+  }
+  get inRecovery(): boolean {
+    return this.flag(TF.IN_RECOVERY);
+  }
+  set inRecovery(on: boolean) {
+    this.setFlag(TF.IN_RECOVERY, on);
+  }
   /** NewReno "recover": SND.MAX when loss was last detected. */
-  recover = 0;
+  get recover(): number {
+    return this.w[this.r + T.RECOVER]!;
+  }
+  set recover(v: number) {
+    this.w[this.r + T.RECOVER] = v;
+  }
 
   // ---- Acknowledgement and sending policy -------------------------------------
   /** Bytes received since we last sent an ACK (delayed ACK, RFC 9293 3.8.6.3). */
-  unackedBytes = 0;
+  get unackedBytes(): number {
+    return this.w[this.r + T.UNACKED_BYTES]!;
+  }
+  set unackedBytes(v: number) {
+    this.w[this.r + T.UNACKED_BYTES] = v;
+  }
   /** An ACK must go out at the end of this event. */
-  ackNow = false;
-  /** When we last answered an unacceptable pure ACK (rate limit, input.ts). */
-  lastOowAck = -Infinity;
-  noDelay: boolean;
+  get ackNow(): boolean {
+    return this.flag(TF.ACK_NOW);
+  }
+  set ackNow(on: boolean) {
+    this.setFlag(TF.ACK_NOW, on);
+  }
+  /** When we last answered an unacceptable pure ACK (rate limit, input.ts); -Infinity: never. */
+  get lastOowAck(): number {
+    return this.f[(this.r + T.LAST_OOW_ACK) >>> 1]!;
+  }
+  set lastOowAck(v: number) {
+    this.f[(this.r + T.LAST_OOW_ACK) >>> 1] = v;
+  }
+  get noDelay(): boolean {
+    return this.flag(TF.NO_DELAY);
+  }
+  set noDelay(on: boolean) {
+    this.setFlag(TF.NO_DELAY, on);
+  }
   /** Zero-window probes sent without an answer, and the probe backoff exponent. */
-  persistProbes = 0;
-  persistBackoff = 0;
+  get persistProbes(): number {
+    return this.w[this.r + T.PROBES]! & 0xff;
+  }
+  set persistProbes(v: number) {
+    this.setByte(T.PROBES, 0, v);
+  }
+  get persistBackoff(): number {
+    return (this.w[this.r + T.PROBES]! >>> 8) & 0xff;
+  }
+  set persistBackoff(v: number) {
+    this.setByte(T.PROBES, 8, v);
+  }
 
   // ---- Keepalive (RFC 9293 3.8.4) --------------------------------------------
-  keepalive: boolean;
-  keepaliveProbes = 0;
+  get keepalive(): boolean {
+    return this.flag(TF.KEEPALIVE);
+  }
+  set keepalive(on: boolean) {
+    this.setFlag(TF.KEEPALIVE, on);
+  }
+  get keepaliveProbes(): number {
+    return (this.w[this.r + T.PROBES]! >>> 16) & 0xff;
+  }
+  set keepaliveProbes(v: number) {
+    this.setByte(T.PROBES, 16, v);
+  }
   /** Monotonic time of the last segment received from the peer. */
-  lastHeard: number;
+  get lastHeard(): number {
+    return this.f[(this.r + T.LAST_HEARD) >>> 1]!;
+  }
+  set lastHeard(v: number) {
+    this.f[(this.r + T.LAST_HEARD) >>> 1] = v;
+  }
 
-  /** TcbEvent bits pending for the application. */
-  events = 0;
+  /** On the table's embryonic list (a passive open in SYN_RECEIVED). */
+  get embryonic(): boolean {
+    return this.flag(TF.EMBRYONIC);
+  }
+  set embryonic(on: boolean) {
+    this.setFlag(TF.EMBRYONIC, on);
+  }
+  /** No Connection object: events go to its listener's handle callbacks. */
+  get handleMode(): boolean {
+    return this.flag(TF.HANDLES);
+  }
+  set handleMode(on: boolean) {
+    this.setFlag(TF.HANDLES, on);
+  }
+  /** (Handle mode) onEnd was called. */
+  get eofTold(): boolean {
+    return this.flag(TF.EOF_TOLD);
+  }
+  set eofTold(on: boolean) {
+    this.setFlag(TF.EOF_TOLD, on);
+  }
+  /** (Handle mode) a write took less than offered: onWritable once room frees. */
+  get wantWritable(): boolean {
+    return this.flag(TF.WANT_WRITABLE);
+  }
+  set wantWritable(on: boolean) {
+    this.setFlag(TF.WANT_WRITABLE, on);
+  }
+
+  /** (Handle mode) onData took less than offered: deliveries wait for resume(). */
+  get readPaused(): boolean {
+    return this.flag(TF.READ_PAUSED);
+  }
+  set readPaused(on: boolean) {
+    this.setFlag(TF.READ_PAUSED, on);
+  }
+  /** The application's word (Tcp.userData). */
+  get appWord(): number {
+    return this.w[this.r + T.APP]!;
+  }
+  set appWord(v: number) {
+    this.w[this.r + T.APP] = v;
+  }
+
   /** A segment for this connection is being processed (its output follows). */
-  inInput = false;
+  get inInput(): boolean {
+    return this.flag(TF.IN_INPUT);
+  }
+  set inInput(on: boolean) {
+    this.setFlag(TF.IN_INPUT, on);
+  }
 
-  constructor(
-    hot: HotPath,
-    init: {
-      id: number;
-      timerId: number;
-      localAddr: number;
-      localPort: number;
-      remoteAddr: number;
-      remotePort: number;
-      now: number;
-      active: boolean;
-      rto: number;
-      noDelay: boolean;
-      keepalive: boolean;
-    },
-  ) {
-    this.id = init.id;
-    this.timerId = init.timerId;
-    this.localAddr = init.localAddr;
-    this.localPort = init.localPort;
-    this.remoteAddr = init.remoteAddr;
-    this.remotePort = init.remotePort;
-    this.remoteKey = remoteKeyOf(init.remoteAddr, init.remotePort);
-    this.createdAt = init.now;
-    this.lastHeard = init.now;
-    this.active = init.active;
-    this.rto = init.rto;
-    this.noDelay = init.noDelay;
-    this.keepalive = init.keepalive;
-    this.sendBuf = new ChunkQueue(hot, ownerTag(OwnerKind.TcpSend, init.id));
-    this.recvBuf = new ChunkQueue(hot, ownerTag(OwnerKind.TcpRecv, init.id));
-    this.reassembly = new Reassembly(hot, ownerTag(OwnerKind.TcpReassembly, init.id));
+  // ---- The out-of-order chunk (OooHost, for reassembly and the SACK board) ----
+  oooWords(): number {
+    const off = this.w[this.r + T.OOO]!;
+    return off === 0 ? -1 : off >>> 2;
+  }
+
+  takeOoo(): number {
+    const chunk = this.hot.alloc(ownerTag(OwnerKind.TcpReassembly, this.id));
+    if (chunk === 0) return -1;
+    const b = chunk >>> 2;
+    this.w.fill(0, b, b + X.RANGE_SEQ); // list links, counts, SACK edges need no clearing beyond their counts
+    this.w[this.r + T.OOO] = chunk;
+    this.home.oooTaken(this.index, b);
+    return b;
+  }
+
+  oooEmptied(): void {
+    const b = this.oooWords();
+    if (b < 0 || this.w[b + X.RANGES] !== 0 || this.w[b + X.SACK_COUNT] !== 0) return;
+    this.home.oooGiven(this.index, b);
+    this.w[this.r + T.OOO] = 0;
+    this.hot.free(b << 2);
+  }
+
+  // ---- bits ----------------------------------------------------------------------
+  private flag(bit: TF): boolean {
+    return (this.w[this.r + T.FLAGS]! & bit) !== 0;
+  }
+
+  private setFlag(bit: TF, on: boolean): void {
+    const r = this.r + T.FLAGS;
+    this.w[r] = on ? this.w[r]! | bit : this.w[r]! & ~bit;
+  }
+
+  /** Set the byte at bit `shift` of word `word` to v (0..255). */
+  private setByte(word: T, shift: number, v: number): void {
+    const r = this.r + word;
+    this.w[r] = ((this.w[r]! & ~(0xff << shift)) | ((v & 0xff) << shift)) >>> 0;
   }
 }
 
 /** Key of a remote endpoint inside one local port's table: exact in 48 bits,
- *  so a plain number (no string, no allocation) indexes the Map. */
+ *  so a plain number (no string, no allocation) indexes a Map. */
 export function remoteKeyOf(remoteAddr: number, remotePort: number): number {
   return (remoteAddr >>> 0) * 65536 + remotePort;
 }

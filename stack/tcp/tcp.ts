@@ -1,29 +1,39 @@
-// TCP (RFC 9293) for one stack: the tables (ports, connections, listeners,
+// TCP (RFC 9293) for one stack: the tables (control blocks, listeners,
 // TIME_WAIT), segment demultiplexing, passive and active open, the socket API
-// entry points, stats(), and release(): the single function through which every
-// connection ends (docs/architecture.md section 5).
+// entry points (handles, and Connection objects built on them), stats(), and
+// release(): the single function through which every connection ends
+// (docs/architecture.md section 5).
+//
+// Control blocks are records in the arena (tcb-table.ts); code reaches one
+// through a Tcb accessor taken from a small pool for the length of one entry
+// point (a segment, a timer, an application call). Entry points nest (an
+// application callback may write to another connection, or make a frame
+// arrive), so each takes the pool's next accessor and gives back what it took
+// when it returns: `const mark = this.top ... finally this.top = mark`.
 
 import { formatIpv4, toIpv4, type Ipv4Input } from '../address.js';
 import type { HotPath } from '../hotpath/engine.js';
 import { OwnerKind } from '../hotpath/engine.js';
-import { CHUNK_SIZE, D, Kind, TCP_ACK, TCP_RST, TCP_SYN } from '../hotpath/layout.js';
+import { CHUNK_SIZE, D, Kind, T, TCP_ACK, TCP_RST, TCP_SYN, TF, X } from '../hotpath/layout.js';
 import type { TimerKind, TimerOwner, TransportHandler, TransportLower } from '../layers.js';
 import type { TimerQueue } from '../time/timers.js';
 import { ADMISSION_DEFAULTS, Admission } from '../admission.js';
+import { ChunkLinks } from './chunk-links.js';
 import { Connection, type ConnectionCore } from './connection.js';
 import type { TcpContext } from './context.js';
 import { TcpError } from './errors.js';
 import { applySynOptions, segmentArrives, synSentArrives } from './input.js';
 import { IsnGenerator, randomSecret, randomU32 } from './isn.js';
-import { Listener, type ListenerCore, type ListenOptions } from './listener.js';
+import { type HandleCallbacks, Listener, type ListenerCore, type ListenOptions } from './listener.js';
 import { NO_WSCALE, resolveOptions, type TcpOptions, windowShiftFor } from './options.js';
 import { output, sendCookieSynAck, sendReset, sendResetReply, sendSyn } from './output.js';
 import { MAX_AGE as COOKIE_MAX_AGE_MIN, SynCookies } from './syn-cookies.js';
 import { PortTable } from './ports.js';
 import { Segment } from './segment.js';
 import { State, STATE_NAMES, type StateName } from './state.js';
-import { TcpCounters, type CloseReason, type TcpStats } from './stats.js';
-import { remoteKeyOf, Tcb, TcbEvent } from './tcb.js';
+import { TcpCounters, type CloseInfo, type CloseReason, type TcpStats } from './stats.js';
+import { Tcb, TcbEvent, type TcbHome } from './tcb.js';
+import { TCB_BYTES, TcbTable } from './tcb-table.js';
 import { TCP_TIMER_COUNT, TCP_TIMER_NAMES, TcpTimer } from './timer-kinds.js';
 import { onTcbTimer } from './timers.js';
 import { NO_RECORD, timeWaitArrives, TimeWaitTable } from './time-wait.js';
@@ -31,6 +41,8 @@ import {
   userAbort, userClose, userCloseRead, userConsume, userEndWrite, userSetKeepAlive, userSetNoDelay, userWrite,
   writableSpace,
 } from './user-calls.js';
+
+export type { HandleCallbacks };
 
 export interface ConnectOptions {
   /** Give up if the handshake has not completed after this many ms. */
@@ -54,23 +66,29 @@ const enum Admit {
   Cookie,
 }
 
-/** Largest id of an arena owner (24 bits, see ownerTag). */
-const MAX_OWNER_ID = 0xffffff;
+/** What a handle call says about a handle that names no live connection. */
+const STALE = 'connection closed';
 
-export class Tcp implements TransportHandler, TcpContext, ConnectionCore, ListenerCore {
+export class Tcp implements TransportHandler, TcpContext, ConnectionCore, ListenerCore, TcbHome {
   readonly hot: HotPath;
   readonly opts: TcpOptions;
   readonly counters = new TcpCounters();
+  /** The control blocks: records in the arena, and the 4-tuple hash. */
+  readonly table: TcbTable;
 
-  private readonly ports = new PortTable();
-  /** Every live control block by owner id (iteration order = age). */
-  private readonly byId = new Map<number, Tcb>();
-  /** Passive opens in SYN_RECEIVED, oldest first (arena-pressure victims). */
-  private readonly embryonic = new Set<Tcb>();
-  /** Connections that may hold out-of-order data (pruned first under arena
-   *  pressure); some may have drained since, which prune finds out. */
-  private readonly reassembling = new Set<Tcb>();
+  private readonly ports: PortTable;
+  private readonly links: ChunkLinks;
+  /** Accessors, one per nesting level of entry points; `top` is the next free one. */
+  private readonly pool: Tcb[] = [];
+  private top = 0;
+  /** Connection objects by record index: only for applications that asked for them. */
+  private readonly conns = new Map<number, Connection>();
+  /** Listeners by id (a control block records its listener's id). */
+  private readonly listenerSlots: (Listener | null)[] = [];
   private readonly listeners = new Set<Listener>();
+  /** Records holding an out-of-order chunk (index + 1; the links live in the
+   *  chunks, layout X.PREV/NEXT): what is pruned first under arena pressure. */
+  private oooHead = 0;
   /** The wildcard listener (listenAny): SYNs to ports without a listener of their own. */
   private anyListener: Listener | null = null;
   private readonly timeWait: TimeWaitTable;
@@ -80,22 +98,19 @@ export class Tcp implements TransportHandler, TcpContext, ConnectionCore, Listen
    *  cookie's lifetime after it (a forged ACK has no chance otherwise). */
   private lastCookieAt = -Infinity;
   private readonly stateCounts = new Int32Array(State.Count);
-  /** Live control blocks by timer id - timerBase (their slot in TCP's id range). */
-  private readonly byTimer: (Tcb | undefined)[];
-  /** Free timer ids of that range, a stack of them. */
-  private readonly freeTimerIds: Int32Array;
-  private freeTimerCount: number;
-  private nextId = 1;
   private readonly scratch = new Segment();
   private depth = 0;
   private challengeWindowStart = -Infinity;
   private challengeCount = 0;
   private pressurePending = false;
+  private shuttingDown = false;
   private down = false;
 
   /**
    * `timers` must have tcpTimerOwners(options) owner ids from `timerBase` on:
-   * one per control block (maxConnections) and one for the TIME_WAIT table.
+   * one per control block (record i's is timerBase + i) and one for the
+   * TIME_WAIT table. The control block table is taken from the arena here:
+   * make the Tcp before traffic (arena-region.ts says why).
    */
   constructor(
     readonly lower: TransportLower,
@@ -103,16 +118,15 @@ export class Tcp implements TransportHandler, TcpContext, ConnectionCore, Listen
     options?: Partial<TcpOptions>,
     /** The stack's admission control; alone (tests), one watching no heap. */
     private readonly admission: Admission = new Admission({ ...ADMISSION_DEFAULTS, heap: null }, () => lower.clock.now()),
-    private readonly timerBase = 0,
+    readonly timerBase = 0,
   ) {
     this.hot = lower.hot;
-    this.opts = resolveOptions(options);
+    this.opts = resolveOptions(options, this.hot.buffer.byteLength);
     const n = this.opts.maxConnections;
-    this.byTimer = new Array<Tcb | undefined>(n).fill(undefined);
-    this.freeTimerIds = new Int32Array(n);
-    for (let i = 0; i < n; i++) this.freeTimerIds[i] = timerBase + n - 1 - i; // lowest first
-    this.freeTimerCount = n;
+    this.table = new TcbTable(this.hot, n);
+    this.links = new ChunkLinks(this.hot);
     this.timeWait = new TimeWaitTable(timers, this.opts.maxTimeWait, 2 * this.opts.msl, randomU32(), timerBase + n);
+    this.ports = new PortTable(this.table, this.timeWait);
   }
 
   now(): number {
@@ -123,14 +137,17 @@ export class Tcp implements TransportHandler, TcpContext, ConnectionCore, Listen
   // Segment arrival (TransportHandler)
 
   input(): void {
+    if (this.down) return;
     // A nested input (an application callback that makes a frame arrive) gets
     // its own scratch record; the outer one is still in use.
     const seg = this.depth === 0 ? this.scratch : new Segment();
+    const mark = this.top;
     this.depth++;
     try {
       this.dispatch(seg);
     } finally {
       this.depth--;
+      this.top = mark;
       this.afterEvent();
     }
   }
@@ -142,22 +159,14 @@ export class Tcp implements TransportHandler, TcpContext, ConnectionCore, Listen
     const c = this.counters;
     c.segmentsIn++;
     const local = this.lower.localAddress;
-    const key = remoteKeyOf(seg.srcAddr, seg.srcPort);
-    const entry = this.ports.get(seg.dstPort);
     if (local !== 0 && seg.dstAddr !== local) {
       // Broadcast or another host's: never answered (RFC 1122 4.2.3.10),
       // unless it belongs to one of a transparent proxy's connections.
-      if (!this.lower.transparent || !this.transparentInput(entry?.conns.get(key), seg, key)) c.dropNotForUs++;
+      if (!this.lower.transparent || !this.knownInput(seg)) c.dropNotForUs++;
       return;
     }
-    const tcb = entry?.conns.get(key);
-    if (tcb && tcb.localAddr === seg.dstAddr) {
-      this.connectionInput(tcb, seg);
-      return;
-    }
-    const rec = this.timeWait.lookup(seg.dstPort, key, seg.dstAddr);
-    if (rec !== NO_RECORD && timeWaitArrives(this, this.timeWait, rec, seg)) return;
-    const listener = entry?.listener ?? this.anyListener;
+    if (this.knownInput(seg)) return;
+    const listener = this.ports.listener(seg.dstPort) ?? this.anyListener;
     if (listener && !listener.closed) {
       this.listenInput(listener, seg);
       return;
@@ -170,14 +179,15 @@ export class Tcp implements TransportHandler, TcpContext, ConnectionCore, Listen
     }
   }
 
-  /** A segment to another address than ours: only a live connection or
-   *  TIME_WAIT record of that address takes it. True if one did. */
-  private transparentInput(tcb: Tcb | undefined, seg: Segment, key: number): boolean {
-    if (tcb && tcb.localAddr === seg.dstAddr) {
-      this.connectionInput(tcb, seg);
+  /** A segment for a live connection or a TIME_WAIT record of its 4-tuple:
+   *  processed there (true), or false when there is neither. */
+  private knownInput(seg: Segment): boolean {
+    const index = this.table.find(seg.dstAddr, seg.dstPort, seg.srcAddr, seg.srcPort);
+    if (index >= 0) {
+      this.connectionInput(this.cursor(index), seg);
       return true;
     }
-    const rec = this.timeWait.lookup(seg.dstPort, key, seg.dstAddr);
+    const rec = this.timeWait.lookup(seg.dstPort, seg.srcAddr * 65536 + seg.srcPort, seg.dstAddr);
     return rec !== NO_RECORD && timeWaitArrives(this, this.timeWait, rec, seg);
   }
 
@@ -215,10 +225,8 @@ export class Tcp implements TransportHandler, TcpContext, ConnectionCore, Listen
     if (admitted === Admit.Cookie) this.sendCookie(seg);
     if (admitted !== Admit.Yes) return;
     if (seg.payloadLen > 0) c.dropSynData++; // no TCP Fast Open: the peer sends it again
-    const tcb = this.newTcb(seg.dstPort, seg.srcAddr, seg.srcPort, false);
-    tcb.listener = listener;
-    listener.synReceived++;
-    this.embryonic.add(tcb);
+    const tcb = this.newTcb(seg.dstAddr, seg.dstPort, seg.srcAddr, seg.srcPort, false);
+    this.becomeEmbryonic(tcb, listener);
     tcb.irs = seg.seq;
     tcb.rcvNxt = this.hot.seqAdd(seg.seq, 1);
     tcb.rcvAdvRight = tcb.rcvNxt;
@@ -253,7 +261,7 @@ export class Tcp implements TransportHandler, TcpContext, ConnectionCore, Listen
   /** The connection limit and the arena reserve, for any new control block (counted). */
   private roomForConnection(): boolean {
     const c = this.counters;
-    if (this.byId.size >= this.opts.maxConnections) {
+    if (this.table.count >= this.opts.maxConnections) {
       c.dropSynConnLimit++;
       return false;
     }
@@ -307,10 +315,8 @@ export class Tcp implements TransportHandler, TcpContext, ConnectionCore, Listen
     }
     if (!this.roomForConnection()) return true;
     c.synCookiesAccepted++;
-    const tcb = this.newTcb(seg.dstPort, seg.srcAddr, seg.srcPort, false);
-    tcb.listener = listener;
-    listener.synReceived++;
-    this.embryonic.add(tcb);
+    const tcb = this.newTcb(seg.dstAddr, seg.dstPort, seg.srcAddr, seg.srcPort, false);
+    this.becomeEmbryonic(tcb, listener);
     tcb.iss = cookie;
     tcb.sndUna = cookie;
     tcb.sndNxt = seg.ack;
@@ -342,16 +348,20 @@ export class Tcp implements TransportHandler, TcpContext, ConnectionCore, Listen
 
   /** Called by the stack for an expired timer of kind TcpFirst..TcpLast. */
   onTimer(owner: TimerOwner, kind: number): void {
+    if (this.down) return;
+    const mark = this.top;
     try {
       if (owner === this.timeWait.timerId) {
         this.counters.timeWaitExpired += this.timeWait.expire(this.now());
         return;
       }
-      const tcb = this.byTimer[owner - this.timerBase];
-      if (!tcb || tcb.released) return;
+      const index = owner - this.timerBase;
+      if (!this.table.isLive(index)) return;
+      const tcb = this.cursor(index);
       onTcbTimer(this, tcb, kind);
       if (!tcb.released) this.flushEvents(tcb);
     } finally {
+      this.top = mark;
       this.afterEvent();
     }
   }
@@ -366,10 +376,9 @@ export class Tcp implements TransportHandler, TcpContext, ConnectionCore, Listen
     if (!(Number.isInteger(backlog) && backlog > 0)) {
       throw new TcpError('EINVAL', `listen backlog must be a positive integer, got ${backlog}`);
     }
-    if (this.ports.get(port)?.listener) throw new TcpError('EADDRINUSE', `port ${port} already has a listener`);
-    const listener = new Listener(this, port, backlog);
+    if (this.ports.listener(port)) throw new TcpError('EADDRINUSE', `port ${port} already has a listener`);
+    const listener = this.newListener(port, backlog, options.handles);
     this.ports.setListener(port, listener);
-    this.listeners.add(listener);
     return listener;
   }
 
@@ -385,10 +394,38 @@ export class Tcp implements TransportHandler, TcpContext, ConnectionCore, Listen
       throw new TcpError('EINVAL', `listen backlog must be a positive integer, got ${backlog}`);
     }
     if (this.anyListener) throw new TcpError('EADDRINUSE', 'a wildcard listener already exists');
-    const listener = new Listener(this, 0, backlog);
+    const listener = this.newListener(0, backlog, options.handles);
     this.anyListener = listener;
+    return listener;
+  }
+
+  /** A listener with the lowest free id. */
+  private newListener(port: number, backlog: number, handles: HandleCallbacks | undefined): Listener {
+    if (handles !== undefined && (handles === null || typeof handles !== 'object')) {
+      throw new TcpError('EINVAL', 'listen handles must be an object of callbacks');
+    }
+    let id = this.listenerSlots.indexOf(null);
+    if (id < 0) id = this.listenerSlots.push(null) - 1;
+    const listener = new Listener(this, id, port, backlog, handles ?? null);
+    this.listenerSlots[id] = listener;
     this.listeners.add(listener);
     return listener;
+  }
+
+  /** TcbHome: the listener a record names. */
+  listenerById(id: number): Listener | null {
+    return this.listenerSlots[id] ?? null;
+  }
+
+  /** A closed listener's id is free once no connection names it any more. */
+  private maybeFreeListenerId(listener: Listener): void {
+    if (listener.closed && listener.handleConns === 0 && this.listenerSlots[listener.id] === listener && !this.namedByEmbryonic(listener)) {
+      this.listenerSlots[listener.id] = null;
+    }
+  }
+
+  private namedByEmbryonic(listener: Listener): boolean {
+    return listener.synReceived > 0;
   }
 
   connect(address: Ipv4Input, port: number, options: ConnectOptions = {}): Promise<Connection> {
@@ -404,27 +441,32 @@ export class Tcp implements TransportHandler, TcpContext, ConnectionCore, Listen
     const remote = toIpv4(address);
     checkPort(port, 'connect');
     const localAddr = this.localAddressFor(options.localAddress);
-    if (this.byId.size >= this.opts.maxConnections) {
+    if (this.table.count >= this.opts.maxConnections) {
       throw new TcpError('EMFILE', `connection limit (${this.opts.maxConnections}) reached`);
     }
     if (!this.admission.admit()) {
       this.counters.connectRefusedPressure++;
       throw new TcpError('ENOBUFS', 'the heap is above its high-water mark: no new connection now');
     }
-    const localPort = this.chooseLocalPort(remote, port, options.localPort, localAddr !== this.lower.localAddress);
-    const tcb = this.newTcb(localPort, remote, port, true, localAddr);
-    if (options.noDelay !== undefined) tcb.noDelay = options.noDelay;
-    tcb.rcvAdvRight = 0;
-    this.setState(tcb, State.SynSent);
-    this.counters.activeOpens++;
-    const conn = this.newConnection(tcb);
-    const promise = new Promise<Connection>((resolve, reject) => {
-      conn.connectWaiter = { resolve, reject };
-    });
-    if (options.timeout !== undefined) this.timers.arm(tcb.timerId, TcpTimer.Connect, this.now() + options.timeout);
-    sendSyn(this, tcb, true);
-    this.afterEvent();
-    return promise;
+    const localPort = this.chooseLocalPort(localAddr, remote, port, options.localPort, localAddr !== this.lower.localAddress);
+    const mark = this.top;
+    try {
+      const tcb = this.newTcb(localAddr, localPort, remote, port, true);
+      if (options.noDelay !== undefined) tcb.noDelay = options.noDelay;
+      tcb.rcvAdvRight = 0;
+      this.setState(tcb, State.SynSent);
+      this.counters.activeOpens++;
+      const conn = this.newConnection(tcb);
+      const promise = new Promise<Connection>((resolve, reject) => {
+        conn.connectWaiter = { resolve, reject };
+      });
+      if (options.timeout !== undefined) this.timers.arm(tcb.timerId, TcpTimer.Connect, this.now() + options.timeout);
+      sendSyn(this, tcb, true);
+      return promise;
+    } finally {
+      this.top = mark;
+      this.afterEvent();
+    }
   }
 
   /** connect()'s localAddress: the interface's unless given, and only a
@@ -440,23 +482,22 @@ export class Tcp implements TransportHandler, TcpContext, ConnectionCore, Listen
     return addr;
   }
 
-  private chooseLocalPort(remote: number, port: number, wanted: number | undefined, preferOnly: boolean): number {
-    const key = remoteKeyOf(remote, port);
+  private chooseLocalPort(local: number, remote: number, port: number, wanted: number | undefined, preferOnly: boolean): number {
     if (wanted !== undefined) {
       checkPort(wanted, 'connect localPort');
-      const free = this.ports.tupleFree(wanted, key, this.timeWait);
-      if (!free && preferOnly) return this.ephemeralPort(remote, port, key);
+      const free = this.ports.tupleFree(local, wanted, remote, port);
+      if (!free && preferOnly) return this.ephemeralPort(local, remote, port);
       if (!free) {
-        throw new TcpError('EADDRINUSE', `${formatIpv4(this.lower.localAddress)}:${wanted} -> ${formatIpv4(remote)}:${port} is in use`);
+        throw new TcpError('EADDRINUSE', `${formatIpv4(local)}:${wanted} -> ${formatIpv4(remote)}:${port} is in use`);
       }
       return wanted;
     }
-    return this.ephemeralPort(remote, port, key);
+    return this.ephemeralPort(local, remote, port);
   }
 
-  private ephemeralPort(remote: number, port: number, key: number): number {
+  private ephemeralPort(local: number, remote: number, port: number): number {
     const o = this.opts;
-    const chosen = this.ports.ephemeral(key, o.ephemeralLow, o.ephemeralHigh, this.timeWait);
+    const chosen = this.ports.ephemeral(local, remote, port, o.ephemeralLow, o.ephemeralHigh);
     if (chosen === 0) {
       this.counters.ephemeralExhausted++;
       throw new TcpError('EADDRINUSE',
@@ -465,24 +506,21 @@ export class Tcp implements TransportHandler, TcpContext, ConnectionCore, Listen
     return chosen;
   }
 
-  /** A control block registered in every table; the caller sets its state. */
-  private newTcb(
-    localPort: number, remoteAddr: number, remotePort: number, active: boolean, local = this.lower.localAddress,
-  ): Tcb {
+  /** A record taken from the table and entered in the 4-tuple hash; the
+   *  caller checked there is room (roomForConnection) and sets its state. */
+  private newTcb(local: number, localPort: number, remoteAddr: number, remotePort: number, active: boolean): Tcb {
     const now = this.now();
-    const tcb = new Tcb(this.hot, {
-      id: this.allocId(),
-      timerId: this.freeTimerIds[--this.freeTimerCount]!,
-      localAddr: local,
-      localPort,
-      remoteAddr,
-      remotePort,
-      now,
-      active,
-      rto: this.opts.initialRto,
-      noDelay: this.opts.noDelay,
-      keepalive: this.opts.keepalive,
-    });
+    const index = this.table.take();
+    if (index < 0) throw new TcpError('EMFILE', `connection limit (${this.opts.maxConnections}) reached`);
+    const tcb = this.cursor(index);
+    tcb.setEndpoints(local, localPort, remoteAddr, remotePort);
+    tcb.active = active;
+    tcb.lastHeard = now;
+    tcb.lastOowAck = -Infinity;
+    tcb.rto = this.opts.initialRto;
+    tcb.noDelay = this.opts.noDelay;
+    tcb.keepalive = this.opts.keepalive;
+    tcb.ssthresh = 0x7fffffff;
     const iss = this.isnGen.isn(now, local, localPort, remoteAddr, remotePort);
     tcb.iss = iss;
     tcb.sndUna = iss;
@@ -493,20 +531,25 @@ export class Tcp implements TransportHandler, TcpContext, ConnectionCore, Listen
     tcb.sndMss = Math.min(536, tcb.rcvMss);
     tcb.wscaleOffer = this.opts.windowScaling ? windowShiftFor(this.opts.rcvBuf) : NO_WSCALE;
     tcb.sackOffer = this.opts.sack;
-    this.byId.set(tcb.id, tcb);
-    this.byTimer[tcb.timerId - this.timerBase] = tcb;
-    this.ports.addConn(tcb);
-    this.admission.connections(this.byId.size, this.opts.maxConnections);
+    this.table.insert(index);
+    this.admission.connections(this.table.count, this.opts.maxConnections);
     return tcb;
   }
 
-  /** A 24-bit owner id not used by a live connection. Bounded: at most byId.size + 1 tries. */
-  private allocId(): number {
-    for (;;) {
-      const id = this.nextId;
-      this.nextId = id >= MAX_OWNER_ID ? 1 : id + 1;
-      if (!this.byId.has(id)) return id;
-    }
+  /** A passive open's record waits in SYN_RECEIVED, counted in its listener's backlog. */
+  private becomeEmbryonic(tcb: Tcb, listener: Listener): void {
+    tcb.listener = listener;
+    listener.synReceived++;
+    tcb.embryonic = true;
+    this.table.pushEmbryonic(tcb.index);
+  }
+
+  /** It left SYN_RECEIVED (established or released); true if it was there. */
+  private leaveEmbryonic(tcb: Tcb): boolean {
+    if (!tcb.embryonic) return false;
+    tcb.embryonic = false;
+    this.table.unlinkEmbryonic(tcb.index);
+    return true;
   }
 
   private newConnection(tcb: Tcb): Connection {
@@ -519,6 +562,51 @@ export class Tcp implements TransportHandler, TcpContext, ConnectionCore, Listen
   }
 
   // =========================================================================
+  // Accessors (TcbHome)
+
+  /** The pool's next accessor, pointed at record `index`. */
+  private cursor(index: number): Tcb {
+    let tcb = this.pool[this.top];
+    if (tcb === undefined) {
+      tcb = new Tcb(this, this.hot, this.links, this.top);
+      this.pool.push(tcb);
+    }
+    this.top++;
+    return tcb.point(index);
+  }
+
+  connOf(index: number): Connection | null {
+    return this.conns.get(index) ?? null;
+  }
+
+  setConn(index: number, conn: Connection | null): void {
+    if (conn) this.conns.set(index, conn);
+    else this.conns.delete(index);
+  }
+
+  /** Words of record `index`'s out-of-order chunk. */
+  private oooOf(index: number): number {
+    return this.table.w[this.table.at(index) + T.OOO]! >>> 2;
+  }
+
+  oooTaken(index: number, b: number): void {
+    const w = this.table.w;
+    w[b + X.PREV] = 0;
+    w[b + X.NEXT] = this.oooHead;
+    if (this.oooHead !== 0) w[this.oooOf(this.oooHead - 1) + X.PREV] = index + 1;
+    this.oooHead = index + 1;
+  }
+
+  oooGiven(_index: number, b: number): void {
+    const w = this.table.w;
+    const prev = w[b + X.PREV]!;
+    const next = w[b + X.NEXT]!;
+    if (prev !== 0) w[this.oooOf(prev - 1) + X.NEXT] = next;
+    else this.oooHead = next;
+    if (next !== 0) w[this.oooOf(next - 1) + X.PREV] = prev;
+  }
+
+  // =========================================================================
   // Application events
 
   /** Tell the application what the last segment or timer did to tcb. */
@@ -527,8 +615,9 @@ export class Tcp implements TransportHandler, TcpContext, ConnectionCore, Listen
     if (ev === 0) return;
     tcb.events = 0;
     if ((ev & TcbEvent.Established) !== 0) this.handshakeDone(tcb);
-    if (tcb.released || !tcb.conn) return;
-    tcb.conn.events(ev);
+    if (tcb.released) return;
+    if (tcb.handleMode) this.handleEvents(tcb, ev);
+    else tcb.conn?.events(ev, tcb);
   }
 
   private handshakeDone(tcb: Tcb): void {
@@ -537,31 +626,138 @@ export class Tcp implements TransportHandler, TcpContext, ConnectionCore, Listen
       return;
     }
     const listener = tcb.listener;
-    const wasEmbryonic = this.embryonic.delete(tcb);
-    const conn = this.newConnection(tcb);
-    if (!listener) return;
+    const wasEmbryonic = this.leaveEmbryonic(tcb);
+    if (!listener) {
+      this.resetAndRelease(tcb, 'listenerClosed');
+      return;
+    }
     if (wasEmbryonic) listener.synReceived--;
+    if (listener.handles) {
+      // Handle mode: the record keeps naming its listener, whose callbacks it hears.
+      tcb.handleMode = true;
+      listener.handleConns++;
+      listener.handles.onOpen?.(tcb.handle);
+      return;
+    }
+    const conn = this.newConnection(tcb);
     if (listener.deliver(conn)) tcb.listener = null;
+  }
+
+  /** A handle listener's connection: hand its events to the listener's callbacks. */
+  private handleEvents(tcb: Tcb, ev: number): void {
+    const cb = tcb.listener!.handles!;
+    if ((ev & (TcbEvent.Data | TcbEvent.Eof)) !== 0) this.deliverToHandle(tcb, cb);
+    if (tcb.released) return;
+    if ((ev & TcbEvent.Writable) !== 0 && tcb.wantWritable && writableSpace(this, tcb) > 0) {
+      tcb.wantWritable = false;
+      cb.onWritable?.(tcb.handle);
+    }
+  }
+
+  /** Queued bytes to onData, run by run, until it takes less than offered;
+   *  then, once nothing is queued, the peer's FIN to onEnd (once). */
+  private deliverToHandle(tcb: Tcb, cb: HandleCallbacks): void {
+    const handle = tcb.handle;
+    const bytes = this.hot.bytes;
+    while (tcb.recvBuf.length > 0 && !tcb.readPaused) {
+      const run = tcb.recvBuf.headRun();
+      const at = tcb.recvBuf.headOffset();
+      const took = cb.onData ? cb.onData(handle, bytes.subarray(at, at + run)) : run;
+      if (tcb.released) return;
+      const n = typeof took === 'number' ? Math.max(0, Math.min(run, Math.floor(took))) : run;
+      if (n < run) tcb.readPaused = true;
+      if (n > 0) userConsume(this, tcb, n);
+      if (tcb.released) return;
+    }
+    if (tcb.finReceived && !tcb.eofTold && tcb.recvBuf.length === 0) {
+      tcb.eofTold = true;
+      cb.onEnd?.(handle);
+    }
+  }
+
+  /** (Handle mode) deliver again after onData took less than offered. */
+  resume(handle: number): void {
+    this.withTcb(handle, undefined, (tcb) => {
+      if (!tcb.handleMode) return;
+      tcb.readPaused = false;
+      this.deliverToHandle(tcb, tcb.listener!.handles!);
+    });
+  }
+
+  /** The application's word of a handle's connection (0 at first, and for a stale handle). */
+  userData(handle: number): number {
+    return this.withTcb(handle, 0, (tcb) => tcb.appWord);
+  }
+
+  /** Keep one u32 for a handle's connection (per-connection state without an object). */
+  setUserData(handle: number, value: number): void {
+    this.withTcb(handle, undefined, (tcb) => {
+      tcb.appWord = value;
+    });
+  }
+
+  /** The live connections of a handle listener (a walk over the table: for
+   *  an application stopping, not for the data path). */
+  handlesOf(listener: Listener): number[] {
+    const out: number[] = [];
+    const w = this.table.w;
+    for (const i of this.table.liveIndexes()) {
+      const r = this.table.at(i);
+      if (w[r + T.LISTENER] === listener.id + 1 && (w[r + T.FLAGS]! & TF.HANDLES) !== 0) out.push(this.table.handleOf(i));
+    }
+    return out;
   }
 
   /** ListenerCore: the application took a queued connection. */
   taken(conn: Connection): void {
-    if (conn.tcb) conn.tcb.listener = null;
+    const tcb = this.enter(conn.handle);
+    if (!tcb) return;
+    tcb.listener = null;
+    this.top = tcb.slot;
   }
 
   // =========================================================================
-  // ConnectionCore: calls from Connection (user-calls.ts), each an entry point
+  // Handle calls (ConnectionCore): each an entry point. A stale handle (its
+  // connection ended) is EPIPE for write() and a no-op for the rest.
 
-  write(tcb: Tcb, src: Uint8Array, off: number, len: number): number {
+  enter(handle: number): Tcb | null {
+    if (this.down) return null;
+    const index = this.table.indexOf(handle);
+    return index < 0 ? null : this.cursor(index);
+  }
+
+  leave(tcb: Tcb): void {
+    this.top = tcb.slot;
+    this.afterEvent();
+  }
+
+  /** Queue up to len bytes of src[off..]; returns how many were taken (the
+   *  rest did not fit the send buffer: onWritable says when to come back). */
+  write(handle: number, src: Uint8Array, off = 0, len = src.length - off): number {
+    if (!(Number.isInteger(off) && Number.isInteger(len) && off >= 0 && len >= 0 && off + len <= src.length)) {
+      throw new RangeError(`write: [${off}, ${off}+${len}) is outside the ${src.length}-byte source`);
+    }
+    const tcb = this.enter(handle);
+    if (!tcb) throw new TcpError('EPIPE', STALE);
     try {
-      return userWrite(this, tcb, src, off, len);
+      const n = userWrite(this, tcb, src, off, len);
+      if (n < len && !tcb.released) tcb.wantWritable = true;
+      return n;
     } finally {
-      this.afterEvent();
+      this.leave(tcb);
     }
   }
 
-  writableSpace(tcb: Tcb): number {
-    return writableSpace(this, tcb);
+  writableSpace(handle: number): number {
+    return this.withTcb(handle, 0, (tcb) => writableSpace(this, tcb));
+  }
+
+  recvQueued(handle: number): number {
+    return this.withTcb(handle, 0, (tcb) => tcb.recvBuf.length);
+  }
+
+  sendQueued(handle: number): number {
+    return this.withTcb(handle, 0, (tcb) => tcb.sendBuf.length);
   }
 
   consume(tcb: Tcb, n: number): void {
@@ -569,33 +765,66 @@ export class Tcp implements TransportHandler, TcpContext, ConnectionCore, Listen
     this.afterEvent();
   }
 
-  endWrite(tcb: Tcb): void {
-    userEndWrite(this, tcb);
-    this.afterEvent();
+  /** No more writes: FIN after the queued data (RFC 9293 3.10.4 CLOSE, write half). */
+  end(handle: number): void {
+    this.withTcb(handle, undefined, (tcb) => userEndWrite(this, tcb));
   }
 
-  closeRead(tcb: Tcb): void {
-    userCloseRead(this, tcb);
-    this.afterEvent();
+  /** No more reads: what is queued and whatever arrives later is discarded. */
+  closeRead(handle: number): void {
+    this.withTcb(handle, undefined, (tcb) => userCloseRead(this, tcb));
   }
 
-  close(tcb: Tcb): void {
-    userClose(this, tcb);
-    this.afterEvent();
+  /** closeRead() and end() together. */
+  close(handle: number): void {
+    this.withTcb(handle, undefined, (tcb) => userClose(this, tcb));
   }
 
-  abort(tcb: Tcb): void {
-    userAbort(this, tcb);
-    this.afterEvent();
+  /** RST now and release everything (RFC 9293 3.10.5 ABORT). */
+  abort(handle: number): void {
+    this.withTcb(handle, undefined, (tcb) => userAbort(this, tcb));
   }
 
-  setNoDelay(tcb: Tcb, on: boolean): void {
-    userSetNoDelay(this, tcb, on);
-    this.afterEvent();
+  setNoDelay(handle: number, on: boolean): void {
+    this.withTcb(handle, undefined, (tcb) => userSetNoDelay(this, tcb, on));
   }
 
-  setKeepAlive(tcb: Tcb, on: boolean): void {
-    userSetKeepAlive(this, tcb, on);
+  setKeepAlive(handle: number, on: boolean): void {
+    this.withTcb(handle, undefined, (tcb) => userSetKeepAlive(this, tcb, on));
+  }
+
+  /** Where a handle's connection runs, or null when the handle is stale. */
+  endpoints(handle: number): { localAddress: string; localPort: number; remoteAddress: string; remotePort: number } | null {
+    return this.withTcb(handle, null, (tcb) => ({
+      localAddress: formatIpv4(tcb.localAddr),
+      localPort: tcb.localPort,
+      remoteAddress: formatIpv4(tcb.remoteAddr),
+      remotePort: tcb.remotePort,
+    }));
+  }
+
+  /** The state of a handle's connection; CLOSED when the handle is stale. */
+  stateOf(handle: number): StateName {
+    return this.withTcb(handle, 'CLOSED' as StateName, (tcb) => STATE_NAMES[tcb.state as number] as StateName);
+  }
+
+  /** Diagnostics and tests: an accessor of its own (not the pool's) pointed
+   *  at the handle's record, or null when the handle is stale. It reads the
+   *  record as it is whenever it is read; once the connection ends its
+   *  `released` is true and what it reads is no longer that connection's. */
+  inspect(handle: number): Tcb | null {
+    const index = this.down ? -1 : this.table.indexOf(handle);
+    return index < 0 ? null : new Tcb(this, this.hot, this.links, -1).point(index);
+  }
+
+  private withTcb<R>(handle: number, stale: R, fn: (tcb: Tcb) => R): R {
+    const tcb = this.enter(handle);
+    if (!tcb) return stale;
+    try {
+      return fn(tcb);
+    } finally {
+      this.leave(tcb);
+    }
   }
 
   // =========================================================================
@@ -608,38 +837,46 @@ export class Tcp implements TransportHandler, TcpContext, ConnectionCore, Listen
   }
 
   /**
-   * The one way a connection ends (docs/architecture.md section 5): cancel its timers,
-   * remove it from every table, hand the application its end (pending reads
-   * and writes settled, streams closed or errored, `closed` resolved), free
-   * every arena chunk, and cut the links between control block and Connection.
+   * The one way a connection ends (docs/architecture.md section 5): its record's
+   * generation moves on (every handle and accessor of it is stale from the
+   * first line, so nothing a callback below does can reach it again), its
+   * timers are cancelled, it leaves every table, the application hears its
+   * end (pending reads and writes settled, streams closed or errored, `closed`
+   * resolved; or a handle listener's onClose), every arena chunk it holds is
+   * freed and the record goes back to the table's free list.
    */
   release(tcb: Tcb, reason: CloseReason, detail?: string): void {
     if (tcb.released) return;
-    tcb.released = true;
+    const index = tcb.index;
+    const handle = tcb.handle;
+    this.table.retire(index);
     this.timers.cancelAll(tcb.timerId);
-    this.byTimer[tcb.timerId - this.timerBase] = undefined;
-    this.freeTimerIds[this.freeTimerCount++] = tcb.timerId;
-    this.ports.removeConn(tcb);
-    this.byId.delete(tcb.id);
-    this.admission.connections(this.byId.size, this.opts.maxConnections);
-    this.reassembling.delete(tcb);
-    const embryonic = this.embryonic.delete(tcb);
+    this.table.remove(index);
+    const embryonic = this.leaveEmbryonic(tcb);
     const listener = tcb.listener;
+    const handleMode = tcb.handleMode;
     tcb.listener = null;
+    const conn = tcb.conn;
     if (listener) {
       if (embryonic) listener.synReceived--;
-      else if (tcb.conn) listener.forget(tcb.conn);
+      else if (handleMode) listener.handleConns--;
+      else if (conn) listener.forget(conn);
     }
     this.setState(tcb, State.Closed);
     const by = this.counters.closedBy;
     by[reason] = (by[reason] ?? 0) + 1;
-    const conn = tcb.conn;
+    const info: CloseInfo = detail === undefined ? { reason } : { reason, detail };
     tcb.conn = null;
-    conn?.released(detail === undefined ? { reason } : { reason, detail });
+    conn?.released(info, tcb);
+    if (handleMode) listener?.handles?.onClose?.(handle, info);
+    if (listener) this.maybeFreeListenerId(listener);
     tcb.sendBuf.clear();
     tcb.recvBuf.clear();
     tcb.reassembly.clear();
+    tcb.sackBoard.clear();
     tcb.events = 0;
+    this.table.give(index);
+    this.admission.connections(this.table.count, this.opts.maxConnections);
   }
 
   /** Keep a compact record for 2*MSL and release the control block. */
@@ -659,13 +896,24 @@ export class Tcp implements TransportHandler, TcpContext, ConnectionCore, Listen
     this.listeners.delete(listener);
     if (this.anyListener === listener) this.anyListener = null;
     else this.ports.clearListener(listener.port, listener);
-    for (const conn of listener.drainQueue()) {
-      const tcb = conn.tcb;
-      if (tcb) this.resetAndRelease(tcb, reason);
+    const mark = this.top;
+    try {
+      for (const conn of listener.drainQueue()) {
+        const tcb = this.enter(conn.handle);
+        if (tcb) this.resetAndRelease(tcb, reason);
+        this.top = mark;
+      }
+      for (let i = this.table.firstEmbryonic(); i >= 0; ) {
+        const next = this.table.nextEmbryonic(i);
+        const tcb = this.cursor(i);
+        if (tcb.listener === listener) this.resetAndRelease(tcb, reason);
+        this.top = mark;
+        i = next;
+      }
+    } finally {
+      this.top = mark;
     }
-    for (const tcb of [...this.embryonic]) {
-      if (tcb.listener === listener) this.resetAndRelease(tcb, reason);
-    }
+    this.maybeFreeListenerId(listener);
     this.afterEvent();
   }
 
@@ -676,11 +924,16 @@ export class Tcp implements TransportHandler, TcpContext, ConnectionCore, Listen
 
   /** End everything: listeners closed, every connection reset and released, TIME_WAIT dropped. */
   shutdown(): void {
-    if (this.down) return;
-    this.down = true;
+    if (this.down || this.shuttingDown) return;
+    this.shuttingDown = true;
     for (const listener of [...this.listeners]) this.closeListener(listener, 'shutdown');
-    for (const tcb of [...this.byId.values()]) this.resetAndRelease(tcb, 'shutdown');
+    const mark = this.top;
+    for (const index of this.table.liveIndexes()) {
+      this.resetAndRelease(this.cursor(index), 'shutdown');
+      this.top = mark;
+    }
     this.timeWait.clear();
+    this.down = true;
   }
 
   get isShutdown(): boolean {
@@ -688,7 +941,7 @@ export class Tcp implements TransportHandler, TcpContext, ConnectionCore, Listen
   }
 
   private checkUp(): void {
-    if (this.down) throw new TcpError('ESHUTDOWN', 'the stack shut down');
+    if (this.down || this.shuttingDown) throw new TcpError('ESHUTDOWN', 'the stack shut down');
   }
 
   // =========================================================================
@@ -713,10 +966,6 @@ export class Tcp implements TransportHandler, TcpContext, ConnectionCore, Listen
     this.pressurePending = true;
   }
 
-  holdsOutOfOrder(tcb: Tcb): void {
-    this.reassembling.add(tcb);
-  }
-
   /**
    * Drop held out-of-order data, the cheapest thing to lose (its senders still
    * hold it and send it again; RFC 9293 3.10.7.4 lets a receiver drop it,
@@ -727,12 +976,17 @@ export class Tcp implements TransportHandler, TcpContext, ConnectionCore, Listen
    */
   private pruneOutOfOrder(): number {
     const before = this.hot.chunksInUse();
-    for (const tcb of this.reassembling) {
-      this.reassembling.delete(tcb);
-      if (tcb.reassembly.count === 0) continue;
-      this.counters.reassemblyPrunedBytes += tcb.reassembly.clear();
-      this.counters.reassemblyPrunes++;
+    const mark = this.top;
+    for (let i = this.oooHead - 1; i >= 0; ) {
+      const next = this.table.w[this.oooOf(i) + X.NEXT]! - 1; // before clear() may unlink i
+      const tcb = this.cursor(i);
+      if (tcb.reassembly.count > 0) {
+        this.counters.reassemblyPrunedBytes += tcb.reassembly.clear();
+        this.counters.reassemblyPrunes++;
+      }
+      this.top = mark;
       if (this.spareChunks() >= this.opts.arenaReserve) break;
+      i = next;
     }
     return before - this.hot.chunksInUse();
   }
@@ -750,10 +1004,15 @@ export class Tcp implements TransportHandler, TcpContext, ConnectionCore, Listen
     if (this.hot.chunkCount - this.hot.chunksInUse() >= this.opts.arenaReserve >>> 1) return;
     this.pruneOutOfOrder();
     if (this.hot.chunkCount - this.hot.chunksInUse() >= this.opts.arenaReserve >>> 1) return;
-    const oldest = this.embryonic.values().next();
-    if (oldest.done) return;
+    const oldest = this.table.firstEmbryonic();
+    if (oldest < 0) return;
     this.counters.pressureResets++;
-    this.resetAndRelease(oldest.value, 'pressure');
+    const mark = this.top;
+    try {
+      this.resetAndRelease(this.cursor(oldest), 'pressure');
+    } finally {
+      this.top = mark;
+    }
   }
 
   // =========================================================================
@@ -771,7 +1030,7 @@ export class Tcp implements TransportHandler, TcpContext, ConnectionCore, Listen
       backlog.push({ port: l.port, limit: l.backlog, synReceived: l.synReceived, acceptQueue: l.queued });
     }
     return {
-      connections: this.byId.size,
+      connections: this.table.count,
       byState,
       listeners: this.listeners.size,
       backlog,
@@ -791,6 +1050,13 @@ export class Tcp implements TransportHandler, TcpContext, ConnectionCore, Listen
 export function tcpTimerOwners(options: TcpOptions): number {
   return options.maxConnections + 1;
 }
+
+/** Arena bytes a Tcp's control block table takes for `maxConnections`. */
+export function tcbTableBytes(maxConnections: number): number {
+  return TcbTable.bytesFor(maxConnections);
+}
+
+export { TCB_BYTES };
 
 function checkPort(port: number, what: string): void {
   if (!(Number.isInteger(port) && port > 0 && port <= 65535)) {

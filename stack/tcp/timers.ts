@@ -70,7 +70,7 @@ function retransmitTimeout(ctx: TcpContext, tcb: Tcb): void {
   // Go back N: everything unacknowledged is sent again as cwnd (now 1 MSS) allows.
   // What the peer SACKed is forgotten: it may renege (RFC 2018 section 8).
   tcb.sndNxt = tcb.sndUna;
-  tcb.sackBoard?.clear();
+  tcb.sackBoard.clear();
   output(ctx, tcb);
 }
 

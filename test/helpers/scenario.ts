@@ -16,6 +16,7 @@ import type { StackStats } from '../../stack/stats.js';
 import type { Connection } from '../../stack/tcp/connection.js';
 import type { CloseInfo } from '../../stack/tcp/stats.js';
 import type { Tcb } from '../../stack/tcp/tcb.js';
+import type { Tcp } from '../../stack/tcp/tcp.js';
 import type { LinkFaults } from '../../stack/vswitch/vswitch.js';
 import { advance, levels } from './stack-pair.js';
 
@@ -336,32 +337,42 @@ export async function survivors(refs: WeakRef<object>[]): Promise<number> {
   return alive;
 }
 
-/** A connection and (while it lives) its control block, watched through WeakRefs. */
+/** Connections, watched through WeakRefs, and their control blocks, watched
+ *  by handle: at the end every object must be collected and every record
+ *  freed (its handle stale). */
 export class Watch {
   readonly refs: WeakRef<object>[] = [];
+  private readonly records: { tcp: Tcp; handle: number }[] = [];
 
-  add(conn: Connection | null, tcb: Tcb | null = conn?.tcb ?? null): void {
+  /** Watch conn (if any) and, given its Tcp, its control block (conn's, or `handle`). */
+  add(conn: Connection | null, tcp?: Tcp, handle: number | undefined = conn?.handle): void {
     if (conn) this.refs.push(new WeakRef(conn));
-    if (tcb) this.refs.push(new WeakRef(tcb));
+    if (tcp && handle !== undefined && handle >= 0) this.records.push({ tcp, handle });
   }
 
-  /** How many watched objects survive forced GC (0: all collected). */
-  alive(): Promise<number> {
-    return survivors(this.refs);
+  /** Objects and control blocks watched. */
+  get watched(): number {
+    return this.refs.length + this.records.length;
+  }
+
+  /** How many watched objects survive forced GC and records are still live (0: none). */
+  async alive(): Promise<number> {
+    const records = this.records.filter((r) => r.tcp.table.indexOf(r.handle) >= 0).length;
+    return records + (await survivors(this.refs));
   }
 
   async expectCollected(label: string): Promise<void> {
     expect(this.refs.length, `${label}: objects watched`).toBeGreaterThan(0);
     expect(await survivors(this.refs), `${label}: watched objects still reachable after GC`).toBe(0);
+    const live = this.records.filter((r) => r.tcp.table.indexOf(r.handle) >= 0);
+    expect(live.length, `${label}: watched control blocks still in their table`).toBe(0);
   }
 }
 
-/** The control block connect() just created: the newest entry of TCP's id table. */
+/** The control block connect() just created: the record TCP's table took last. */
 export function newestTcb(stack: Stack): Tcb | null {
-  const byId = (stack.tcp as unknown as { byId: Map<number, Tcb> }).byId;
-  let last: Tcb | null = null;
-  for (const tcb of byId.values()) last = tcb;
-  return last;
+  const table = stack.tcp.table;
+  return table.lastTaken < 0 ? null : stack.tcp.inspect(table.handleOf(table.lastTaken));
 }
 
 /**

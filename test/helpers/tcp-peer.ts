@@ -185,7 +185,7 @@ export class TcpPeer {
   static async create(engine: EngineName, opts: PeerOptions = {}): Promise<TcpPeer> {
     const hot = await createEngine(engine, opts.memoryBytes ?? 2 * 1024 * 1024);
     const clock = new VirtualClock();
-    const tcpOptions = resolveOptions(opts.tcp);
+    const tcpOptions = resolveOptions(opts.tcp, hot.buffer.byteLength);
     const timers = new TimerQueue(tcpTimerOwners(tcpOptions));
     const lower = new FakeLower(hot, clock, opts.mtu ?? 1500);
     const tcp = new Tcp(lower, timers, tcpOptions);
@@ -376,7 +376,8 @@ export class TcpPeer {
 
   /** The live control blocks (reads Tcp's private table; for leak tests only). */
   liveTcbs(): Tcb[] {
-    return [...(this.tcp as unknown as { byId: Map<number, Tcb> }).byId.values()];
+    const table = this.tcp.table;
+    return table.liveIndexes().map((i) => this.tcp.inspect(table.handleOf(i))!);
   }
 
   /**
@@ -393,7 +394,9 @@ export class TcpPeer {
     for (const b of s.backlog) expect([b.synReceived, b.acceptQueue]).toEqual([0, 0]);
     const live = Object.entries(s.byState).filter(([name, n]) => n !== 0 && name !== 'LISTEN');
     expect(live).toEqual([]);
-    expect(this.hot.chunksInUse(), 'arena chunks in use').toBe(0);
+    // The control block table is the only thing left: the chunks it took at boot.
+    expect(this.hot.chunksByKind(OwnerKind.Table), 'table chunks').toBe(this.tcp.table.chunks);
+    expect(this.hot.chunksInUse() - this.tcp.table.chunks, 'arena chunks in use').toBe(0);
     expect(this.hot.badFrees(), 'bad frees').toBe(0);
   }
 

@@ -41,6 +41,9 @@ describe('the AssemblyScript layout is generated from stack/hotpath/layout.ts', 
     ['Kind', 'KIND'],
     ['Reason', 'R'],
     ['ArenaHeader', 'ARENA_H'],
+    ['T', 'T'],
+    ['TF', 'TF'],
+    ['X', 'X'],
   ] as const)('every member of %s, with its value', (name, prefix) => {
     const list = members(layout[name] as object);
     expect(list.length).toBeGreaterThan(3);

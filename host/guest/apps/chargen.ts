@@ -1,11 +1,12 @@
 // chargen (RFC 864): TCP port 19 sends lines of 72 printable characters, each
 // line starting one character further along the 95-character ring, until the
 // peer closes. Input is discarded. Writing follows the send buffer: a short
-// write waits for onWritable.
+// write waits for onWritable. Connections are handles; each one's place in
+// the cycle is its control block's application word (Tcp.userData).
 
-import type { Connection } from '../../../stack/index.js';
+import type { Tcp } from '../../../stack/index.js';
 import type { GuestContext } from '../app.js';
-import { serveTcp, type Session } from './serve.js';
+import { serveHandles } from './serve.js';
 
 export const CHARGEN_PORT = 19;
 
@@ -28,38 +29,20 @@ function cycleTwice(): Uint8Array {
 
 export default function chargen(ctx: GuestContext): void {
   const pattern = cycleTwice();
-  serveTcp(ctx, CHARGEN_PORT, (conn) => new ChargenSession(conn, pattern));
+  serveHandles(ctx, CHARGEN_PORT, (tcp) => {
+    const pump = (h: number): void => send(tcp, h, pattern);
+    return { onOpen: pump, onWritable: pump, onEnd: (h) => tcp.close(h) };
+  });
 }
 
-class ChargenSession implements Session {
-  private pos = 0;
-  private done = false;
-
-  constructor(
-    private readonly conn: Connection,
-    private readonly pattern: Uint8Array,
-  ) {
-    conn.onData = ignore;
-    conn.onEnd = this.close;
-    conn.onClose = this.close;
-    conn.onWritable = this.pump;
-    this.pump();
+/** Write the cycle from where this connection is until the send buffer is
+ *  full (onWritable calls again) or the connection is closing. */
+function send(tcp: Tcp, h: number, pattern: Uint8Array): void {
+  let pos = tcp.userData(h);
+  while (tcp.writableSpace(h) > 0) {
+    const n = tcp.write(h, pattern.subarray(pos, pos + CYCLE));
+    pos = (pos + n) % CYCLE;
+    if (n < CYCLE) break;
   }
-
-  /** Stop writing; FIN after what is queued. */
-  readonly close = (): void => {
-    if (this.done) return;
-    this.done = true;
-    this.conn.close();
-  };
-
-  private readonly pump = (): void => {
-    while (!this.done) {
-      const n = this.conn.write(this.pattern.subarray(this.pos, this.pos + CYCLE));
-      this.pos = (this.pos + n) % CYCLE;
-      if (n < CYCLE) return; // the send buffer is full: onWritable calls again
-    }
-  };
+  tcp.setUserData(h, pos);
 }
-
-function ignore(): void {}

@@ -345,7 +345,7 @@ function endingPaths(
   /** Connect to B and maybe watch the connection and its control block. */
   const open = async (port: number): Promise<{ conn: Connection; peer: Promise<Promise<string> | Connection> }> => {
     const conn = await tcp.connect(b.ip, port);
-    if (++opened % SAMPLE === 0) watch.add(conn);
+    if (++opened % SAMPLE === 0) watch.add(conn, tcp);
     return { conn, peer: server.pending.take(`${port}:${conn.localPort}`) };
   };
   const each = (task: () => Promise<string>): (() => Promise<string[]>) => () =>
@@ -355,7 +355,7 @@ function endingPaths(
     const attempt = tcp.connect(ip, port, timeout === undefined ? {} : { timeout });
     if (++opened % SAMPLE === 0) {
       const tcb = newestTcb(a.stack);
-      watch.add(tcb?.conn ?? null, tcb);
+      watch.add(tcb?.conn ?? null, tcp, tcb?.pointedHandle);
     }
     return attempt.then(
       () => 'A connected?!',

@@ -335,7 +335,7 @@ class Attacker {
   private liveSegment(): Uint8Array {
     const rng = this.rng;
     const live = pick(rng, this.t.live);
-    const tcb = live.conn.tcb;
+    const tcb = live.conn.inspect();
     if (!tcb) return this.strangerSegment();
     const flags = rng.float() < 0.5 ? pick(rng, COMMON_FLAGS) : rng.next() & 0xff;
     const near = rng.float() < 0.7;
@@ -387,7 +387,7 @@ class Attacker {
       if (proto === 6) {
         // Often on a live 4-tuple (aimed like any other segment there).
         const live = pick(rng, this.t.live);
-        const tcb = live.conn.tcb;
+        const tcb = live.conn.inspect();
         const onLive = tcb !== null && src === this.t.b && rng.float() < 0.7;
         const flags = pick(rng, COMMON_FLAGS);
         const [seq, ack] = onLive
@@ -517,7 +517,7 @@ class Attacker {
   /** Sequence and acknowledgement numbers for a segment on a live 4-tuple:
    *  an ACK field never acceptable, a RST never at RCV.NXT. */
   private aim(live: Live, flags: number, seq: number, ack: number): [number, number] {
-    const tcb = live.conn.tcb;
+    const tcb = live.conn.inspect();
     if (!tcb) return [seq, ack];
     const rng = this.rng;
     if ((flags & TCP_ACK) !== 0) {
@@ -558,7 +558,7 @@ class Attacker {
     let onLive = false;
     if (p.tcp >= 0 && p.src === t.b && p.dst === t.a) {
       const live = t.live.find((l) => l.conn.localPort === u16(f, p.tcp + 2) && l.conn.remotePort === u16(f, p.tcp));
-      const tcb = live?.conn.tcb;
+      const tcb = live?.conn.inspect();
       if (live && tcb) {
         onLive = true;
         const [seq, ack] = this.aim(live, f[p.tcp + 13]!, u32(f, p.tcp + 4), u32(f, p.tcp + 8));
@@ -678,7 +678,7 @@ describe.each(ENGINES)('100,000 random and mutated frames at a stack with live t
           }
         }
         // Every transfer was still running when the last frame went.
-        return { stillLive: live.filter((l) => l.conn.tcb !== null).length };
+        return { stillLive: live.filter((l) => l.conn.inspect() !== null).length };
       };
       const { stillLive } = await sim.complete(attack());
       expect(stillLive).toBe(live.length);

@@ -133,7 +133,7 @@ describe.each(ENGINES)('the seed scenario in miniature: 512 uploads, twice, on t
         const listener = server.stack.tcp.listen(PORT, { backlog: CLIENTS });
         let accepted = 0;
         serve(listener, expected, (conn) => {
-          watch.add(conn);
+          watch.add(conn, server.stack.tcp);
           // Halfway through run 2, with 256 of its connections open, a forced GC
           // must find nothing of run 1 still reachable.
           if (r === 1 && ++accepted === CLIENTS / 2) midRun2 = runs[0]!.alive();
@@ -146,7 +146,7 @@ describe.each(ENGINES)('the seed scenario in miniature: 512 uploads, twice, on t
               100,
               Promise.all(
                 Array.from({ length: CLIENTS }, (_, i) =>
-                  client(clients[i % CLIENT_STACKS]!, server.ip, i, expected[i]!, (c) => watch.add(c)),
+                  client(clients[i % CLIENT_STACKS]!, server.ip, i, expected[i]!, (c) => watch.add(c, clients[i % CLIENT_STACKS]!.stack.tcp)),
                 ),
               ),
             ),
@@ -163,7 +163,7 @@ describe.each(ENGINES)('the seed scenario in miniature: 512 uploads, twice, on t
 
       const first = await run(0);
       expect(first).toEqual({ serverOk: CLIENTS, clientOk: CLIENTS, failures: [] });
-      expect(runs[0]!.refs.length).toBe(4 * CLIENTS); // both ends: Connection and control block
+      expect(runs[0]!.watched).toBe(4 * CLIENTS); // both ends: Connection and control block
       // No forced GC here: the first one comes halfway through run 2.
 
       const second = await run(1);

@@ -150,14 +150,14 @@ async function transfer(
   const listener = b.stack.tcp.listen(PORT);
   const mss: number[] = [];
   const serverSide = listener.accept().then((conn) => {
-    mss.push(conn.tcb!.sndMss);
+    mss.push(conn.inspect()!.sndMss);
     return serve(conn, bothWays ? new ByteStream(seed * 2 + 1, bytes) : null).then(async (r) => ({
       ...r,
       closed: await conn.closed,
     }));
   });
   const clientSide = a.stack.tcp.connect(b.ip, PORT).then((conn) => {
-    mss.push(conn.tcb!.sndMss);
+    mss.push(conn.inspect()!.sndMss);
     return client(conn, new ByteStream(seed * 2, bytes), bothWays).then(async (r) => ({
       ...r,
       closed: await conn.closed,

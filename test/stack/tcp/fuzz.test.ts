@@ -250,7 +250,7 @@ async function run(engine: 'wasm' | 'ts', steps: Step[], wscale: number | undefi
     expect(st.chunks.send).toBeLessThanOrEqual(5); // sndBuf 8 KiB in 2 KiB chunks (+1 partial)
     expect(st.chunks.recv).toBeLessThanOrEqual(5);
     expect(st.chunks.reassembly).toBeLessThanOrEqual(32);
-    expect(p.liveTcbs()[0]?.sackBoard?.count ?? 0).toBeLessThanOrEqual(MAX_BLOCKS);
+    expect(p.liveTcbs()[0]?.sackBoard.count ?? 0).toBeLessThanOrEqual(MAX_BLOCKS);
   }
   p.tcp.shutdown();
   checkSent({ kind: 'abort' }, null);

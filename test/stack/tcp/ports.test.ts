@@ -5,44 +5,63 @@
 // answered with an ACK until the connect times out (seen with random choice
 // through the user-mode gateway: about one connect in 10,000 failed).
 import { describe, expect, it } from 'vitest';
+import { createEngine } from '../../../host/hotpath.js';
+import { T } from '../../../stack/hotpath/layout.js';
 import { PortTable } from '../../../stack/tcp/ports.js';
-import { remoteKeyOf } from '../../../stack/tcp/tcb.js';
+import { TcbTable } from '../../../stack/tcp/tcb-table.js';
 import { TimeWaitTable } from '../../../stack/tcp/time-wait.js';
 import { TimerQueue } from '../../../stack/time/timers.js';
 
 const LOW = 50_000;
 const HIGH = 50_999;
-const SERVER = remoteKeyOf(0x0a00020f, 9000);
+const US = 0x0a000201;
+const SERVER = 0x0a00020f;
 
-function setup(): { ports: PortTable; timeWait: TimeWaitTable } {
-  return { ports: new PortTable(), timeWait: new TimeWaitTable(new TimerQueue(1), 64, 60_000, 1, 0) };
+async function setup(): Promise<{ ports: PortTable; timeWait: TimeWaitTable; table: TcbTable }> {
+  const hot = await createEngine('ts', 1 << 20);
+  const table = new TcbTable(hot, 16);
+  const timeWait = new TimeWaitTable(new TimerQueue(1), 64, 60_000, 1, 0);
+  return { ports: new PortTable(table, timeWait), timeWait, table };
+}
+
+/** A live record holding (US:localPort, SERVER:port). */
+function occupy(table: TcbTable, localPort: number, port: number): void {
+  const i = table.take();
+  const r = table.at(i);
+  table.w[r + T.STATE] = 4; // ESTABLISHED
+  table.w[r + T.LOCAL_ADDR] = US;
+  table.w[r + T.REMOTE_ADDR] = SERVER;
+  table.w[r + T.PORTS] = ((localPort << 16) | port) >>> 0;
+  table.insert(i);
 }
 
 describe('ephemeral ports', () => {
-  it('successive choices for one destination cover the whole range once before any port repeats', () => {
-    const { ports, timeWait } = setup();
-    const first = Array.from({ length: 1000 }, () => ports.ephemeral(SERVER, LOW, HIGH, timeWait));
+  it('successive choices for one destination cover the whole range once before any port repeats', async () => {
+    const { ports } = await setup();
+    const first = Array.from({ length: 1000 }, () => ports.ephemeral(US, SERVER, 9000, LOW, HIGH));
     expect(first.every((p) => p >= LOW && p <= HIGH)).toBe(true);
     expect(new Set(first).size).toBe(1000);
     // Then the walk starts over in the same order.
-    expect(ports.ephemeral(SERVER, LOW, HIGH, timeWait)).toBe(first[0]);
+    expect(ports.ephemeral(US, SERVER, 9000, LOW, HIGH)).toBe(first[0]);
   });
 
-  it('skips a port whose 4-tuple is in TIME_WAIT or has a listener; 0 once none is left', () => {
-    const { ports, timeWait } = setup();
-    const a = ports.ephemeral(SERVER, LOW, LOW + 2, timeWait);
-    const b = ports.ephemeral(SERVER, LOW, LOW + 2, timeWait);
-    const c = ports.ephemeral(SERVER, LOW, LOW + 2, timeWait);
-    expect(new Set([a, b, c]).size).toBe(3);
-    // a's tuple in TIME_WAIT, b listened on: only c is left, for this destination.
-    timeWait.add(0x0a000201, a, 0x0a00020f, 9000, 1, 1, 0);
-    ports.setListener(b, {} as never);
-    expect([ports.ephemeral(SERVER, LOW, LOW + 2, timeWait), ports.ephemeral(SERVER, LOW, LOW + 2, timeWait)]).toEqual([c, c]);
-    // Another destination may use a's port (the 4-tuple differs), never the listener's.
-    const other = remoteKeyOf(0x0a00020f, 9001);
-    const got = new Set(Array.from({ length: 6 }, () => ports.ephemeral(other, LOW, LOW + 2, timeWait)));
-    expect(got).toEqual(new Set([a, c]));
-    timeWait.add(0x0a000201, c, 0x0a00020f, 9000, 1, 1, 0);
-    expect(ports.ephemeral(SERVER, LOW, LOW + 2, timeWait)).toBe(0);
+  it('skips a port whose 4-tuple is in TIME_WAIT, held by a connection or listened on; 0 once none is left', async () => {
+    const { ports, timeWait, table } = await setup();
+    const pick = (port = 9000) => ports.ephemeral(US, SERVER, port, LOW, LOW + 3);
+    const [a, b, c, d] = [pick(), pick(), pick(), pick()];
+    expect(new Set([a, b, c, d]).size).toBe(4);
+    // a's tuple in TIME_WAIT, b listened on, c held by a live connection: only d is left.
+    timeWait.add(US, a!, SERVER, 9000, 1, 1, 0);
+    ports.setListener(b!, {} as never);
+    occupy(table, c!, 9000);
+    expect(ports.tupleFree(US, c!, SERVER, 9000)).toBe(false);
+    expect([pick(), pick()]).toEqual([d, d]);
+    // Another destination port may use a's and c's ports (the 4-tuple differs), never the listener's.
+    const got = new Set(Array.from({ length: 8 }, () => pick(9001)));
+    expect(got).toEqual(new Set([a, c, d]));
+    // Another local address (a transparent stack's) is another 4-tuple too.
+    expect(ports.tupleFree(US + 1, c!, SERVER, 9000)).toBe(true);
+    timeWait.add(US, d!, SERVER, 9000, 1, 1, 0);
+    expect(pick()).toBe(0);
   });
 });

@@ -21,8 +21,8 @@ const byteAt = (i: number) => (i * 131 + (i >>> 8)) & 0xff;
 describe.each(ENGINES)('Reassembly (%s)', (engine) => {
   async function setup() {
     const hot = await createEngine(engine, 4 * 1024 * 1024);
-    const r = new Reassembly(hot, OWNER);
-    const q = new ChunkQueue(hot, ownerTag(OwnerKind.TcpRecv, 1));
+    const r = Reassembly.standalone(hot, OWNER);
+    const q = ChunkQueue.standalone(hot, ownerTag(OwnerKind.TcpRecv, 1));
     const scratch = hot.alloc(ownerTag(OwnerKind.App, 0));
     /** Insert stream bytes [from, from+len) as one segment (base seq 1000). */
     const put = (from: number, len: number, maxSegments = BIG, maxChunks = BIG) => {
@@ -34,11 +34,15 @@ describe.each(ENGINES)('Reassembly (%s)', (engine) => {
 
   it('packs tiny segments: 32 one-byte segments take one chunk, not 32', async () => {
     const { hot, r, put } = await setup();
+    expect(hot.chunksByKind(OwnerKind.TcpReassembly)).toBe(0); // nothing held, no chunk at all
     for (let i = 0; i < 32; i++) expect(put(10 + 2 * i, 1)).toBe(true);
     expect(r.count).toBe(32);
     expect(r.bytes).toBe(32);
     expect(r.chunkCount).toBe(1);
-    expect(hot.chunksByKind(OwnerKind.TcpReassembly)).toBe(1);
+    // The bytes' chunk, and the out-of-order chunk that lists the ranges.
+    expect(hot.chunksByKind(OwnerKind.TcpReassembly)).toBe(2);
+    r.clear();
+    expect(hot.chunksByKind(OwnerKind.TcpReassembly)).toBe(0);
   });
 
   it('a train of segments continuing each other becomes one range; a segment crossing a chunk is split', async () => {
@@ -136,7 +140,8 @@ describe.each(ENGINES)('out-of-order data under arena pressure (%s)', (engine) =
       }
       p.drain(); // the duplicate ACKs
     }
-    expect(p.tcpChunks().reassembly).toBe(63); // one chunk each, not 32
+    // Two chunks each (the ranges' bookkeeping, the bytes), not 32.
+    expect(p.tcpChunks().reassembly).toBe(2 * 63);
     p.inject({ flags: SYN, seq: 1, sport: 9999, mss: 1460 });
     p.expect({ flags: SYN | ACK });
     expect(p.tcp.stats().counters.dropSynNoMemory).toBe(0);

@@ -5,7 +5,10 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { createEngine } from '../../../host/hotpath.js';
+import { OwnerKind, ownerTag } from '../../../stack/hotpath/engine.js';
 import { MAX_BLOCKS, SackScoreboard } from '../../../stack/tcp/sack-scoreboard.js';
+
+const SACK_OWNER = ownerTag(OwnerKind.TcpReassembly, 1);
 import { ACK, add, TcpPeer } from '../../helpers/tcp-peer.js';
 
 const ENGINES = ['wasm', 'ts'] as const;
@@ -54,7 +57,7 @@ describe('SACK scoreboard', () => {
     );
     fc.assert(
       fc.property(fc.array(op, { maxLength: 60 }), fc.integer({ min: 0, max: 25_000 }), (ops: Op[], from) => {
-        const board = new SackScoreboard(hot);
+        const board = SackScoreboard.standalone(hot, SACK_OWNER);
         const model = new Model();
         let una = 0;
         for (const o of ops) {
@@ -81,6 +84,10 @@ describe('SACK scoreboard', () => {
           expect(got).toBe((BASE + hole[0]) >>> 0);
           expect(board.holeEnd()).toBe((BASE + hole[1]) >>> 0);
         }
+        // The board's chunk exists only while it holds blocks.
+        expect(hot.chunksByKind(OwnerKind.TcpReassembly)).toBe(board.count > 0 ? 1 : 0);
+        board.clear();
+        expect(hot.chunksByKind(OwnerKind.TcpReassembly)).toBe(0);
       }),
       { numRuns: 500 },
     );

@@ -87,13 +87,13 @@ describe.each(ENGINES)('TCP timers (%s)', (engine) => {
     p.fireNext();
     // R = 100: SRTT = 100, RTTVAR = 50, RTO = 300.
     expect(p.expect({ len: 10 }).at - d.at).toBe(300);
-    expect(conn.tcb!.rto).toBe(600); // backed off
+    expect(conn.inspect()!.rto).toBe(600); // backed off
   });
 
   it("Karn's rule: an ACK for retransmitted data gives no RTT sample; the backed-off RTO stays", async () => {
     const p = await TcpPeer.create(engine);
     const { conn, theirs, ours } = await p.accept();
-    const tcb = conn.tcb!;
+    const tcb = conn.inspect()!;
     const srtt8 = tcb.srtt8;
     conn.write(new Uint8Array(10));
     p.expect({ len: 10 });
@@ -119,7 +119,7 @@ describe.each(ENGINES)('TCP timers (%s)', (engine) => {
     conn.setNoDelay(true);
     conn.write(new Uint8Array(1460 * 6));
     expect(p.drain()).toHaveLength(6);
-    const tcb = conn.tcb!;
+    const tcb = conn.inspect()!;
     // Segments 1 and 3 were lost: the peer ACKs segment 0, then duplicates.
     p.inject({ flags: ACK, seq: theirs, ack: add(ours, 1460) });
     for (let i = 0; i < 2; i++) p.inject({ flags: ACK, seq: theirs, ack: add(ours, 1460) });
@@ -142,7 +142,7 @@ describe.each(ENGINES)('TCP timers (%s)', (engine) => {
     const p = await TcpPeer.create(engine, { tcp: { sndBuf: 200_000 } });
     const { conn, theirs, ours } = await p.accept();
     conn.setNoDelay(true);
-    const tcb = conn.tcb!;
+    const tcb = conn.inspect()!;
     expect(tcb.cwnd).toBe(14600); // min(10*MSS, max(2*MSS, 14600))
     conn.write(new Uint8Array(60000));
     const burst = p.drain();
@@ -253,6 +253,6 @@ describe.each(ENGINES)('TCP timers after a SYN timeout (%s)', (engine) => {
     p.expect({ flags: SYN });
     p.inject({ flags: SYN | ACK, seq: 1, ack: add(syn.seq, 1), sport: 80, dport: syn.sport });
     const conn = await pending;
-    expect(conn.tcb!.rto).toBe(3000);
+    expect(conn.inspect()!.rto).toBe(3000);
   });
 });

@@ -56,15 +56,18 @@ describe.each(['wasm', 'ts'] as const)('transparent connections (%s)', (engine) 
     expect(stackLevels(guest.stats())).toEqual(base.guest);
   });
 
-  it('a second client on the same port from another address gets another port, same address', async () => {
+  it('a second client on the same port from another address keeps its port (another 4-tuple); the same tuple again gets another port', async () => {
     const { sim, gw, guest } = await setup();
     const seen: string[] = [];
     guest.tcp.listen(9000).onConnection = (c) => seen.push(`${c.remoteAddress}:${c.remotePort}`);
     await sim.complete(gw.tcp.connect('10.0.2.15', 9000, { localAddress: '127.0.0.7', localPort: 41234 }));
     const second = await sim.complete(gw.tcp.connect('10.0.2.15', 9000, { localAddress: '127.0.0.8', localPort: 41234 }));
-    expect(second.localAddress).toBe('127.0.0.8');
-    expect(second.localPort).not.toBe(41234);
-    expect(seen).toEqual(['127.0.0.7:41234', `127.0.0.8:${second.localPort}`]);
+    expect([second.localAddress, second.localPort]).toEqual(['127.0.0.8', 41234]);
+    // 127.0.0.7:41234 -> 10.0.2.15:9000 is taken: localPort is only a preference here.
+    const third = await sim.complete(gw.tcp.connect('10.0.2.15', 9000, { localAddress: '127.0.0.7', localPort: 41234 }));
+    expect(third.localAddress).toBe('127.0.0.7');
+    expect(third.localPort).not.toBe(41234);
+    expect(seen).toEqual(['127.0.0.7:41234', '127.0.0.8:41234', `127.0.0.7:${third.localPort}`]);
   });
 
   it('segments to a foreign address without a connection are dropped, never answered', async () => {
