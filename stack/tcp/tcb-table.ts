@@ -40,6 +40,8 @@ export class TcbTable {
   count = 0;
   /** The record take() gave last (-1 before the first): diagnostics. */
   lastTaken = -1;
+  /** The record find() found last, while it is in the hash (-1: none). */
+  private lastFound = -1;
   private freeHead = 0; // index + 1
   private readonly region: ArenaRegion;
   private readonly bucketBase: number; // word index of bucket 0
@@ -124,14 +126,15 @@ export class TcbTable {
     return handleFor(this.w[this.at(index) + T.GEN]!, index);
   }
 
-  /** The record a handle names, or -1 when the handle is stale or malformed. */
+  /** The record a handle names, or -1 when the handle is stale or malformed.
+   *  The low 24 bits survive ToInt32 for any integer below 2^53; the exact
+   *  comparison with the live handle then rejects everything else (another
+   *  generation, a fraction, a negative number, NaN). */
   indexOf(handle: number): number {
-    if (!Number.isSafeInteger(handle) || handle < 0) return -1;
-    const index = handle % GEN_SCALE;
+    const index = handle & (GEN_SCALE - 1);
     if (index >= this.capacity) return -1;
-    const gen = (handle - index) / GEN_SCALE;
     const r = this.at(index);
-    return this.w[r + T.GEN] === gen && this.w[r + T.STATE] !== 0 ? index : -1;
+    return handle === handleFor(this.w[r + T.GEN]!, index) && this.w[r + T.STATE] !== 0 ? index : -1;
   }
 
   // ---- the 4-tuple hash -------------------------------------------------------
@@ -141,16 +144,28 @@ export class TcbTable {
     return this.bucketBase + (h & this.bucketMask);
   }
 
-  /** The record of (local, remote), -1 if none. */
+  /** The record of (local, remote), -1 if none. The record found last is
+   *  tried first: segments come in trains for one connection, and the check
+   *  costs three compares where the hash costs a keyed mix. */
   find(localAddr: number, localPort: number, remoteAddr: number, remotePort: number): number {
     const w = this.w;
     const ports = ((localPort << 16) | remotePort) >>> 0;
+    const last = this.lastFound;
+    if (last >= 0 && this.holds(this.at(last), localAddr, ports, remoteAddr)) return last;
     for (let i = w[this.bucket(localAddr, localPort, remoteAddr, remotePort)]!; i !== 0; ) {
       const r = this.at(i - 1);
-      if (w[r + T.PORTS] === ports && w[r + T.REMOTE_ADDR] === remoteAddr >>> 0 && w[r + T.LOCAL_ADDR] === localAddr >>> 0) return i - 1;
+      if (this.holds(r, localAddr, ports, remoteAddr)) {
+        this.lastFound = i - 1;
+        return i - 1;
+      }
       i = w[r + T.HASH_NEXT]!;
     }
     return -1;
+  }
+
+  private holds(r: number, localAddr: number, ports: number, remoteAddr: number): boolean {
+    const w = this.w;
+    return w[r + T.PORTS] === ports && w[r + T.REMOTE_ADDR] === remoteAddr >>> 0 && w[r + T.LOCAL_ADDR] === localAddr >>> 0;
   }
 
   /** Enter record `index` (its addresses and ports set) in the hash. */
@@ -165,6 +180,7 @@ export class TcbTable {
 
   /** Take record `index` out of the hash (no effect if it is not there). */
   remove(index: number): void {
+    if (this.lastFound === index) this.lastFound = -1;
     const w = this.w;
     const r = this.at(index);
     const ports = w[r + T.PORTS]!;

@@ -76,6 +76,8 @@ export class Tcb implements OooHost {
   /** Point this accessor at record `index`; returns it. */
   point(index: number): this {
     const r = this.home.table.at(index);
+    // Already there (the next event of the same connection): nothing to rebind.
+    if (index === this.index && this.w[r + T.GEN] === this.gen) return this;
     this.index = index;
     this.r = r;
     this.gen = this.w[r + T.GEN]!;

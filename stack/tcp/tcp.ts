@@ -686,7 +686,8 @@ export class Tcp implements TransportHandler, TcpContext, ConnectionCore, Listen
 
   /** The application's word of a handle's connection (0 at first, and for a stale handle). */
   userData(handle: number): number {
-    return this.withTcb(handle, 0, (tcb) => tcb.appWord);
+    const r = this.recordOf(handle);
+    return r < 0 ? 0 : this.table.w[r + T.APP]!;
   }
 
   /** Keep one u32 for a handle's connection (per-connection state without an object). */
@@ -748,16 +749,29 @@ export class Tcp implements TransportHandler, TcpContext, ConnectionCore, Listen
     }
   }
 
+  // The queries below only read the record: no accessor, no end-of-event work
+  // (they run on every write and every delivery, so they allocate nothing).
+
   writableSpace(handle: number): number {
-    return this.withTcb(handle, 0, (tcb) => writableSpace(this, tcb));
+    const r = this.recordOf(handle);
+    if (r < 0 || (this.table.w[r + T.FLAGS]! & TF.FIN_QUEUED) !== 0) return 0;
+    return Math.max(0, this.opts.sndBuf - this.table.w[r + T.SEND_LEN]!);
   }
 
   recvQueued(handle: number): number {
-    return this.withTcb(handle, 0, (tcb) => tcb.recvBuf.length);
+    const r = this.recordOf(handle);
+    return r < 0 ? 0 : this.table.w[r + T.RECV_LEN]!;
   }
 
   sendQueued(handle: number): number {
-    return this.withTcb(handle, 0, (tcb) => tcb.sendBuf.length);
+    const r = this.recordOf(handle);
+    return r < 0 ? 0 : this.table.w[r + T.SEND_LEN]!;
+  }
+
+  /** Word index of a live handle's record, -1 if the handle is stale. */
+  private recordOf(handle: number): number {
+    const index = this.down ? -1 : this.table.indexOf(handle);
+    return index < 0 ? -1 : this.table.at(index);
   }
 
   consume(tcb: Tcb, n: number): void {
@@ -805,7 +819,8 @@ export class Tcp implements TransportHandler, TcpContext, ConnectionCore, Listen
 
   /** The state of a handle's connection; CLOSED when the handle is stale. */
   stateOf(handle: number): StateName {
-    return this.withTcb(handle, 'CLOSED' as StateName, (tcb) => STATE_NAMES[tcb.state as number] as StateName);
+    const r = this.recordOf(handle);
+    return STATE_NAMES[r < 0 ? State.Closed : this.table.w[r + T.STATE]!] as StateName;
   }
 
   /** Diagnostics and tests: an accessor of its own (not the pool's) pointed
