@@ -5,14 +5,14 @@
 //    namespace holding a persistent TAP interface, 10.77.0.1/16 plus the
 //    client source addresses 10.77.1.1..10.77.1.K, with the namespace's
 //    ephemeral port range raised to 1024-65535, and runs inside it
-//      uk run --mem 40M --jit baseline --net tap:IF --ipv4 10.77.0.2/16 --stats FILE echo
+//      uk run --mem 40M --heap 12M --max-connections MOST --jit baseline --net tap:IF --ipv4 10.77.0.2/16 --stats FILE echo
 //    and client processes (`ip netns exec NS node dist/bench/density-client.js`),
 //    each holding up to 15,000 idle connections to the guest's port 7 (a
 //    process may have at most 20,000 open files here; each stays under the
 //    limit `ulimit -n` gives it). Needs root and /dev/net/tun: skipped,
 //    saying why, otherwise.
 // 2. Over user networking, in one tender process (whose open-file limit
-//    bounds it): `uk run --mem 40M echo` with a hostfwd, the clients in this
+//    bounds it): the same guest with a hostfwd, the clients in this
 //    process, from many loopback addresses 127.77.x.y.
 //
 // Each part warms the guest up (a few connections opened and closed), takes
@@ -34,7 +34,7 @@
 // SIGINT, SIGTERM or SIGHUP.
 //
 //   npm run bench:density [-- --connections 100000 --step 10000 --connections-user 15000]
-//   options: --only tap|user, --mem 40M, --per-process 15000, --sources 8,
+//   options: --only tap|user, --mem 40M, --heap 12M, --per-process 15000, --sources 8,
 //   --user-sources 250, --step-user N (default --step), --parallel 250,
 //   --connect-timeout MS (8000), --stats-interval MS (1000), --jit baseline|optimizing,
 //   --time-limit S (1800, per part)
@@ -45,6 +45,7 @@ import { constants, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
+import { maxConnectionCapacity, parseSize, splitBudget } from '../host/budget.js';
 import { packageRoot } from '../host/hotpath.js';
 import { describeMachine, freePort, isMain, writeMarkdownSection, writeResults, type Machine } from './common.js';
 import { FD_RESERVE, IdleHolder, openFileLimit, type HolderTotals } from './density-client.js';
@@ -84,6 +85,8 @@ interface Options {
   stepUser: number;
   only: 'tap' | 'user' | null;
   mem: string;
+  /** `uk run --heap`: an echo guest keeps nothing per connection on the heap. */
+  heap: string;
   perProcess: number;
   sources: number;
   userSources: number;
@@ -104,6 +107,7 @@ function parseOptions(argv: string[]): Options {
       'step-user': { type: 'string' },
       only: { type: 'string' },
       mem: { type: 'string', default: '40M' },
+      heap: { type: 'string', default: '12M' },
       'per-process': { type: 'string', default: '15000' },
       sources: { type: 'string', default: '8' },
       'user-sources': { type: 'string', default: '250' },
@@ -130,6 +134,7 @@ function parseOptions(argv: string[]): Options {
     stepUser: values['step-user'] === undefined ? step : int('step-user', values['step-user'], 1),
     only: (values.only as Options['only']) ?? null,
     mem: values.mem!,
+    heap: values.heap!,
     perProcess: int('per-process', values['per-process'], 1),
     sources: int('sources', values.sources, 1, 250),
     userSources: int('user-sources', values['user-sources'], 1, 250 * 250),
@@ -813,8 +818,8 @@ async function overTap(o: Options, dir: string): Promise<PartResult> {
     console.log(`density tap: namespace ${ns}, ${tap} ${KERNEL_ADDRESS}/${PREFIX} + ${sources.length} client addresses; ulimit -n ${fdLimit}: ${processes} x ${perProcess} connections`);
 
     const statsFile = join(dir, 'tap-stats.jsonl');
-    const args = ['--mem', o.mem, '--jit', o.jit, '--net', `tap:${tap}`, '--ipv4', `${GUEST_ADDRESS}/${PREFIX}`, ...statsArgs(o, statsFile), 'echo'];
-    const shown = `uk run --mem ${o.mem} --jit ${o.jit} --net tap:${tap} --ipv4 ${GUEST_ADDRESS}/${PREFIX} --stats FILE --stats-interval ${o.statsIntervalMs} echo`;
+    const args = [...memArgs(o), '--jit', o.jit, '--net', `tap:${tap}`, '--ipv4', `${GUEST_ADDRESS}/${PREFIX}`, ...statsArgs(o, statsFile), 'echo'];
+    const shown = `uk run ${memArgs(o).join(' ')} --jit ${o.jit} --net tap:${tap} --ipv4 ${GUEST_ADDRESS}/${PREFIX} --stats FILE --stats-interval ${o.statsIntervalMs} echo`;
     guest = await Guest.start(args, ['ip', 'netns', 'exec', ns], statsFile, shown);
     for (const l of guest.bootLines()) console.log(`density tap: ${l}`);
     clients = await NamespaceClients.start(ns, processes, perProcess, sources, o);
@@ -842,8 +847,8 @@ async function overUser(o: Options, dir: string): Promise<PartResult> {
   const port = await freePort();
   const statsFile = join(dir, 'user-stats.jsonl');
   const fwd = `hostfwd=tcp:127.0.0.1:${port}-:7`;
-  const args = ['--mem', o.mem, '--jit', o.jit, '--net', `user:${fwd}`, ...statsArgs(o, statsFile), 'echo'];
-  const shown = `uk run --mem ${o.mem} --jit ${o.jit} --net user:${fwd} --stats FILE --stats-interval ${o.statsIntervalMs} echo`;
+  const args = [...memArgs(o), '--jit', o.jit, '--net', `user:${fwd}`, ...statsArgs(o, statsFile), 'echo'];
+  const shown = `uk run ${memArgs(o).join(' ')} --jit ${o.jit} --net user:${fwd} --stats FILE --stats-interval ${o.statsIntervalMs} echo`;
   const guest = await Guest.start(args, [], statsFile, shown);
   try {
     for (const l of guest.bootLines()) console.log(`density user: ${l}`);
@@ -869,6 +874,13 @@ async function overUser(o: Options, dir: string): Promise<PartResult> {
   } finally {
     await guest.stop().catch(() => {});
   }
+}
+
+/** The budget options of the measured guest: --mem, --heap, and the most
+ *  connections that budget's arena takes (its table beside the rings and 2 MiB). */
+function memArgs(o: Options): string[] {
+  const most = maxConnectionCapacity(splitBudget(parseSize(o.mem), parseSize(o.heap)));
+  return ['--mem', o.mem, '--heap', o.heap, '--max-connections', String(most)];
 }
 
 /** `uk run --mem M echo`'s own boot lines about memory and connections. */
@@ -923,7 +935,8 @@ function partText(title: string, p: PartResult | { skipped: string }): string[] 
     '| figure | value |',
     '|---|---|',
     `| largest number held by the guest | **${int(s.largestHeld)}** (step ${s.atStep}; maxConnections at boot ${p.maxConnections ?? 'not printed'}) |`,
-    `| arena per connection, (arenaUsed at N - at 0) / N | ${bytesEach(s.arenaBytesPerConnection)} |`,
+    `| arena per connection, fixed at boot: the tables (${int(base.arena.table ?? 0)} chunks) / maxConnections | ${bytesEach(p.maxConnections ? ((base.arena.table ?? 0) * 2048) / p.maxConnections : null)} |`,
+    `| arena per connection beyond the tables, (arenaUsed at N - at 0) / N | ${bytesEach(s.arenaBytesPerConnection)} |`,
     `| heap per connection, (heapUsed at N - idle) / N | ${bytesEach(s.heapBytesPerConnection)} |`,
     `| heap growth 0 -> N (target after the redesign: within 1 MiB) | ${signedMib(s.heapGrowth)} (${s.heapGrowthWithinTarget ? 'within' : 'over'}; of it program ${signedMib(s.programGrowth)}) |`,
     `| heap idle / at N / admission high-water / limit | ${mib(base.heapUsed)} / ${mib(base.heapUsed + s.heapGrowth)} / ${mib(base.heapHighWater)} / ${mib(base.heapLimit)} |`,
@@ -958,7 +971,8 @@ function report(machine: Machine, command: string, o: Options, capacity: Awaited
     '## Density',
     '',
     `\`${command}\`, ${machine.date}, ${machine.cpu} (${machine.cores} cores, load ${machine.load.toFixed(2)}), Node ${machine.node}.`,
-    `How many idle established TCP connections a ${o.mem} echo guest holds, and what each costs it: arena bytes ((arenaUsed at N - at 0) / N)`,
+    `How many idle established TCP connections a ${o.mem} echo guest (\`--heap ${o.heap}\`, its table as large as its arena takes) holds, and what each costs it: its share of the`,
+    'tables taken at boot (control block records, timer positions, the 4-tuple hash), arena bytes beyond them ((arenaUsed at N - at 0) / N)',
     'and JS heap bytes ((heapUsed at N - idle) / N), from its `--stats` lines (heap measured after a full GC in the guest), step 0 being',
     `the idle guest after a warm-up of ${WARMUP} connections opened and closed. Steps of idle connections until a step gains under 1% of its attempts.`,
     `Guests run with \`--jit ${o.jit}\`${o.jit === 'baseline' ? ' (every function compiled once, so the heap after GC measures data: README "Running a guest")' : ''}; "program" below is the change in compiled code and bytecode.`,

@@ -1,17 +1,18 @@
 // The guest's memory budget (docs/architecture.md section 4): `--mem` split between the
-// arena (the fixed Wasm memory holding every byte buffer) and the isolate's
-// JS heap (Worker resourceLimits, holding control blocks and app objects).
+// arena (the fixed Wasm memory holding every byte buffer and the connection
+// table) and the isolate's JS heap (Worker resourceLimits, holding the
+// program and the app's objects).
 //
-// The heap gets 40% in whole MiB (V8 sizes its generations in MiB), the arena
-// the rest in whole 64 KiB pages, so arena + heap is the budget to within a
-// page. V8 charges a young generation 1.5 times its configured size (two
+// The heap gets 40% in whole MiB (V8 sizes its generations in MiB), or what
+// `--heap` asks for, the arena the rest in whole 64 KiB pages, so arena + heap
+// is the budget to within a page. V8 charges a young generation 1.5 times its configured size (two
 // semi-spaces and the new large-object space), so the young share is chosen
 // first and the old generation gets what is left.
 //
 // Outside the budget: V8's code space and the thread's stack, and the fixed
 // cost of a Node isolate (about 5 MiB), as for any Worker.
 
-import { ADMISSION_DEFAULTS, MAX_MEMORY_PAGES, PAGE_SIZE } from '../stack/index.js';
+import { ADMISSION_DEFAULTS, MAX_MEMORY_PAGES, PAGE_SIZE, TCB_BYTES } from '../stack/index.js';
 
 const MIB = 1024 * 1024;
 /** Share of the budget given to the JS heap. */
@@ -54,16 +55,22 @@ export function parseSize(text: string): number {
   return bytes;
 }
 
-/** Split `budget` bytes between arena and heap; throws BudgetError when it is
- *  too small or too large to run a guest. */
-export function splitBudget(budget: number): MemorySplit {
+/** Split `budget` bytes between arena and heap (`heap` bytes of it, rounded
+ *  down to whole MiB, when given); throws BudgetError when it is too small or
+ *  too large to run a guest. */
+export function splitBudget(budget: number, heap?: number): MemorySplit {
   if (budget < MIN_BUDGET_BYTES) {
     throw new BudgetError(`memory budget ${formatBytes(budget)} is too small: at least ${formatBytes(MIN_BUDGET_BYTES)}`);
   }
   if (budget > MAX_BUDGET_BYTES) {
     throw new BudgetError(`memory budget ${formatBytes(budget)} is too large: at most ${formatBytes(MAX_BUDGET_BYTES)}`);
   }
-  const heapMib = Math.max(MIN_HEAP_MIB, Math.floor((budget * HEAP_SHARE) / MIB));
+  if (heap !== undefined && (heap < MIN_HEAP_MIB * MIB || heap > budget - MIN_ARENA_BYTES)) {
+    throw new BudgetError(
+      `heap ${formatBytes(heap)} does not fit a ${formatBytes(budget)} budget: between ${MIN_HEAP_MIB}M and the budget less a ${formatBytes(MIN_ARENA_BYTES)} arena`,
+    );
+  }
+  const heapMib = heap !== undefined ? Math.floor(heap / MIB) : Math.max(MIN_HEAP_MIB, Math.floor((budget * HEAP_SHARE) / MIB));
   const arenaPages = Math.min(MAX_MEMORY_PAGES, Math.floor((budget - heapMib * MIB) / PAGE_SIZE));
   const arenaBytes = arenaPages * PAGE_SIZE;
   if (arenaBytes < MIN_ARENA_BYTES) {
@@ -90,40 +97,61 @@ export const HEAP_HIGH_WATER = ADMISSION_DEFAULTS.heapHighWater;
 /** What a guest's heap holds before its first connection: the runtime, the
  *  stack and an app such as the relay (6.1-6.4 MiB measured with --stats). */
 export const BOOT_HEAP_BYTES = 7 * MIB;
-/** JS heap one open connection costs today: its control block object, queues,
- *  Connection and an app's objects (2.7-3.4 KiB with idle connections to
- *  echo; about 5 KiB to the relay, whose peers have objects of their own). */
-export const CONNECTION_HEAP_BYTES = 5 * 1024;
-/** The connection table's size: never fewer than this, never more than the
- *  24-bit owner ids allow. */
+/** Arena bytes one connection takes: its control block record (256), its
+ *  timers' position words (8 x 4) and its share of the 4-tuple hash (at
+ *  most 8: buckets are a power of two). */
+export const CONNECTION_ARENA_BYTES = TCB_BYTES + 8 * 4 + 8;
+/** The device rings' share of the arena. */
+const RING_BYTES = MIB;
+/** The least the arena keeps for data (frames, queues, app buffers). */
+const MIN_DATA_BYTES = 2 * MIB;
+/** The connection table's size: never fewer than this, never more than
+ *  the 24-bit owner ids allow. */
 const MIN_CONNECTIONS = 64;
 const MAX_CONNECTIONS = 0xffffff;
 
-/**
- * maxConnections for a budget: the connections whose heap fits between what
- * the guest holds at boot and the old generation's high-water mark (V8 fails
- * when the old generation passes its limit; the young generation's share of
- * the heap only holds short-lived objects),
- *   floor((oldGenerationBytes * HEAP_HIGH_WATER - BOOT_HEAP_BYTES) / CONNECTION_HEAP_BYTES)
- * (16M: 64, the floor; 40M: 696; 128M: 4,464). The heap guard is what keeps
- * the guest alive whatever connections cost; this bound keeps the table
- * itself to what the budget holds, and its 90% point is where the
- * application is told to shed.
- */
-export function connectionCapacity(split: MemorySplit): number {
-  const room = split.maxOldGenerationSizeMb * MIB * HEAP_HIGH_WATER - BOOT_HEAP_BYTES;
-  return Math.min(MAX_CONNECTIONS, Math.max(MIN_CONNECTIONS, Math.floor(room / CONNECTION_HEAP_BYTES)));
+/** Connections whose control blocks fit the arena beside the rings and `data` bytes. */
+function fitting(split: MemorySplit, data: number): number {
+  const room = split.arenaBytes - RING_BYTES - data;
+  return Math.min(MAX_CONNECTIONS, Math.max(MIN_CONNECTIONS, Math.floor(room / CONNECTION_ARENA_BYTES)));
 }
 
-/** The boot line about connections, e.g. "tcp: up to 696 connections (old
- *  generation 13M x 80% high-water - 7M at boot, 5K each); no new connection
- *  while the old generation holds more than 10.4M". */
+/** The default data share: half the arena, at least MIN_DATA_BYTES. */
+const defaultData = (split: MemorySplit): number => Math.max(MIN_DATA_BYTES, Math.floor(split.arenaBytes / 2));
+
+/**
+ * maxConnections for a budget: the connections whose control blocks fit half
+ * the arena beside the device rings (the other half is for data: frames,
+ * queues, the app's buffers),
+ *   floor((arena - 1 MiB - max(2 MiB, arena / 2)) / CONNECTION_ARENA_BYTES)
+ * (16M: 3,542; 40M: 38,967; 128M: 132,843). An idle connection costs its
+ * record and nothing else. Connections whose application keeps objects on
+ * the heap (the relay's) are bounded by the heap guard before the table
+ * fills: no new connection while the old generation is above its high-water
+ * mark (stack/admission.ts).
+ */
+export function connectionCapacity(split: MemorySplit): number {
+  return fitting(split, defaultData(split));
+}
+
+/** The most connections a budget can be given (`--max-connections`): the
+ *  table takes all the arena but the rings and 2 MiB for data (an app that
+ *  holds many idle connections and little data, echo's). 40M: 74,392;
+ *  40M with --heap 12M: 88,562. */
+export function maxConnectionCapacity(split: MemorySplit): number {
+  return fitting(split, MIN_DATA_BYTES);
+}
+
+/** The boot line about connections, e.g. "tcp: up to 38967 connections (arena
+ *  24M - 1M rings - 12M for data, 296 bytes each; --max-connections up to
+ *  74392); no new connection while the old generation holds more than 10.4M". */
 export function describeCapacity(split: MemorySplit, maxConnections: number, given: boolean): string {
   const old = split.maxOldGenerationSizeMb * MIB;
   const mark = formatBytes(Math.floor(old * HEAP_HIGH_WATER));
-  const why = given
-    ? 'as given'
-    : `old generation ${formatBytes(old)} x ${HEAP_HIGH_WATER * 100}% high-water - ${formatBytes(BOOT_HEAP_BYTES)} at boot, ${formatBytes(CONNECTION_HEAP_BYTES)} each`;
+  const data = given ? split.arenaBytes - RING_BYTES - maxConnections * CONNECTION_ARENA_BYTES : defaultData(split);
+  const why =
+    `${given ? 'as given: ' : ''}arena ${formatBytes(split.arenaBytes)} - ${formatBytes(RING_BYTES)} rings - ` +
+    `${formatBytes(data)} for data, ${CONNECTION_ARENA_BYTES} bytes each; --max-connections up to ${maxConnectionCapacity(split)}`;
   return `tcp: up to ${maxConnections} connections (${why}); no new connection while the old generation holds more than ${mark}`;
 }
 

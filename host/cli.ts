@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // `uk`: the tender's command line (docs/architecture.md section 7).
 //
-//   uk run [--mem 40M] [--net tap:IF | --net user[:hostfwd=tcp:127.0.0.1:HP-:GP,...]]
+//   uk run [--mem 40M] [--heap SIZE] [--max-connections N] [--net tap:IF | --net user[:hostfwd=tcp:127.0.0.1:HP-:GP,...]]
 //          [--ipv4 ADDR/PREFIX] [--gateway ADDR] [--hotpath wasm|ts]
 //          [--jit optimizing|baseline]
 //          [--pcap FILE] [--stats FILE|-] [--stats-interval MS] APP [ARGS]
@@ -19,6 +19,8 @@ import { RunError, startGuest, UsageError, type GuestRun, type RunOptions, type 
 
 interface RunFlags {
   mem: string;
+  heap?: string;
+  maxConnections?: string;
   net: string;
   ipv4?: string;
   gateway?: string;
@@ -49,16 +51,24 @@ function runOptions(app: string, args: string[], f: RunFlags): RunOptions {
       throw new UsageError(`--mac ${f.mac}: ${(err as Error).message}`);
     }
   }
-  let mem: number;
-  try {
-    mem = parseSize(f.mem);
-  } catch (err) {
-    throw new UsageError(`--mem: ${(err as Error).message}`);
-  }
+  const count = (name: string, text: string): number => {
+    if (!/^\d+$/.test(text)) throw new UsageError(`--${name} ${text}: expected a whole number`);
+    return Number(text);
+  };
+  const size = (name: string, text: string): number => {
+    try {
+      return parseSize(text);
+    } catch (err) {
+      throw new UsageError(`--${name}: ${(err as Error).message}`);
+    }
+  };
+  const mem = size('mem', f.mem);
   return {
     app,
     args,
     mem,
+    ...(f.heap !== undefined ? { heap: size('heap', f.heap) } : {}),
+    ...(f.maxConnections !== undefined ? { tcp: { maxConnections: count('max-connections', f.maxConnections) } } : {}),
     net: parseNet(f.net),
     ...(f.ipv4 !== undefined ? { ipv4: f.ipv4 } : {}),
     ...(f.gateway !== undefined ? { gateway: f.gateway === 'none' ? null : f.gateway } : {}),
@@ -142,6 +152,8 @@ function program(): Command {
     .argument('<app>', 'relay | echo | discard | chargen | PATH')
     .argument('[args...]', 'arguments for the app')
     .option('--mem <size>', 'memory budget, arena + JS heap (bytes, or 40M, 64m, 1G)', '40M')
+    .option('--heap <size>', "the JS heap's share of --mem (default 40%, at least 12M); the arena gets the rest")
+    .option('--max-connections <n>', 'control blocks in the arena (default: half the arena; the boot line says the most it takes)')
     .option('--net <net>', 'user[:hostfwd=tcp:127.0.0.1:HOSTPORT-:GUESTPORT,...] or tap:IFNAME', 'user')
     .option('--ipv4 <addr/prefix>', "the guest's address (default 10.0.2.15/24)")
     .option('--gateway <addr>', "the guest's gateway (default 10.0.2.2 on user networking; 'none' for none)")

@@ -20,7 +20,10 @@ import { Worker } from 'node:worker_threads';
 import { formatIpv4, parseCidr, parseIpv4, type EngineName, PcapWriter, type TcpOptions, RealClock } from '../stack/index.js';
 import { describeArena, scanArena } from './arena-report.js';
 import { censusOfStream } from './heap-census.js';
-import { BudgetError, connectionCapacity, describeCapacity, describeSplit, formatBytes, splitBudget, type MemorySplit } from './budget.js';
+import {
+  BudgetError, CONNECTION_ARENA_BYTES, connectionCapacity, describeCapacity, describeSplit, formatBytes, maxConnectionCapacity, splitBudget,
+  type MemorySplit,
+} from './budget.js';
 import { DeviceError } from './devices/tap.js';
 import { BUILTIN_APPS, type AppSpec, type BuiltinApp, type GuestBoot, type GuestMessage, type GuestSnapshot } from './guest/protocol.js';
 import { createSharedArena, type SharedArena } from './hotpath-shared.js';
@@ -48,6 +51,8 @@ export interface RunOptions {
   args?: string[];
   /** Budget in bytes (default 40 MiB). */
   mem?: number;
+  /** The JS heap's share of it, bytes (default 40% of the budget, at least 12 MiB). */
+  heap?: number;
   /** Default: user networking without forwards. */
   net?: NetSpec;
   /** The guest's address and prefix, e.g. '10.0.2.15/24' (the default). */
@@ -205,7 +210,13 @@ function plan(opts: RunOptions): Plan {
   if (!(Number.isInteger(statsIntervalMs) && statsIntervalMs >= 10)) {
     throw new UsageError(`--stats-interval ${statsIntervalMs}: must be an integer number of ms, at least 10`);
   }
-  const split = splitBudget(opts.mem ?? DEFAULT_MEM);
+  const split = splitBudget(opts.mem ?? DEFAULT_MEM, opts.heap);
+  const given = opts.tcp?.maxConnections;
+  if (given !== undefined && !(Number.isInteger(given) && given >= 1 && given <= maxConnectionCapacity(split))) {
+    throw new BudgetError(
+      `max connections ${given}: this budget's arena holds 1 to ${maxConnectionCapacity(split)} control blocks (${CONNECTION_ARENA_BYTES} bytes each, beside the rings and 2M for data)`,
+    );
+  }
   return {
     app: resolveApp(opts.app),
     split,

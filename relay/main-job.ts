@@ -63,6 +63,8 @@ export interface RelayGuestOptions {
   readonly ports: { readonly handshake: number; readonly secure: number };
   /** Arguments for the relay app (e.g. ['-v']). */
   readonly relayArgs?: readonly string[];
+  /** More `uk run` options (e.g. ['--max-connections', '600']). */
+  readonly ukArgs?: readonly string[];
 }
 
 /** Boots `uk run relay` (the built CLI) and resolves once the relay listens. */
@@ -79,6 +81,7 @@ export async function startRelayGuest(options: RelayGuestOptions): Promise<Relay
     '--net', `user:hostfwd=tcp:127.0.0.1:${handshake}-:9000,hostfwd=tcp:127.0.0.1:${secure}-:9001`,
     '--stats', statsFile,
     '--stats-interval', String(GUEST_STATS_INTERVAL_MS),
+    ...(options.ukArgs ?? []),
     'relay',
     ...(options.relayArgs ?? []),
   ];

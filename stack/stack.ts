@@ -10,6 +10,7 @@
 
 import type { HotPath } from './hotpath/engine.js';
 import { OWNER_KIND_NAMES, OwnerKind } from './hotpath/engine.js';
+import { releaseRegion, takeRegion } from './arena-region.js';
 import { CHUNK_SIZE, IPPROTO_TCP, IPPROTO_UDP } from './hotpath/layout.js';
 import type { Alarm, Clock } from './clock.js';
 import type { NetDevice } from './netdev.js';
@@ -77,12 +78,18 @@ function resolveLimits(partial: Partial<StackLimits> = {}): StackLimits {
 }
 
 /** The timer queue, telling the stack about each arming so its alarm is never late. */
+/** Timer slots per owner (TimerQueue's default: TCP's eight kinds). */
+const TIMER_SLOTS = 8;
+/** Owner id of the timers' table region (the control block table is 1). */
+const TIMER_REGION_ID = 2;
+
 class StackTimers extends TimerQueue {
   constructor(
     owners: number,
     private readonly armed: (deadline: number) => void,
+    positions: Int32Array,
   ) {
-    super(owners);
+    super(owners, TIMER_SLOTS, positions);
   }
 
   override arm(owner: TimerOwner, kind: TimerKind, deadline: number): void {
@@ -137,7 +144,10 @@ export class Stack {
     // Owner ids: the stack's own, then each layer's range.
     const ids = new TimerIds(1 + this.limits.arpEntries + this.limits.fragDatagrams + tcpTimerOwners(tcpOptions));
     this.timerId = ids.reserve(1);
-    this.timers = new StackTimers(ids.total, this.onArm);
+    // The timers' position words grow with the connection table: they live in
+    // the arena with it, counted and fixed at boot (a table region).
+    const positions = takeRegion(this.hot, ids.total * TIMER_SLOTS * 4, TIMER_REGION_ID);
+    this.timers = new StackTimers(ids.total, this.onArm, new Int32Array(this.hot.buffer, positions.offset, ids.total * TIMER_SLOTS));
     this.admission = new Admission({ ...ADMISSION_DEFAULTS, heap: null, ...opts.admission }, () => this.clock.now());
     this.admission.onChange = this.pressureChanged;
 
@@ -164,7 +174,12 @@ export class Stack {
     this.ethernet.registerIpv4(this.ipv4);
     this.udp = new Udp(this.ipv4, this.drops, this.limits);
     this.ipv4.register(IPPROTO_UDP, this.udp);
-    this.tcp = new Tcp(this.ipv4, this.timers, tcpOptions, this.admission, ids.reserve(tcpTimerOwners(tcpOptions)));
+    try {
+      this.tcp = new Tcp(this.ipv4, this.timers, tcpOptions, this.admission, ids.reserve(tcpTimerOwners(tcpOptions)));
+    } catch (err) {
+      releaseRegion(this.hot, positions); // no room for the control block table: nothing kept
+      throw err;
+    }
     this.ipv4.register(IPPROTO_TCP, this.tcp);
 
     this.device.setReceiver(this.receive);

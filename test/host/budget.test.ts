@@ -4,7 +4,11 @@
 
 import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
-import { BudgetError, describeSplit, formatBytes, parseSize, splitBudget } from '../../host/budget.js';
+import {
+  BudgetError, CONNECTION_ARENA_BYTES, connectionCapacity, describeCapacity, describeSplit, formatBytes, maxConnectionCapacity, parseSize,
+  splitBudget,
+} from '../../host/budget.js';
+import { TcbTable } from '../../stack/tcp/tcb-table.js';
 
 const MIB = 1024 * 1024;
 
@@ -73,6 +77,47 @@ describe('splitBudget', () => {
       await worker.terminate();
       expect(limit).toBe(s.heapBytes);
     }
+  });
+});
+
+describe('--heap', () => {
+  it('sets the heap share in whole MiB; the arena gets the rest', () => {
+    const s = splitBudget(40 * MIB, 12 * MIB);
+    expect(s).toMatchObject({ heapBytes: 12 * MIB, arenaBytes: 28 * MIB, maxOldGenerationSizeMb: 9, youngChargeMb: 3 });
+    expect(splitBudget(40 * MIB, 12.5 * MIB).heapBytes).toBe(12 * MIB);
+  });
+
+  it('refuses a heap below 12M or one that leaves less than a 4M arena', () => {
+    expect(() => splitBudget(40 * MIB, 8 * MIB)).toThrow(/heap 8M does not fit a 40M budget: between 12M/);
+    expect(() => splitBudget(40 * MIB, 37 * MIB)).toThrow(BudgetError);
+  });
+});
+
+describe('connection capacity', () => {
+  it('fits half the arena by default and all but the rings and 2M at most, 296 bytes a connection', () => {
+    expect(CONNECTION_ARENA_BYTES).toBe(296);
+    const cases: [number, number | undefined, number, number][] = [
+      [16, undefined, 3542, 3542],
+      [40, undefined, 38_967, 74_392],
+      [40, 12, 46_052, 88_562],
+      [128, undefined, 132_843, 262_144],
+    ];
+    for (const [mem, heap, byDefault, most] of cases) {
+      const s = splitBudget(mem * MIB, heap === undefined ? undefined : heap * MIB);
+      expect([connectionCapacity(s), maxConnectionCapacity(s)], `${mem}M`).toEqual([byDefault, most]);
+      // What the stack then takes really fits: the table and its hash, and 8 timer words each.
+      const taken = TcbTable.bytesFor(most) + most * 8 * 4;
+      expect(taken).toBeLessThanOrEqual(s.arenaBytes - MIB - 2 * MIB);
+    }
+  });
+
+  it('says where the number comes from at boot', () => {
+    const s = splitBudget(40 * MIB);
+    expect(describeCapacity(s, connectionCapacity(s), false)).toBe(
+      'tcp: up to 38967 connections (arena 24M - 1M rings - 12M for data, 296 bytes each; --max-connections up to 74392); ' +
+        'no new connection while the old generation holds more than 10.4M',
+    );
+    expect(describeCapacity(s, 1000, true)).toMatch(/^tcp: up to 1000 connections \(as given: arena 24M - 1M rings - 22\.7M for data/);
   });
 });
 

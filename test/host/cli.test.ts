@@ -54,6 +54,13 @@ describe('uk run: bad input', () => {
     await expectUsage(['--mem', '8M', 'echo'], /^uk: memory budget 8M is too small: at least 16M/);
   });
 
+  it('a bad --heap or --max-connections: not a size or count, or more than the budget holds', async () => {
+    await expectUsage(['--heap', 'lots', 'echo'], /^uk: --heap: invalid size 'lots'/);
+    await expectUsage(['--heap', '8M', 'echo'], /^uk: heap 8M does not fit a 40M budget/);
+    await expectUsage(['--max-connections', '1.5', 'echo'], /^uk: --max-connections 1\.5: expected a whole number/);
+    await expectUsage(['--max-connections', '900000', 'echo'], /^uk: max connections 900000: this budget's arena holds 1 to 74392 control blocks/);
+  });
+
   it('a malformed or non-loopback hostfwd', async () => {
     await expectUsage(['--net', 'user:hostfwd=tcp:127.0.0.1:9000', 'echo'], /^uk: --net user: .*hostfwd=tcp:127\.0\.0\.1:9000/);
     await expectUsage(['--net', 'user:hostfwd=tcp:10.1.2.3:9000-:7', 'echo'], /^uk: --net user: .*10\.1\.2\.3/);
