@@ -388,6 +388,9 @@ describe.each(ENGINES)('Stack (%s engine)', (engine) => {
     expect(make('10.0.0.2', { fragDatagrams: 0 })).toThrow(/fragDatagrams/);
     expect(make('10.0.0.2', { ttl: 256 })).toThrow(/ttl/);
     expect(make('10.0.0.2', { udpQueueDatagrams: 1.5 })).toThrow(/udpQueueDatagrams/);
+    // A connection table larger than the arena: refused with a clear error, nothing kept.
+    const tooMany = () => new Stack({ device, hotpath: hot, clock: sim.clock, ipv4: { address: '10.0.0.2', prefix: 24 }, tcp: { maxConnections: 1_000_000 } });
+    expect(tooMany).toThrow(/arena: no room .* for a table of/);
     expect(hot.chunksInUse()).toBe(0);
   });
 
