@@ -12,7 +12,7 @@
 // Outside the budget: V8's code space and the thread's stack, and the fixed
 // cost of a Node isolate (about 5 MiB), as for any Worker.
 
-import { ADMISSION_DEFAULTS, MAX_MEMORY_PAGES, PAGE_SIZE, TCB_BYTES } from '../stack/index.js';
+import { ADMISSION_DEFAULTS, MAX_MEMORY_PAGES, PAGE_SIZE, TCB_BYTES, tcbTableBytes } from '../stack/index.js';
 
 const MIB = 1024 * 1024;
 /** Share of the budget given to the JS heap. */
@@ -97,10 +97,10 @@ export const HEAP_HIGH_WATER = ADMISSION_DEFAULTS.heapHighWater;
 /** What a guest's heap holds before its first connection: the runtime, the
  *  stack and an app such as the relay (6.1-6.4 MiB measured with --stats). */
 export const BOOT_HEAP_BYTES = 7 * MIB;
-/** Arena bytes one connection takes: its control block record (256), its
- *  timers' position words (8 x 4) and its share of the 4-tuple hash (at
- *  most 8: buckets are a power of two). */
-export const CONNECTION_ARENA_BYTES = TCB_BYTES + 8 * 4 + 8;
+/** Arena bytes one connection takes: its control block record, which holds
+ *  its timers' positions too. The table adds a 4-byte hash bucket per
+ *  connection rounded up to a power of two (tcbTableBytes). */
+export const CONNECTION_ARENA_BYTES = TCB_BYTES;
 /** The device rings' share of the arena. */
 const RING_BYTES = MIB;
 /** The least the arena keeps for data (frames, queues, app buffers). */
@@ -110,10 +110,20 @@ const MIN_DATA_BYTES = 2 * MIB;
 const MIN_CONNECTIONS = 64;
 const MAX_CONNECTIONS = 0xffffff;
 
-/** Connections whose control blocks fit the arena beside the rings and `data` bytes. */
+/** The largest table (records and hash, tcbTableBytes) that fits the arena
+ *  beside the rings and `data` bytes. */
 function fitting(split: MemorySplit, data: number): number {
   const room = split.arenaBytes - RING_BYTES - data;
-  return Math.min(MAX_CONNECTIONS, Math.max(MIN_CONNECTIONS, Math.floor(room / CONNECTION_ARENA_BYTES)));
+  let lo = MIN_CONNECTIONS;
+  let hi = MAX_CONNECTIONS;
+  if (tcbTableBytes(hi) <= room) return hi;
+  // The table's bytes grow with its size: the largest that fits, by bisection.
+  while (lo < hi) {
+    const mid = Math.ceil((lo + hi) / 2);
+    if (tcbTableBytes(mid) <= room) lo = mid;
+    else hi = mid - 1;
+  }
+  return lo;
 }
 
 /** The default data share: half the arena, at least MIN_DATA_BYTES. */
@@ -123,8 +133,9 @@ const defaultData = (split: MemorySplit): number => Math.max(MIN_DATA_BYTES, Mat
  * maxConnections for a budget: the connections whose control blocks fit half
  * the arena beside the device rings (the other half is for data: frames,
  * queues, the app's buffers),
- *   floor((arena - 1 MiB - max(2 MiB, arena / 2)) / CONNECTION_ARENA_BYTES)
- * (16M: 3,542; 40M: 38,967; 128M: 132,843). An idle connection costs its
+ * the largest table (256-byte records, a power of two of 4-byte hash
+ * buckets) within arena - 1 MiB - max(2 MiB, arena / 2)
+ * (16M: 4,032; 40M: 44,032; 128M: 149,504). An idle connection costs its
  * record and nothing else. Connections whose application keeps objects on
  * the heap (the relay's) are bounded by the heap guard before the table
  * fills: no new connection while the old generation is above its high-water
@@ -136,22 +147,23 @@ export function connectionCapacity(split: MemorySplit): number {
 
 /** The most connections a budget can be given (`--max-connections`): the
  *  table takes all the arena but the rings and 2 MiB for data (an app that
- *  holds many idle connections and little data, echo's). 40M: 74,392;
- *  40M with --heap 12M: 88,562. */
+ *  holds many idle connections and little data, echo's). 40M: 83,968;
+ *  40M with --heap 12M: 100,352. */
 export function maxConnectionCapacity(split: MemorySplit): number {
   return fitting(split, MIN_DATA_BYTES);
 }
 
-/** The boot line about connections, e.g. "tcp: up to 38967 connections (arena
- *  24M - 1M rings - 12M for data, 296 bytes each; --max-connections up to
- *  74392); no new connection while the old generation holds more than 10.4M". */
+/** The boot line about connections, e.g. "tcp: up to 44032 connections (arena
+ *  24M - 1M rings - 12M for data, 256 bytes each and the hash;
+ *  --max-connections up to 83968); no new connection while the old
+ *  generation holds more than 10.4M". */
 export function describeCapacity(split: MemorySplit, maxConnections: number, given: boolean): string {
   const old = split.maxOldGenerationSizeMb * MIB;
   const mark = formatBytes(Math.floor(old * HEAP_HIGH_WATER));
-  const data = given ? split.arenaBytes - RING_BYTES - maxConnections * CONNECTION_ARENA_BYTES : defaultData(split);
+  const data = given ? split.arenaBytes - RING_BYTES - tcbTableBytes(maxConnections) : defaultData(split);
   const why =
     `${given ? 'as given: ' : ''}arena ${formatBytes(split.arenaBytes)} - ${formatBytes(RING_BYTES)} rings - ` +
-    `${formatBytes(data)} for data, ${CONNECTION_ARENA_BYTES} bytes each; --max-connections up to ${maxConnectionCapacity(split)}`;
+    `${formatBytes(data)} for data, ${CONNECTION_ARENA_BYTES} bytes each and the hash; --max-connections up to ${maxConnectionCapacity(split)}`;
   return `tcp: up to ${maxConnections} connections (${why}); no new connection while the old generation holds more than ${mark}`;
 }
 

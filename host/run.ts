@@ -214,7 +214,7 @@ function plan(opts: RunOptions): Plan {
   const given = opts.tcp?.maxConnections;
   if (given !== undefined && !(Number.isInteger(given) && given >= 1 && given <= maxConnectionCapacity(split))) {
     throw new BudgetError(
-      `max connections ${given}: this budget's arena holds 1 to ${maxConnectionCapacity(split)} control blocks (${CONNECTION_ARENA_BYTES} bytes each, beside the rings and 2M for data)`,
+      `max connections ${given}: this budget's arena holds 1 to ${maxConnectionCapacity(split)} control blocks (${CONNECTION_ARENA_BYTES} bytes each and the hash, beside the rings and 2M for data)`,
     );
   }
   return {

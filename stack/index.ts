@@ -44,7 +44,7 @@ export {
   type Ipv4Input,
 } from './address.js';
 export { Udp, UdpSocket, type UdpDatagram, type UdpMessageHandler, type UdpLimits } from './udp/udp.js';
-export { Tcp, type ConnectOptions, TCB_BYTES } from './tcp/tcp.js';
+export { Tcp, type ConnectOptions, TCB_BYTES, tcbTableBytes } from './tcp/tcp.js';
 export { Connection } from './tcp/connection.js';
 export { Listener, type ListenOptions, type HandleCallbacks } from './tcp/listener.js';
 export { TcpError } from './tcp/errors.js';

@@ -77,19 +77,21 @@ function resolveLimits(partial: Partial<StackLimits> = {}): StackLimits {
   return limits;
 }
 
-/** The timer queue, telling the stack about each arming so its alarm is never late. */
-/** Timer slots per owner (TimerQueue's default: TCP's eight kinds). */
+/** Timer slots per owner outside the control blocks (kind % 8: TIME_WAIT, ARP, fragments, the stack). */
 const TIMER_SLOTS = 8;
 /** Owner id of the timers' table region (the control block table is 1). */
 const TIMER_REGION_ID = 2;
+
+/** The timer queue, telling the stack about each arming so its alarm is never late. */
 
 class StackTimers extends TimerQueue {
   constructor(
     owners: number,
     private readonly armed: (deadline: number) => void,
     positions: Int32Array,
+    recordOwners: number,
   ) {
-    super(owners, TIMER_SLOTS, positions);
+    super(owners, TIMER_SLOTS, positions, recordOwners);
   }
 
   override arm(owner: TimerOwner, kind: TimerKind, deadline: number): void {
@@ -144,10 +146,13 @@ export class Stack {
     // Owner ids: the stack's own, then each layer's range.
     const ids = new TimerIds(1 + this.limits.arpEntries + this.limits.fragDatagrams + tcpTimerOwners(tcpOptions));
     this.timerId = ids.reserve(1);
-    // The timers' position words grow with the connection table: they live in
-    // the arena with it, counted and fixed at boot (a table region).
-    const positions = takeRegion(this.hot, ids.total * TIMER_SLOTS * 4, TIMER_REGION_ID);
-    this.timers = new StackTimers(ids.total, this.onArm, new Int32Array(this.hot.buffer, positions.offset, ids.total * TIMER_SLOTS));
+    // Position words of the timers: the control blocks keep theirs in their
+    // records (the last ids, placed by Tcp); the other owners' are a small
+    // table region of the arena, fixed at boot.
+    const recordOwners = tcpOptions.maxConnections;
+    const words = (ids.total - recordOwners) * TIMER_SLOTS;
+    const positions = takeRegion(this.hot, words * 4, TIMER_REGION_ID);
+    this.timers = new StackTimers(ids.total, this.onArm, new Int32Array(this.hot.buffer, positions.offset, words), recordOwners);
     this.admission = new Admission({ ...ADMISSION_DEFAULTS, heap: null, ...opts.admission }, () => this.clock.now());
     this.admission.onChange = this.pressureChanged;
 

@@ -266,6 +266,8 @@ export const ARP_PADDED_LEN = 60; // the Ethernet minimum
 // lives in a chunk of its own, taken on demand (T.OOO, layout X below).
 // Word offsets from the record's first word:
 export const TCB_WORDS = 64;
+/** Words of T.TIMERS: the control block's timer slots. */
+export const TCB_TIMER_WORDS = 4;
 export const enum T {
   STATE = 0, // State (stack/tcp/state.ts); 0 (CLOSED) in a free record
   GEN = 1, // generation: moves on when the record is freed, so a stale handle is seen
@@ -325,14 +327,18 @@ export const enum T {
   TS_RECENT = 52,
   TS_RECENT_AGE = 53,
   TS_OFFSET = 54,
-  // Reserved: CUBIC (W_max, epoch, count) or RACK-TLP state that does not fit the OOO chunk
-  RESERVED_55 = 55,
-  RESERVED_56 = 56,
-  APP = 57, // the application's word (a handle listener's per-connection state: Tcp.userData)
-  // f64 times, ms (word offsets; the f64 view's index is (record word + offset) / 2)
-  LAST_HEARD = 58, // the last segment from the peer
-  RTT_START = 60, // when the timed segment left
-  LAST_OOW_ACK = 62, // the last answer to an unacceptable pure ACK (RFC 5961 rate limit)
+  APP = 55, // the application's word (a handle listener's per-connection state: Tcp.userData)
+  // The connection's timers: heap position + 1 of each slot in the stack's
+  // TimerQueue (0: unarmed). Kinds that never run together share a slot
+  // (stack/tcp/timer-kinds.ts TCB_TIMER_SLOTS), so no timer memory lies outside the record.
+  TIMERS = 56, // TCB_TIMER_WORDS words
+  // f64 time, ms (word offset; the f64 view's index is (record word + offset) / 2)
+  LAST_HEARD = 60, // the last segment from the peer
+  // u32 times: they only ever measure short spans, with wrapping differences
+  RTT_START = 62, // when the timed segment left, in 1/16 ms
+  LAST_OOW_ACK = 63, // the last answer to an unacceptable pure ACK (RFC 5961 rate limit), ms; TF.OOW_ACKED says there was one
+  // CUBIC (W_max, K, epoch) and RACK-TLP state join SACK's in the T.OOO chunk,
+  // which a connection takes at its first loss: before one they have no value.
 }
 
 /** Bits of the record's T.FLAGS word. */
@@ -357,6 +363,7 @@ export const enum TF {
   EOF_TOLD = 1 << 17, // (handles) onEnd was called
   WANT_WRITABLE = 1 << 18, // (handles) a write took less than offered: onWritable when room frees
   READ_PAUSED = 1 << 19, // (handles) onData consumed less than offered: no delivery until resume()
+  OOW_ACKED = 1 << 20, // T.LAST_OOW_ACK holds a time
 }
 
 /** Words of a control block's out-of-order chunk (T.OOO): the list of such

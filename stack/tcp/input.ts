@@ -200,11 +200,11 @@ const OOW_ACK_INTERVAL = 500;
 function ackUnacceptable(ctx: TcpContext, tcb: Tcb, seg: Segment): void {
   if (seg.segLen === 0) {
     const now = ctx.now();
-    if (now - tcb.lastOowAck < OOW_ACK_INTERVAL) {
+    if (tcb.oowAckedWithin(now, OOW_ACK_INTERVAL)) {
       ctx.counters.oowAcksRateLimited++;
       return;
     }
-    tcb.lastOowAck = now;
+    tcb.noteOowAck(now);
   }
   sendAck(ctx, tcb);
 }

@@ -398,6 +398,8 @@ export function updateSendTimers(ctx: TcpContext, tcb: Tcb): void {
     zeroWindow(ctx, tcb);
     return;
   }
+  // Asked before arming retransmission, which takes the persist timer's slot.
+  const persisting = timers.isArmed(tcb.timerId, TcpTimer.Persist);
   const outstanding = ctx.hot.seqGt(tcb.sndMax, tcb.sndUna);
   if (outstanding) {
     armRetransmit(ctx, tcb);
@@ -407,7 +409,7 @@ export function updateSendTimers(ctx: TcpContext, tcb: Tcb): void {
   const waiting = !outstanding && canTransmit(tcb.state) && hasUnsent(ctx, tcb);
   if (waiting) {
     if (!timers.isArmed(tcb.timerId, TcpTimer.Persist)) armPersist(ctx, tcb);
-  } else if (timers.isArmed(tcb.timerId, TcpTimer.Persist)) {
+  } else if (persisting) {
     timers.cancel(tcb.timerId, TcpTimer.Persist);
     tcb.persistBackoff = 0;
     tcb.persistProbes = 0;

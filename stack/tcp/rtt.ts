@@ -16,7 +16,7 @@ export function startTiming(tcb: Tcb, endSeq: number, now: number): void {
   if (tcb.rttTiming) return;
   tcb.rttTiming = true;
   tcb.rttSeq = endSeq;
-  tcb.rttStart = now;
+  tcb.startRttClock(now);
 }
 
 /** Karn's rule: data is being retransmitted, so no sample may come from it. */
@@ -28,7 +28,7 @@ export function cancelTiming(tcb: Tcb): void {
 export function onAckForTiming(hot: HotPath, opts: TcpOptions, tcb: Tcb, ack: number, now: number): void {
   if (!tcb.rttTiming || hot.seqLt(ack, tcb.rttSeq)) return;
   tcb.rttTiming = false;
-  const r = Math.max(1, Math.round(now - tcb.rttStart));
+  const r = Math.max(1, Math.round(tcb.rttElapsed(now)));
   const srtt8 = hot.rttSrtt8(tcb.srtt8, tcb.rttvar4, r);
   const rttvar4 = hot.rttRttvar4(tcb.srtt8, tcb.rttvar4, r);
   tcb.srtt8 = srtt8;

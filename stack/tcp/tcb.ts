@@ -384,11 +384,13 @@ export class Tcb implements OooHost {
   set rttSeq(v: number) {
     this.w[this.r + T.RTT_SEQ] = v;
   }
-  get rttStart(): number {
-    return this.f[(this.r + T.RTT_START) >>> 1]!;
+  /** Start timing at `now` (ms): kept in 1/16 ms, wrapping (T.RTT_START). */
+  startRttClock(now: number): void {
+    this.w[this.r + T.RTT_START] = Math.floor(now * 16) >>> 0;
   }
-  set rttStart(v: number) {
-    this.f[(this.r + T.RTT_START) >>> 1] = v;
+  /** Milliseconds since startRttClock(), to 1/16 ms (spans up to three days). */
+  rttElapsed(now: number): number {
+    return ((Math.floor(now * 16) - this.w[this.r + T.RTT_START]!) >>> 0) / 16;
   }
 
   // ---- RFC 5681 / 6582 congestion control ------------------------------------
@@ -439,12 +441,16 @@ export class Tcb implements OooHost {
   set ackNow(on: boolean) {
     this.setFlag(TF.ACK_NOW, on);
   }
-  /** When we last answered an unacceptable pure ACK (rate limit, input.ts); -Infinity: never. */
-  get lastOowAck(): number {
-    return this.f[(this.r + T.LAST_OOW_ACK) >>> 1]!;
+  /** Whether we answered an unacceptable pure ACK less than `interval` ms
+   *  before `now` (the rate limit of input.ts; intervals up to 24 days). */
+  oowAckedWithin(now: number, interval: number): boolean {
+    if (!this.flag(TF.OOW_ACKED)) return false;
+    return ((Math.floor(now) - this.w[this.r + T.LAST_OOW_ACK]!) >>> 0) < interval;
   }
-  set lastOowAck(v: number) {
-    this.f[(this.r + T.LAST_OOW_ACK) >>> 1] = v;
+  /** We answered an unacceptable pure ACK at `now`. */
+  noteOowAck(now: number): void {
+    this.w[this.r + T.LAST_OOW_ACK] = Math.floor(now) >>> 0;
+    this.setFlag(TF.OOW_ACKED, true);
   }
   get noDelay(): boolean {
     return this.flag(TF.NO_DELAY);

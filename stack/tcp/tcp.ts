@@ -14,7 +14,7 @@
 import { formatIpv4, toIpv4, type Ipv4Input } from '../address.js';
 import type { HotPath } from '../hotpath/engine.js';
 import { OwnerKind } from '../hotpath/engine.js';
-import { CHUNK_SIZE, D, Kind, T, TCP_ACK, TCP_RST, TCP_SYN, TF, X } from '../hotpath/layout.js';
+import { CHUNK_SIZE, D, Kind, T, TCB_WORDS, TCP_ACK, TCP_RST, TCP_SYN, TF, X } from '../hotpath/layout.js';
 import type { TimerKind, TimerOwner, TransportHandler, TransportLower } from '../layers.js';
 import type { TimerQueue } from '../time/timers.js';
 import { ADMISSION_DEFAULTS, Admission } from '../admission.js';
@@ -34,7 +34,7 @@ import { State, STATE_NAMES, type StateName } from './state.js';
 import { TcpCounters, type CloseInfo, type CloseReason, type TcpStats } from './stats.js';
 import { Tcb, TcbEvent, type TcbHome } from './tcb.js';
 import { TCB_BYTES, TcbTable } from './tcb-table.js';
-import { TCP_TIMER_COUNT, TCP_TIMER_NAMES, TcpTimer } from './timer-kinds.js';
+import { TCB_TIMER_SLOTS, TCP_TIMER_COUNT, TCP_TIMER_NAMES, TcpTimer } from './timer-kinds.js';
 import { onTcbTimer } from './timers.js';
 import { NO_RECORD, timeWaitArrives, TimeWaitTable } from './time-wait.js';
 import {
@@ -75,6 +75,8 @@ export class Tcp implements TransportHandler, TcpContext, ConnectionCore, Listen
   readonly counters = new TcpCounters();
   /** The control blocks: records in the arena, and the 4-tuple hash. */
   readonly table: TcbTable;
+  /** Timer owner id of record 0 (record i's is timerBase + i). */
+  readonly timerBase: number;
 
   private readonly ports: PortTable;
   private readonly links: ChunkLinks;
@@ -107,9 +109,10 @@ export class Tcp implements TransportHandler, TcpContext, ConnectionCore, Listen
   private down = false;
 
   /**
-   * `timers` must have tcpTimerOwners(options) owner ids from `timerBase` on:
-   * one per control block (record i's is timerBase + i) and one for the
-   * TIME_WAIT table. The control block table is taken from the arena here:
+   * `timers` must have tcpTimerOwners(options) owner ids from `firstTimerId`
+   * on, the last ids it has: one for the TIME_WAIT table, then one per
+   * control block (record i's is firstTimerId + 1 + i), whose timers keep
+   * their positions in the record (T.TIMERS). The control block table is taken from the arena here:
    * make the Tcp before traffic (arena-region.ts says why).
    */
   constructor(
@@ -118,14 +121,16 @@ export class Tcp implements TransportHandler, TcpContext, ConnectionCore, Listen
     options?: Partial<TcpOptions>,
     /** The stack's admission control; alone (tests), one watching no heap. */
     private readonly admission: Admission = new Admission({ ...ADMISSION_DEFAULTS, heap: null }, () => lower.clock.now()),
-    readonly timerBase = 0,
+    firstTimerId = 0,
   ) {
     this.hot = lower.hot;
     this.opts = resolveOptions(options, this.hot.buffer.byteLength);
     const n = this.opts.maxConnections;
     this.table = new TcbTable(this.hot, n);
     this.links = new ChunkLinks(this.hot);
-    this.timeWait = new TimeWaitTable(timers, this.opts.maxTimeWait, 2 * this.opts.msl, randomU32(), timerBase + n);
+    this.timerBase = firstTimerId + 1;
+    timers.placeInRecords(this.timerBase, new Int32Array(this.hot.buffer, 0, this.hot.buffer.byteLength >>> 2), this.table.at(0) + T.TIMERS, TCB_WORDS, TCB_TIMER_SLOTS);
+    this.timeWait = new TimeWaitTable(timers, this.opts.maxTimeWait, 2 * this.opts.msl, randomU32(), firstTimerId);
     this.ports = new PortTable(this.table, this.timeWait);
   }
 
@@ -516,7 +521,6 @@ export class Tcp implements TransportHandler, TcpContext, ConnectionCore, Listen
     tcb.setEndpoints(local, localPort, remoteAddr, remotePort);
     tcb.active = active;
     tcb.lastHeard = now;
-    tcb.lastOowAck = -Infinity;
     tcb.rto = this.opts.initialRto;
     tcb.noDelay = this.opts.noDelay;
     tcb.keepalive = this.opts.keepalive;
@@ -1061,7 +1065,8 @@ export class Tcp implements TransportHandler, TcpContext, ConnectionCore, Listen
   }
 }
 
-/** Timer owner ids a Tcp needs: one per control block, one for its TIME_WAIT table. */
+/** Timer owner ids a Tcp needs: one for its TIME_WAIT table, one per control
+ *  block (the last ids of the queue: their positions live in the records). */
 export function tcpTimerOwners(options: TcpOptions): number {
   return options.maxConnections + 1;
 }

@@ -24,6 +24,19 @@ export const TcpTimer = {
 
 export const TCP_TIMER_COUNT = 8;
 
+/**
+ * The slot of each kind among a control block's four (T.TIMERS), -1 for the
+ * TIME_WAIT table's. Kinds in one slot never need to run together, so arming
+ * one may displace the other (as BSD's and Linux's shared timers):
+ * - retransmission and persist: data in flight or a closed window to probe,
+ *   never both (output.ts updateSendTimers keeps them apart);
+ * - connect, keepalive and FIN_WAIT_2: one per phase (connect before
+ *   ESTABLISHED, keepalive after it, FIN_WAIT_2's once the connection is
+ *   orphaned there, which keepalive gives way to);
+ * - delayed ACK and retry have a slot each.
+ */
+export const TCB_TIMER_SLOTS: readonly number[] = [0, 0, 1, 2, 2, -1, 2, 3];
+
 export const TCP_TIMER_NAMES = [
   'retransmit',
   'persist',

@@ -116,7 +116,9 @@ export function userSetKeepAlive(ctx: TcpContext, tcb: Tcb, on: boolean): void {
   tcb.keepalive = on;
   if (tcb.released) return;
   const armed = ctx.timers.isArmed(tcb.timerId, TcpTimer.Keepalive);
-  if (on && !armed && tcb.state >= State.Established) {
+  // An orphaned FIN_WAIT_2's timer holds the slot keepalive would take: it ends the connection anyway.
+  const orphaned = ctx.timers.isArmed(tcb.timerId, TcpTimer.FinWait2);
+  if (on && !armed && !orphaned && tcb.state >= State.Established) {
     ctx.timers.arm(tcb.timerId, TcpTimer.Keepalive, ctx.now() + ctx.opts.keepaliveIdle);
   } else if (!on && armed) {
     ctx.timers.cancel(tcb.timerId, TcpTimer.Keepalive);

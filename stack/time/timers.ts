@@ -11,7 +11,13 @@
 //   holding the entry's heap position (-1 when unarmed), so arm, re-arm and
 //   cancel are O(log n) by position. An owner has `slotsPerOwner` slots and
 //   kind k uses slot k % slotsPerOwner: the kinds one owner uses never share a
-//   slot (TCP's 0..7 on its control blocks; ARP's 8 and 9 on its entries ...).
+//   slot (ARP's 8 and 9 on its entries, TCP's TIME_WAIT table ...).
+// - Positions in the owner's own record where it has one: owners placed with
+//   placeInRecords() (TCP's control blocks) keep their position words in
+//   their record, so a connection's timers cost no memory outside it. There
+//   kinds that never run together share a slot (retransmission and persist,
+//   say): arming one displaces the other, and cancelling or asking about a
+//   kind the slot does not hold is a no-op.
 // - Deterministic: equal deadlines fire in arming order (a sequence number), so a
 //   run on the virtual clock repeats exactly.
 // - Bounded: the heap holds at most owners x slots entries; its arrays grow
@@ -26,9 +32,24 @@ const INITIAL_CAPACITY = 64;
  *  cannot keep expire() spinning forever. */
 const REARM_ALLOWANCE = 1024;
 
+/** No owner has its positions in records. */
+const NO_RECORDS = 0x7fffffff;
+
 export class TimerQueue {
-  /** Heap position of each (owner, slot), -1 when unarmed. */
+  /** Heap position of each (owner, slot) below the record owners, -1 when unarmed. */
   positions: Int32Array;
+  /** Owners from `recFirst` on keep their positions in records (placeInRecords):
+   *  owner o's slot s is recWords[recBase + (o - recFirst) * recStride + s],
+   *  holding the heap position + 1 (0 when unarmed: a zeroed record has none). */
+  private recFirst = NO_RECORDS;
+  private recWords: Int32Array = new Int32Array(0);
+  private recBase = 0;
+  private recStride = 0;
+  /** The record slot of each kind, -1 for kinds a record owner cannot arm. */
+  private recSlotOf = new Int8Array(TimerKind.Count).fill(-1);
+  private recSlots = 0;
+  /** Owners below this have words in `positions`. */
+  private positionOwners: number;
   private size_ = 0;
   private owners = new Uint32Array(INITIAL_CAPACITY);
   private kinds = new Uint8Array(INITIAL_CAPACITY);
@@ -40,20 +61,56 @@ export class TimerQueue {
   /**
    * Timers for owner ids 0..ownerCount-1, `slotsPerOwner` timers each.
    * `positions` may be given (a view of arena memory, say) with room for
-   * ownerCount x slotsPerOwner words; it is filled with -1.
+   * (ownerCount - recordOwners) x slotsPerOwner words; it is filled with -1.
+   * The last `recordOwners` ids keep their positions in records and can arm
+   * nothing until placeInRecords() says where.
    */
   constructor(
     public ownerCount: number,
     readonly slotsPerOwner = 8,
     positions?: Int32Array,
+    recordOwners = 0,
   ) {
     if (!(Number.isInteger(ownerCount) && ownerCount >= 0 && Number.isInteger(slotsPerOwner) && slotsPerOwner >= 1)) {
       throw new RangeError(`TimerQueue: bad size ${ownerCount} x ${slotsPerOwner}`);
     }
-    const words = ownerCount * slotsPerOwner;
+    if (!(Number.isInteger(recordOwners) && recordOwners >= 0 && recordOwners <= ownerCount)) {
+      throw new RangeError(`TimerQueue: ${recordOwners} record owners of ${ownerCount}`);
+    }
+    this.positionOwners = ownerCount - recordOwners;
+    const words = this.positionOwners * slotsPerOwner;
     if (positions && positions.length < words) throw new RangeError(`TimerQueue: positions hold ${positions.length} words, ${words} needed`);
     this.positions = positions ?? new Int32Array(words);
     this.positions.fill(-1, 0, words);
+  }
+
+  /**
+   * Owners first..ownerCount-1 (the last ids) keep their position words in
+   * records: owner first + i in the `stride` words at words[base + i * stride],
+   * kind k in its word `slotOf[k]` (-1: a kind these owners never arm). Kinds
+   * given one word must never need to run together. Call it before any of
+   * them arms a timer; their words must be zero.
+   */
+  placeInRecords(first: number, words: Int32Array, base: number, stride: number, slotOf: readonly number[]): void {
+    if (!(Number.isInteger(first) && first >= 0 && first <= this.positionOwners)) {
+      throw new RangeError(`TimerQueue.placeInRecords: owners from ${first} must be the last ids (positions cover 0..${this.positionOwners - 1})`);
+    }
+    for (let i = 0; i < this.size_; i++) {
+      if (this.owners[i]! >= first) throw new Error(`TimerQueue.placeInRecords: owner ${this.owners[i]} already has a timer armed`);
+    }
+    const slots = Math.max(0, ...slotOf) + 1;
+    const count = this.ownerCount - first;
+    if (count > 0 && base + (count - 1) * stride + slots > words.length) {
+      throw new RangeError(`TimerQueue.placeInRecords: ${count} records of ${stride} words from ${base} do not fit`);
+    }
+    this.recSlotOf.fill(-1);
+    slotOf.forEach((slot, kind) => (this.recSlotOf[kind] = slot));
+    this.recSlots = slots;
+    this.recFirst = first;
+    this.recWords = words;
+    this.recBase = base;
+    this.recStride = stride;
+    this.positionOwners = first;
   }
 
   /** Number of armed timers. */
@@ -65,14 +122,23 @@ export class TimerQueue {
    *  an application's objects). The positions array is replaced by a larger one. */
   growOwners(count: number): void {
     if (count <= this.ownerCount) return;
+    if (this.recFirst !== NO_RECORDS || this.positionOwners !== this.ownerCount) {
+      throw new Error('TimerQueue.growOwners: a queue with record owners does not grow');
+    }
     const positions = new Int32Array(count * this.slotsPerOwner).fill(-1);
     positions.set(this.positions.subarray(0, this.ownerCount * this.slotsPerOwner));
     this.positions = positions;
     this.ownerCount = count;
+    this.positionOwners = count;
   }
 
   /** Whether `owner` has any timer armed. */
   hasAny(owner: TimerOwner): boolean {
+    if (owner >= this.recFirst) {
+      const r = this.recordOf(owner);
+      for (let s = 0; s < this.recSlots; s++) if (this.recWords[r + s] !== 0) return true;
+      return false;
+    }
     const base = this.slotOf(owner, 0);
     for (let s = 0; s < this.slotsPerOwner; s++) if (this.positions[base + s]! >= 0) return true;
     return false;
@@ -85,15 +151,16 @@ export class TimerQueue {
     if (!(kind >= 0 && kind < TimerKind.Count && kind % 1 === 0)) {
       throw new RangeError(`TimerQueue.arm: no timer kind ${kind}`);
     }
-    const p = this.slotOf(owner, kind);
     const seq = this.nextSeq++;
-    const i = this.positions[p]!;
+    const i = this.positionOf(owner, kind);
     if (i >= 0) {
-      this.checkEntry(owner, kind, i);
-      this.deadlines[i] = deadline;
-      this.seqs[i] = seq;
-      this.restore(i);
-      return;
+      if (this.holds(owner, kind, i)) {
+        this.deadlines[i] = deadline;
+        this.seqs[i] = seq;
+        this.restore(i);
+        return;
+      }
+      this.removeAt(i); // a record slot's other kind gives way
     }
     const at = this.size_;
     this.ensureCapacity(at + 1);
@@ -104,14 +171,20 @@ export class TimerQueue {
 
   /** Disarm `owner`'s timer `kind`; no effect if it is not armed. */
   cancel(owner: TimerOwner, kind: TimerKind): void {
-    const i = this.positions[this.slotOf(owner, kind)]!;
-    if (i < 0) return;
-    this.checkEntry(owner, kind, i);
-    this.removeAt(i);
+    const i = this.positionOf(owner, kind);
+    if (i >= 0 && this.holds(owner, kind, i)) this.removeAt(i);
   }
 
   /** Disarm every timer of `owner` (the release path of a connection). */
   cancelAll(owner: TimerOwner): void {
+    if (owner >= this.recFirst) {
+      const r = this.recordOf(owner);
+      for (let s = 0; s < this.recSlots; s++) {
+        const i = this.recWords[r + s]! - 1;
+        if (i >= 0) this.removeAt(i);
+      }
+      return;
+    }
     const base = this.slotOf(owner, 0);
     for (let s = 0; s < this.slotsPerOwner; s++) {
       const i = this.positions[base + s]!;
@@ -120,13 +193,14 @@ export class TimerQueue {
   }
 
   isArmed(owner: TimerOwner, kind: TimerKind): boolean {
-    return this.positions[this.slotOf(owner, kind)]! >= 0;
+    const i = this.positionOf(owner, kind);
+    return i >= 0 && this.kinds[i] === kind;
   }
 
   /** The deadline of an armed timer, Infinity when unarmed. */
   deadlineOf(owner: TimerOwner, kind: TimerKind): number {
-    const i = this.positions[this.slotOf(owner, kind)]!;
-    return i < 0 ? Infinity : this.deadlines[i]!;
+    const i = this.positionOf(owner, kind);
+    return i >= 0 && this.kinds[i] === kind ? this.deadlines[i]! : Infinity;
   }
 
   /** Armed timers of one kind (for stack.stats()). */
@@ -162,25 +236,59 @@ export class TimerQueue {
 
   // ---- heap internals -------------------------------------------------------
 
+  /** The heap position of (owner, kind)'s slot, -1 when it holds nothing. */
+  private positionOf(owner: TimerOwner, kind: number): number {
+    if (owner >= this.recFirst) return this.recWords[this.recordOf(owner) + this.recSlot(kind)]! - 1;
+    return this.positions[this.slotOf(owner, kind)]!;
+  }
+
+  /** Set (owner, kind)'s slot to heap position i (-1: none). */
+  private setPosition(owner: number, kind: number, i: number): void {
+    if (owner >= this.recFirst) {
+      this.recWords[this.recBase + (owner - this.recFirst) * this.recStride + this.recSlotOf[kind]!] = i + 1;
+    } else {
+      this.positions[owner * this.slotsPerOwner + (kind % this.slotsPerOwner)] = i;
+    }
+  }
+
   /** The positions word of (owner, kind); an owner outside the range is a bug. */
   private slotOf(owner: TimerOwner, kind: number): number {
-    if (!(owner >= 0 && owner < this.ownerCount && owner % 1 === 0)) {
-      throw new RangeError(`TimerQueue: no owner ${owner} (ids 0..${this.ownerCount - 1})`);
+    if (!(owner >= 0 && owner < this.positionOwners && owner % 1 === 0)) {
+      throw new RangeError(`TimerQueue: no owner ${owner} (ids 0..${this.positionOwners - 1})`);
     }
     return owner * this.slotsPerOwner + (kind % this.slotsPerOwner);
   }
 
-  /** Guards against a slot shared by two kinds of one owner: a silent mismatch would corrupt both. */
-  private checkEntry(owner: TimerOwner, kind: TimerKind, i: number): void {
-    if (this.owners[i] !== owner || this.kinds[i] !== kind) {
-      throw new Error(`TimerQueue: owner ${owner}'s slot for kind ${kind} points at entry ${i} of owner ${this.owners[i]}, kind ${this.kinds[i]}`);
+  /** First word of a record owner's slots. */
+  private recordOf(owner: TimerOwner): number {
+    if (!(owner < this.ownerCount && owner % 1 === 0)) {
+      throw new RangeError(`TimerQueue: no owner ${owner} (ids 0..${this.ownerCount - 1})`);
     }
+    return this.recBase + (owner - this.recFirst) * this.recStride;
+  }
+
+  private recSlot(kind: number): number {
+    const slot = this.recSlotOf[kind]!;
+    if (slot < 0) throw new RangeError(`TimerQueue: owners in records have no slot for kind ${kind}`);
+    return slot;
+  }
+
+  /**
+   * Whether heap entry i, found in (owner, kind)'s slot, is that timer. In a
+   * record slot another kind may hold it (kinds that share a slot). Elsewhere
+   * a slot shared by two kinds of one owner is a bug, refused: a silent
+   * mismatch would corrupt both.
+   */
+  private holds(owner: TimerOwner, kind: TimerKind, i: number): boolean {
+    if (this.owners[i] === owner && this.kinds[i] === kind) return true;
+    if (this.owners[i] === owner && owner >= this.recFirst) return false;
+    throw new Error(`TimerQueue: owner ${owner}'s slot for kind ${kind} points at entry ${i} of owner ${this.owners[i]}, kind ${this.kinds[i]}`);
   }
 
   private removeAt(i: number): void {
     const owner = this.owners[i]!;
     const kind = this.kinds[i]!;
-    this.positions[owner * this.slotsPerOwner + (kind % this.slotsPerOwner)] = -1;
+    this.setPosition(owner, kind, -1);
     this.perKind[kind]!--;
     const last = --this.size_;
     if (i === last) return;
@@ -240,7 +348,7 @@ export class TimerQueue {
     this.kinds[i] = kind;
     this.deadlines[i] = deadline;
     this.seqs[i] = seq;
-    this.positions[owner * this.slotsPerOwner + (kind % this.slotsPerOwner)] = i;
+    this.setPosition(owner, kind, i);
   }
 
   private ensureCapacity(n: number): void {

@@ -94,30 +94,31 @@ describe('--heap', () => {
 });
 
 describe('connection capacity', () => {
-  it('fits half the arena by default and all but the rings and 2M at most, 296 bytes a connection', () => {
-    expect(CONNECTION_ARENA_BYTES).toBe(296);
+  it('fits half the arena by default and all but the rings and 2M at most, 256-byte records and their hash', () => {
+    expect(CONNECTION_ARENA_BYTES).toBe(256);
     const cases: [number, number | undefined, number, number][] = [
-      [16, undefined, 3542, 3542],
-      [40, undefined, 38_967, 74_392],
-      [40, 12, 46_052, 88_562],
-      [128, undefined, 132_843, 262_144],
+      [16, undefined, 4032, 4032],
+      [40, undefined, 44_032, 83_968],
+      [40, 12, 52_224, 100_352],
+      [128, undefined, 149_504, 294_912],
     ];
     for (const [mem, heap, byDefault, most] of cases) {
       const s = splitBudget(mem * MIB, heap === undefined ? undefined : heap * MIB);
       expect([connectionCapacity(s), maxConnectionCapacity(s)], `${mem}M`).toEqual([byDefault, most]);
-      // What the stack then takes really fits: the table and its hash, and 8 timer words each.
-      const taken = TcbTable.bytesFor(most) + most * 8 * 4;
-      expect(taken).toBeLessThanOrEqual(s.arenaBytes - MIB - 2 * MIB);
+      // What the stack then takes really fits (the timers' words are in the
+      // records), and one more would not.
+      expect(TcbTable.bytesFor(most)).toBeLessThanOrEqual(s.arenaBytes - MIB - 2 * MIB);
+      expect(TcbTable.bytesFor(most + 1)).toBeGreaterThan(s.arenaBytes - MIB - 2 * MIB);
     }
   });
 
   it('says where the number comes from at boot', () => {
     const s = splitBudget(40 * MIB);
     expect(describeCapacity(s, connectionCapacity(s), false)).toBe(
-      'tcp: up to 38967 connections (arena 24M - 1M rings - 12M for data, 296 bytes each; --max-connections up to 74392); ' +
+      'tcp: up to 44032 connections (arena 24M - 1M rings - 12M for data, 256 bytes each and the hash; --max-connections up to 83968); ' +
         'no new connection while the old generation holds more than 10.4M',
     );
-    expect(describeCapacity(s, 1000, true)).toMatch(/^tcp: up to 1000 connections \(as given: arena 24M - 1M rings - 22\.7M for data/);
+    expect(describeCapacity(s, 1000, true)).toMatch(/^tcp: up to 1000 connections \(as given: arena 24M - 1M rings - 22\.8M for data/);
   });
 });
 

@@ -58,7 +58,7 @@ describe('uk run: bad input', () => {
     await expectUsage(['--heap', 'lots', 'echo'], /^uk: --heap: invalid size 'lots'/);
     await expectUsage(['--heap', '8M', 'echo'], /^uk: heap 8M does not fit a 40M budget/);
     await expectUsage(['--max-connections', '1.5', 'echo'], /^uk: --max-connections 1\.5: expected a whole number/);
-    await expectUsage(['--max-connections', '900000', 'echo'], /^uk: max connections 900000: this budget's arena holds 1 to 74392 control blocks/);
+    await expectUsage(['--max-connections', '900000', 'echo'], /^uk: max connections 900000: this budget's arena holds 1 to 83968 control blocks/);
   });
 
   it('a malformed or non-loopback hostfwd', async () => {

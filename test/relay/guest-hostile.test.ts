@@ -89,7 +89,7 @@ describe('uk run relay under hostile peers', () => {
   });
 
   it('more idle connections than its connection table holds: refused and counted, it stays up, and a pair completes', { timeout: 180_000 }, async () => {
-    // A table of 600 (a 40M guest holds 38,967 by default): 1,000 idle sockets overflow it.
+    // A table of 600 (a 40M guest holds 44,032 by default): 1,000 idle sockets overflow it.
     const g = await boot('40M', [], ['--max-connections', '600']);
     const idle = await openIdle(g.ports.handshake, 1_000, (i) => `127.62.0.${(i % 20) + 1}`, 200);
     await sleep(4_000);

@@ -288,6 +288,48 @@ describe('TimerQueue', () => {
     expect(() => new TimerQueue(4, 8, new Int32Array(31))).toThrow(RangeError);
   });
 
+  it('keeps record owners\' positions in their records, kinds of one slot displacing each other', () => {
+    // Owners 0..1 in `positions`, owners 2..4 in records of 6 words from word 10, slots at word 1.
+    const [K0, K1, K2, K3] = [0, 1, 2, 3] as TimerKind[];
+    const words = new Int32Array(40);
+    const q = new TimerQueue(5, 8, undefined, 3);
+    expect(() => q.arm(3, TimerKind.TcpFirst, 1)).toThrow(/no owner 3/); // not placed yet: refused
+    // Kinds 0 and 1 share slot 0, kind 2 has slot 1; kind 3 has none.
+    q.placeInRecords(2, words, 10 + 1, 6, [0, 0, 1]);
+    q.arm(3, K0, 50);
+    expect(words[10 + 6 + 1]).toBe(1); // heap position 0, stored + 1
+    q.arm(3, K2, 40);
+    expect([words[17], words[18]]).toEqual([2, 1]); // the earlier deadline moved to the top
+    expect([q.isArmed(3, K0), q.isArmed(3, K1), q.isArmed(3, K2)]).toEqual([true, false, true]);
+    // Kind 1 asked about, cancelled, or its deadline: the slot is kind 0's, nothing changes.
+    q.cancel(3, K1);
+    expect([q.deadlineOf(3, K1), q.deadlineOf(3, K0), q.size]).toEqual([Infinity, 50, 2]);
+    // Arming kind 1 displaces kind 0: one timer in the slot, counted once.
+    q.arm(3, K1, 60);
+    expect([q.isArmed(3, K0), q.deadlineOf(3, K1), q.size, q.countByKind(K0), q.countByKind(K1)]).toEqual([false, 60, 2, 0, 1]);
+    expect(() => q.arm(3, K3, 1)).toThrow(/no slot for kind 3/);
+    expect(() => q.arm(5, K0, 1)).toThrow(/no owner 5/);
+    q.arm(1, TimerKind.ArpRetry, 45); // an owner in `positions` is untouched by all this
+    const fired: string[] = [];
+    q.expire(100, (o, k) => fired.push(`${o}/${k}`));
+    expect(fired).toEqual([`3/2`, `1/${TimerKind.ArpRetry}`, `3/1`]);
+    expect(Array.from(words).every((w) => w === 0)).toBe(true); // all slots back to unarmed
+    expect(q.hasAny(3)).toBe(false);
+    q.arm(4, K2, 7);
+    q.cancelAll(4);
+    expect([q.size, words[10 + 12 + 2]]).toEqual([0, 0]);
+  });
+
+  it('places records only for the last owners, before they arm, where they fit', () => {
+    const q = new TimerQueue(5, 8);
+    expect(() => q.placeInRecords(2, new Int32Array(10), 0, 6, [0, 1])).toThrow(/do not fit/);
+    q.arm(4, TimerKind.TcpFirst, 1);
+    expect(() => q.placeInRecords(2, new Int32Array(40), 0, 6, [0, 1])).toThrow(/already has a timer armed/);
+    expect(() => new TimerQueue(5, 8, undefined, 6)).toThrow(RangeError);
+    const grows = new TimerQueue(2, 8, undefined, 1);
+    expect(() => grows.growOwners(4)).toThrow(/does not grow/);
+  });
+
   it('TimerIds hands out consecutive ranges within its total', () => {
     const ids = new TimerIds(10);
     expect([ids.reserve(1), ids.reserve(4), ids.reserve(5)]).toEqual([0, 1, 5]);

@@ -111,6 +111,23 @@ describe.each(ENGINES)('TCP close (%s)', (engine) => {
     expect(p.tcp.stats().counters.finWait2Timeouts).toBe(1);
   });
 
+  it('an orphaned FIN_WAIT_2 with keepalive on: its timer takes keepalive\'s slot, and turning keepalive on again does not take it back', async () => {
+    const p = await TcpPeer.create(engine, { tcp: { finWait2Timeout: 10_000, keepalive: true, keepaliveIdle: 2_000, keepaliveInterval: 1_000 } });
+    const { conn, theirs, ours } = await p.accept();
+    expect(p.tcp.stats().timers.keepalive).toBe(1);
+    conn.close();
+    p.expect({ flags: FIN | ACK });
+    p.inject({ flags: ACK, seq: theirs, ack: add(ours, 1) });
+    expect(p.tcp.stats().timers).toMatchObject({ finWait2: 1, keepalive: 0 });
+    conn.setKeepAlive(true);
+    expect(p.tcp.stats().timers).toMatchObject({ finWait2: 1, keepalive: 0 });
+    p.advance(9_999);
+    p.expectNone(); // no keepalive probe in FIN_WAIT_2's place
+    p.advance(1);
+    p.expect({ flags: RST | ACK });
+    expect(await conn.closed).toEqual({ reason: 'timeout', detail: 'finWait2' });
+  });
+
   it('TIME_WAIT record: re-ACKs a retransmitted FIN and restarts 2*MSL; ignores RST; drops late ACKs', async () => {
     const p = await TcpPeer.create(engine, { tcp: { msl: MSL } });
     const { conn, theirs, ours } = await p.accept();
