@@ -18,6 +18,7 @@ import { CHUNK_SIZE, D, Kind, T, TCB_WORDS, TCP_ACK, TCP_RST, TCP_SYN, TF, X } f
 import type { TimerKind, TimerOwner, TransportHandler, TransportLower } from '../layers.js';
 import type { TimerQueue } from '../time/timers.js';
 import { ADMISSION_DEFAULTS, Admission } from '../admission.js';
+import { takeRegion, type ArenaRegion } from '../arena-region.js';
 import { ChunkLinks } from './chunk-links.js';
 import { Connection, type ConnectionCore } from './connection.js';
 import type { TcpContext } from './context.js';
@@ -77,6 +78,8 @@ export class Tcp implements TransportHandler, TcpContext, ConnectionCore, Listen
   readonly table: TcbTable;
   /** Timer owner id of record 0 (record i's is timerBase + i). */
   readonly timerBase: number;
+  /** The arena region of the TIME_WAIT records. */
+  private readonly timeWaitRegion: ArenaRegion;
 
   private readonly ports: PortTable;
   private readonly links: ChunkLinks;
@@ -130,12 +133,27 @@ export class Tcp implements TransportHandler, TcpContext, ConnectionCore, Listen
     this.links = new ChunkLinks(this.hot);
     this.timerBase = firstTimerId + 1;
     timers.placeInRecords(this.timerBase, new Int32Array(this.hot.buffer, 0, this.hot.buffer.byteLength >>> 2), this.table.at(0) + T.TIMERS, TCB_WORDS, TCB_TIMER_SLOTS);
-    this.timeWait = new TimeWaitTable(timers, this.opts.maxTimeWait, 2 * this.opts.msl, randomU32(), firstTimerId);
+    // The TIME_WAIT records are a table region too; if it does not fit, the control blocks' is given back.
+    try {
+      this.timeWaitRegion = takeRegion(this.hot, TimeWaitTable.bytesFor(this.opts.maxTimeWait), TIME_WAIT_REGION_ID);
+    } catch (err) {
+      this.table.release();
+      throw err;
+    }
+    this.timeWait = new TimeWaitTable(timers, this.opts.maxTimeWait, 2 * this.opts.msl, randomU32(), firstTimerId, {
+      buffer: this.hot.buffer,
+      at: this.timeWaitRegion.offset,
+    });
     this.ports = new PortTable(this.table, this.timeWait);
   }
 
   now(): number {
     return this.lower.clock.now();
+  }
+
+  /** Arena chunks of TCP's fixed tables: the control blocks with their hash, and the TIME_WAIT records. */
+  get tableChunks(): number {
+    return this.table.chunks + this.timeWaitRegion.chunks;
   }
 
   // =========================================================================
@@ -1064,6 +1082,9 @@ export class Tcp implements TransportHandler, TcpContext, ConnectionCore, Listen
     };
   }
 }
+
+/** Arena table region id of the TIME_WAIT records (the control blocks' is 1, the stack's timers' 2). */
+const TIME_WAIT_REGION_ID = 3;
 
 /** Timer owner ids a Tcp needs: one for its TIME_WAIT table, one per control
  *  block (the last ids of the queue: their positions live in the records). */

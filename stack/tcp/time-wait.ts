@@ -7,11 +7,12 @@
 // oldest record is recycled (counted). All records last 2*MSL, so insertion
 // order is expiry order and one timer (on the table itself) covers them all.
 //
-// Records live in typed arrays allocated once with the table (about 54 bytes
-// per record of maxTimeWait), indexed by an open-addressing hash: closing
-// connections never allocates on the JS heap, so the heap a busy server holds
-// for its closed connections is a constant, not a function of its traffic
-// (issue #499 was exactly that function).
+// Records live in typed arrays made once with the table (about 44-52 bytes
+// per record of maxTimeWait, TimeWaitTable.bytesFor), indexed by an
+// open-addressing hash; in a stack they are views of an arena region taken
+// beside the control block table, so closing connections never allocates
+// and the memory closed connections hold is a constant of the arena, not a
+// function of traffic (issue #499 was exactly that function).
 import { TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN } from '../hotpath/layout.js';
 import type { TimerQueue } from '../time/timers.js';
 import type { TcpContext } from './context.js';
@@ -19,6 +20,13 @@ import { MAX_TIME_WAIT_RECORDS } from './options.js';
 import { sendBareAck } from './output.js';
 import type { Segment } from './segment.js';
 import { TcpTimer } from './timer-kinds.js';
+
+/** Hash buckets for `limit` records: at most half full, so probe runs stay short. */
+function bucketsFor(limit: number): number {
+  let buckets = 2;
+  while (buckets < 2 * limit) buckets *= 2;
+  return buckets;
+}
 
 /** A record's handle: its slot in the table. */
 export type TimeWaitSlot = number;
@@ -58,26 +66,42 @@ export class TimeWaitTable {
     private readonly hashSeed: number,
     /** The table's one timer's owner id. */
     readonly timerId: number,
+    /** Zeroed memory for the records, bytesFor(limit) bytes from `at` (8-byte aligned); its own when absent. */
+    memory?: { buffer: ArrayBufferLike; at: number },
   ) {
     if (!Number.isInteger(limit) || limit < 1 || limit > MAX_TIME_WAIT_RECORDS) {
       throw new RangeError(`TIME_WAIT table size must be a whole number in 1..${MAX_TIME_WAIT_RECORDS}, got ${limit}`);
     }
-    this.localAddr = new Uint32Array(limit);
-    this.localPort = new Uint16Array(limit);
-    this.remotePort = new Uint16Array(limit);
-    this.remoteAddr = new Uint32Array(limit);
-    this.rcvNxt = new Uint32Array(limit);
-    this.sndNxt = new Uint32Array(limit);
-    this.expiry = new Float64Array(limit);
-    this.older = new Int32Array(limit);
-    this.newer = new Int32Array(limit);
+    const buckets = bucketsFor(limit);
+    const bytes = TimeWaitTable.bytesFor(limit);
+    const buffer = memory?.buffer ?? new ArrayBuffer(bytes);
+    let at = memory?.at ?? 0;
+    if (at % 8 !== 0 || at + bytes > buffer.byteLength) throw new RangeError(`TIME_WAIT table: ${bytes} bytes at ${at} do not fit`);
+    // Widest first, so every array is aligned.
+    const take = <A>(make: (b: ArrayBufferLike, o: number, n: number) => A, width: number, n: number): A => {
+      const view = make(buffer, at, n);
+      at += width * n;
+      return view;
+    };
+    this.expiry = take((b, o, n) => new Float64Array(b, o, n), 8, limit);
+    this.localAddr = take((b, o, n) => new Uint32Array(b, o, n), 4, limit);
+    this.remoteAddr = take((b, o, n) => new Uint32Array(b, o, n), 4, limit);
+    this.rcvNxt = take((b, o, n) => new Uint32Array(b, o, n), 4, limit);
+    this.sndNxt = take((b, o, n) => new Uint32Array(b, o, n), 4, limit);
+    this.older = take((b, o, n) => new Int32Array(b, o, n), 4, limit);
+    this.newer = take((b, o, n) => new Int32Array(b, o, n), 4, limit);
+    this.buckets = take((b, o, n) => new Int32Array(b, o, n), 4, buckets);
+    this.localPort = take((b, o, n) => new Uint16Array(b, o, n), 2, limit);
+    this.remotePort = take((b, o, n) => new Uint16Array(b, o, n), 2, limit);
     for (let i = 0; i < limit; i++) this.newer[i] = i + 1 < limit ? i + 1 : NO_RECORD;
     this.free = 0;
-    // At most half full: probe runs stay short.
-    let buckets = 2;
-    while (buckets < 2 * limit) buckets *= 2;
-    this.buckets = new Int32Array(buckets);
     this.mask = buckets - 1;
+  }
+
+  /** Bytes a table of `limit` records takes: 36 a record, a 4-byte bucket for
+   *  every half record (a power of two). */
+  static bytesFor(limit: number): number {
+    return limit * 36 + bucketsFor(limit) * 4;
   }
 
   /** The record of (localAddr, localPort, remote), or with localAddr

@@ -395,8 +395,8 @@ export class TcpPeer {
     const live = Object.entries(s.byState).filter(([name, n]) => n !== 0 && name !== 'LISTEN');
     expect(live).toEqual([]);
     // The control block table is the only thing left: the chunks it took at boot.
-    expect(this.hot.chunksByKind(OwnerKind.Table), 'table chunks').toBe(this.tcp.table.chunks);
-    expect(this.hot.chunksInUse() - this.tcp.table.chunks, 'arena chunks in use').toBe(0);
+    expect(this.hot.chunksByKind(OwnerKind.Table), 'table chunks').toBe(this.tcp.tableChunks);
+    expect(this.hot.chunksInUse() - this.tcp.tableChunks, 'arena chunks in use').toBe(0);
     expect(this.hot.badFrees(), 'bad frees').toBe(0);
   }
 

@@ -119,7 +119,7 @@ describe.each(ENGINES)('TCP with SYN cookies (%s)', (engine) => {
     expect(after.byState.SYN_RECEIVED).toBe(2);
     expect(after.counters.synCookiesSent).toBe(100_000);
     expect(after.counters.passiveOpens).toBe(before.counters.passiveOpens);
-    expect(p.hot.chunksInUse() - p.tcp.table.chunks, "chunks beyond the control block table").toBe(0);
+    expect(p.hot.chunksInUse() - p.tcp.tableChunks, "chunks beyond the fixed tables").toBe(0);
   });
 
   it('a legitimate client completes its handshake through a cookie and exchanges data', async () => {

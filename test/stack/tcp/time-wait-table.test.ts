@@ -128,6 +128,23 @@ describe('TIME_WAIT table', () => {
     }
   });
 
+  it('keeps its records in memory it is given (an arena region in a stack), bytesFor(limit) of it', () => {
+    const limit = 100;
+    const bytes = TimeWaitTable.bytesFor(limit);
+    expect(bytes).toBe(limit * 36 + 256 * 4);
+    const memory = new ArrayBuffer(bytes + 16);
+    const table = new TimeWaitTable(new TimerQueue(1), limit, DURATION, 3, 0, { buffer: memory, at: 8 });
+    table.add(LOCAL, 80, 0x0a000001, 1024, 5, 6, 0);
+    expect(table.has(80, remoteKeyOf(0x0a000001, 1024))).toBe(true);
+    // The record went into the given bytes, and none outside them.
+    const all = new Uint8Array(memory);
+    expect(all.subarray(8, 8 + bytes).some((b) => b !== 0)).toBe(true);
+    expect([...all.subarray(0, 8), ...all.subarray(8 + bytes)].every((b) => b === 0)).toBe(true);
+    // Too little room, or misaligned, is refused.
+    expect(() => new TimeWaitTable(new TimerQueue(1), limit, DURATION, 3, 0, { buffer: memory, at: 24 })).toThrow(/do not fit/);
+    expect(() => new TimeWaitTable(new TimerQueue(1), limit, DURATION, 3, 0, { buffer: memory, at: 4 })).toThrow(/do not fit/);
+  });
+
   it('clear() drops every record and the timer', () => {
     const timers = new TimerQueue(1);
     const table = new TimeWaitTable(timers, 64, DURATION, 7, 0);
