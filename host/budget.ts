@@ -113,7 +113,12 @@ const MAX_CONNECTIONS = 0xffffff;
 /** The largest table (records and hash, tcbTableBytes) that fits the arena
  *  beside the rings and `data` bytes. */
 function fitting(split: MemorySplit, data: number): number {
-  const room = split.arenaBytes - RING_BYTES - data;
+  return connectionsFitting(split.arenaBytes - RING_BYTES - data);
+}
+
+/** The most connections whose table (records and hash, tcbTableBytes) fits
+ *  `room` bytes, from 64 up to the 24-bit owner ids' limit. */
+export function connectionsFitting(room: number): number {
   let lo = MIN_CONNECTIONS;
   let hi = MAX_CONNECTIONS;
   if (tcbTableBytes(hi) <= room) return hi;

@@ -8,6 +8,7 @@ import { formatMac, type Clock, type EngineName, type PortOptions, type VSwitch 
 import { openTap } from './devices/tap.js';
 import { attachToVSwitch } from './devices/vswitch-backend.js';
 import { createEngine } from './hotpath.js';
+import { connectionsFitting } from './budget.js';
 import { bridge } from './link/bridge.js';
 import type { TenderLink } from './link/tender-device.js';
 import { parseHostForwards, startUserNet, UsageError, type HostForward } from './net/user.js';
@@ -36,6 +37,15 @@ export interface BackendContext {
 
 /** Smallest arena of the user-mode gateway. */
 const GATEWAY_MIN_ARENA = 16 * 1024 * 1024;
+/** The gateway relays each guest connection to a host socket, so the tender's
+ *  open-file limit (20,000 on a typical machine) bounds it before its table does. */
+const GATEWAY_MAX_CONNECTIONS = 16_384;
+
+/** The gateway's connection table: a quarter of its arena (the rest carries
+ *  the relayed bytes), at most GATEWAY_MAX_CONNECTIONS (16M: 16,128). */
+export function gatewayConnections(arenaBytes: number): number {
+  return Math.min(GATEWAY_MAX_CONNECTIONS, connectionsFitting(Math.floor(arenaBytes / 4)));
+}
 
 /** Parse --net: `user`, `user:hostfwd=...`, `tap:IFNAME`. */
 export function parseNet(text: string): NetSpec {
@@ -67,8 +77,10 @@ export async function openBackend(spec: NetSpec, ctx: BackendContext): Promise<B
 async function openUser(hostfwd: HostForward[], ctx: BackendContext): Promise<Backend> {
   const { guest } = ctx;
   if (guest.gateway === null) throw new UsageError('--net user needs a gateway address (--gateway)');
-  const hotpath = await createEngine(ctx.engine, Math.max(GATEWAY_MIN_ARENA, ctx.arenaBytes));
+  const arenaBytes = Math.max(GATEWAY_MIN_ARENA, ctx.arenaBytes);
+  const hotpath = await createEngine(ctx.engine, arenaBytes);
   const net = await startUserNet({
+    tcp: { maxConnections: gatewayConnections(arenaBytes) },
     link: ctx.link,
     hotpath,
     clock: ctx.clock,

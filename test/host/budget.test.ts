@@ -5,10 +5,11 @@
 import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 import {
-  BudgetError, CONNECTION_ARENA_BYTES, connectionCapacity, describeCapacity, describeSplit, formatBytes, maxConnectionCapacity, parseSize,
+  BudgetError, CONNECTION_ARENA_BYTES, connectionCapacity, connectionsFitting, describeCapacity, describeSplit, formatBytes, maxConnectionCapacity, parseSize,
   splitBudget,
 } from '../../host/budget.js';
 import { TcbTable } from '../../stack/tcp/tcb-table.js';
+import { gatewayConnections } from '../../host/net-backend.js';
 
 const MIB = 1024 * 1024;
 
@@ -128,5 +129,15 @@ describe('formatBytes', () => {
     expect(formatBytes(1536 * MIB)).toBe('1.5G');
     expect(formatBytes(12 * 1024)).toBe('12K');
     expect(formatBytes(100)).toBe('100');
+  });
+});
+
+describe('the user-mode gateway\'s connection table', () => {
+  it('takes a quarter of its arena, at most 16,384', () => {
+    expect(gatewayConnections(16 * MIB)).toBe(16_128);
+    expect(TcbTable.bytesFor(16_128)).toBeLessThanOrEqual(4 * MIB);
+    expect(TcbTable.bytesFor(16_129)).toBeGreaterThan(4 * MIB);
+    expect(gatewayConnections(28 * MIB)).toBe(16_384);
+    expect(connectionsFitting(0)).toBe(64);
   });
 });
