@@ -68,6 +68,9 @@ export interface HotPath {
   encodeArp(slot: number): number;
 
   // ---- Sequence numbers (mod 2^32) --------------------------------------
+  // (TCP calls the TypeScript twins in ts-seq.ts directly: a call into Wasm
+  // costs more than the comparison. Both engines keep them, held to the same
+  // answers by the agreement tests, for work that moves into the engine whole.)
   seqLt(a: number, b: number): boolean;
   seqLe(a: number, b: number): boolean;
   seqGt(a: number, b: number): boolean;

@@ -13,6 +13,7 @@
 import { CHUNK_SIZE, X } from '../hotpath/layout.js';
 import type { HotPath } from '../hotpath/engine.js';
 import { ChunkLinks } from './chunk-links.js';
+import { seqAdd, seqDiff, seqLe, seqLt } from '../hotpath/ts-seq.js';
 
 /** State words of a queue, from its first: */
 const HEAD = 0; // arena offset of the first byte (0: empty)
@@ -88,9 +89,9 @@ export class ChunkQueue {
     while (done < n) {
       const at = this.reserveTail();
       if (at < 0) break;
-      const k = Math.min(CHUNK_SIZE - ((at - this.links.hot.chunksBase) % CHUNK_SIZE), n - done);
+      const k = Math.min(CHUNK_SIZE - ((at - this.links.base) % CHUNK_SIZE), n - done);
       bytes.copyWithin(at, src + done, src + done + k);
-      this.s[this.at + LEN] = this.length + k;
+      this.s[this.at + LEN] += k;
       done += k;
     }
     return done;
@@ -103,9 +104,9 @@ export class ChunkQueue {
     while (done < n) {
       const at = this.reserveTail();
       if (at < 0) break;
-      const k = Math.min(CHUNK_SIZE - ((at - this.links.hot.chunksBase) % CHUNK_SIZE), n - done);
+      const k = Math.min(CHUNK_SIZE - ((at - this.links.base) % CHUNK_SIZE), n - done);
       bytes.set(src.subarray(srcOff + done, srcOff + done + k), at);
-      this.s[this.at + LEN] = this.length + k;
+      this.s[this.at + LEN] += k;
       done += k;
     }
     return done;
@@ -381,25 +382,24 @@ export class Reassembly {
    * the segment is a duplicate, a bound is reached, or the arena has no chunk.
    */
   insert(seq: number, len: number, src: number, maxSegments: number, maxChunks: number): boolean {
-    const hot = this.links.hot;
     let b = this.base();
     const w = this.w;
     const n = b < 0 ? 0 : w[b + X.RANGES]!;
     // Find the first stored range that ends after seq.
     let i = 0;
-    while (i < n && hot.seqLe(hot.seqAdd(w[b + X.RANGE_SEQ + i]!, w[b + X.RANGE_LEN + i]!), seq)) i++;
+    while (i < n && seqLe(seqAdd(w[b + X.RANGE_SEQ + i]!, w[b + X.RANGE_LEN + i]!), seq)) i++;
     // Trim the front against range i-1 (ends at or before seq: no overlap) and i.
-    if (i < n && hot.seqLe(w[b + X.RANGE_SEQ + i]!, seq)) {
-      const cut = hot.seqDiff(hot.seqAdd(w[b + X.RANGE_SEQ + i]!, w[b + X.RANGE_LEN + i]!), seq);
+    if (i < n && seqLe(w[b + X.RANGE_SEQ + i]!, seq)) {
+      const cut = seqDiff(seqAdd(w[b + X.RANGE_SEQ + i]!, w[b + X.RANGE_LEN + i]!), seq);
       if (cut >= len) return false; // fully held already
-      seq = hot.seqAdd(seq, cut);
+      seq = seqAdd(seq, cut);
       src += cut;
       len -= cut;
       i++;
     }
     // Trim the back against the next stored range.
     if (i < n) {
-      const gap = hot.seqDiff(w[b + X.RANGE_SEQ + i]!, seq);
+      const gap = seqDiff(w[b + X.RANGE_SEQ + i]!, seq);
       if (gap < len) len = gap;
     }
     if (len <= 0) return false;
@@ -415,7 +415,7 @@ export class Reassembly {
       if (k === 0) break;
       stored = true;
       if (w[b + X.RANGE_SEQ + i] === seq) i++; // a new range was made at i (not merged into i-1)
-      seq = hot.seqAdd(seq, k);
+      seq = seqAdd(seq, k);
       src += k;
       len -= k;
     }
@@ -448,7 +448,7 @@ export class Reassembly {
     // Only within the tail chunk: a range never spans two chunks, even two
     // that happen to be neighbours in the arena.
     const extends_ = prev >= 0 && tailUsed > 0 && w[b + X.RANGE_OFF + prev]! + w[b + X.RANGE_LEN + prev]! === at &&
-      this.links.hot.seqAdd(w[b + X.RANGE_SEQ + prev]!, w[b + X.RANGE_LEN + prev]!) === seq;
+      seqAdd(w[b + X.RANGE_SEQ + prev]!, w[b + X.RANGE_LEN + prev]!) === seq;
     if (!extends_) {
       if (n >= maxRanges) return 0;
       for (const field of RANGE_FIELDS) w.copyWithin(b + field + i + 1, b + field + i, b + field + n);
@@ -471,18 +471,17 @@ export class Reassembly {
    * receive queue, dropping what lies before rcvNxt. Returns the new rcvNxt.
    */
   drainInto(rcvNxt: number, queue: ChunkQueue): number {
-    const hot = this.links.hot;
     const w = this.w;
     const b = this.base();
     if (b < 0) return rcvNxt;
-    while (w[b + X.RANGES]! > 0 && hot.seqLe(w[b + X.RANGE_SEQ]!, rcvNxt)) {
+    while (w[b + X.RANGES]! > 0 && seqLe(w[b + X.RANGE_SEQ]!, rcvNxt)) {
       const seq = w[b + X.RANGE_SEQ]!;
       const len = w[b + X.RANGE_LEN]!;
       const off = w[b + X.RANGE_OFF]!;
-      const skip = hot.seqDiff(rcvNxt, seq);
+      const skip = seqDiff(rcvNxt, seq);
       if (skip < len) {
         const taken = queue.appendFromArena(off + skip, len - skip);
-        rcvNxt = hot.seqAdd(rcvNxt, taken);
+        rcvNxt = seqAdd(rcvNxt, taken);
         if (taken < len - skip) {
           // The arena is full: keep the rest for later.
           this.release(b, off, skip + taken);
@@ -546,7 +545,6 @@ export class Reassembly {
    * `latest`, then the others in sequence order. Returns how many it wrote.
    */
   writeBlocks(out: Uint32Array, at: number, max: number, latest: number): number {
-    const hot = this.links.hot;
     const b = this.base();
     if (b < 0) return 0;
     const n = this.w[b + X.RANGES]!;
@@ -555,7 +553,7 @@ export class Reassembly {
     // The block holding `latest` goes first.
     for (let i = 0; i < n; ) {
       const next = this.scanBlock(b, i, n);
-      if (hot.seqLe(this.blockLeft, latest) && hot.seqLt(latest, this.blockRight)) {
+      if (seqLe(this.blockLeft, latest) && seqLt(latest, this.blockRight)) {
         out[at] = this.blockLeft;
         out[at + 1] = this.blockRight;
         written = 1;
@@ -582,13 +580,12 @@ export class Reassembly {
 
   /** The contiguous block starting at range i into blockLeft/blockRight; returns the index after it. */
   private scanBlock(b: number, i: number, n: number): number {
-    const hot = this.links.hot;
     const w = this.w;
     this.blockLeft = w[b + X.RANGE_SEQ + i]!;
-    let right = hot.seqAdd(this.blockLeft, w[b + X.RANGE_LEN + i]!);
+    let right = seqAdd(this.blockLeft, w[b + X.RANGE_LEN + i]!);
     let j = i + 1;
     while (j < n && w[b + X.RANGE_SEQ + j] === right) {
-      right = hot.seqAdd(right, w[b + X.RANGE_LEN + j]!);
+      right = seqAdd(right, w[b + X.RANGE_LEN + j]!);
       j++;
     }
     this.blockRight = right;

@@ -17,23 +17,26 @@ export class ChunkLinks {
   readonly w: Uint32Array;
   /** The arena as bytes. */
   readonly bytes: Uint8Array;
+  /** Arena offset of chunk 0 (hot.chunksBase, read once: it is fixed). */
+  readonly base: number;
 
   constructor(readonly hot: HotPath) {
     this.w = new Uint32Array(hot.buffer, 0, hot.buffer.byteLength >>> 2);
     this.bytes = hot.bytes;
+    this.base = hot.chunksBase;
   }
 
   /** The chunk after `chunk` in its chain (0 at the end). */
   next(chunk: number): number {
-    return this.w[FIRST_LINK + (((chunk - this.hot.chunksBase) >>> CHUNK_SHIFT) << 1)]!;
+    return this.w[FIRST_LINK + (((chunk - this.base) >>> CHUNK_SHIFT) << 1)]!;
   }
 
   setNext(chunk: number, next: number): void {
-    this.w[FIRST_LINK + (((chunk - this.hot.chunksBase) >>> CHUNK_SHIFT) << 1)] = next;
+    this.w[FIRST_LINK + (((chunk - this.base) >>> CHUNK_SHIFT) << 1)] = next;
   }
 
   /** Start of the chunk holding arena offset `off`. */
   chunkOf(off: number): number {
-    return off - ((off - this.hot.chunksBase) & (CHUNK_SIZE - 1));
+    return off - ((off - this.base) & (CHUNK_SIZE - 1));
   }
 }

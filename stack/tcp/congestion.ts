@@ -4,8 +4,8 @@
 // cwnd and ssthresh are in bytes. The sender may have at most
 // min(cwnd, SND.WND) bytes in flight (output.ts).
 
-import type { HotPath } from '../hotpath/engine.js';
 import type { Tcb } from './tcb.js';
+import { seqDiff, seqGe, seqGt } from '../hotpath/ts-seq.js';
 
 /** RFC 5681 3.1 / RFC 6928: IW = min(10*MSS, max(2*MSS, 14600)). */
 export function initialWindow(mss: number): number {
@@ -13,13 +13,13 @@ export function initialWindow(mss: number): number {
 }
 
 /** Bytes sent and not yet acknowledged. */
-export function flightSize(hot: HotPath, tcb: Tcb): number {
-  return Math.max(0, hot.seqDiff(tcb.sndMax, tcb.sndUna));
+export function flightSize(tcb: Tcb): number {
+  return Math.max(0, seqDiff(tcb.sndMax, tcb.sndUna));
 }
 
 /** RFC 5681 eq. 4: ssthresh = max(FlightSize / 2, 2*SMSS). */
-function halveSsthresh(hot: HotPath, tcb: Tcb): void {
-  tcb.ssthresh = Math.max(flightSize(hot, tcb) >>> 1, 2 * tcb.sndMss);
+function halveSsthresh(tcb: Tcb): void {
+  tcb.ssthresh = Math.max(flightSize(tcb) >>> 1, 2 * tcb.sndMss);
 }
 
 /** New data acknowledged outside fast recovery: slow start or congestion avoidance. */
@@ -39,12 +39,12 @@ export function onNewAck(tcb: Tcb, acked: number): void {
  * duplicates belong to a loss we already recovered from. Returns true when the
  * caller must retransmit the first unacknowledged segment.
  */
-export function onThirdDupAck(hot: HotPath, tcb: Tcb): boolean {
+export function onThirdDupAck(tcb: Tcb): boolean {
   if (tcb.inRecovery) return false;
   // RFC 6582 4.1: only if the ACK covers more than "recover" (avoids a second
   // reduction for one window of losses after a timeout).
-  if (!hot.seqGt(tcb.sndUna, tcb.recover)) return false;
-  halveSsthresh(hot, tcb);
+  if (!seqGt(tcb.sndUna, tcb.recover)) return false;
+  halveSsthresh(tcb);
   tcb.recover = tcb.sndMax;
   tcb.cwnd = tcb.ssthresh + 3 * tcb.sndMss;
   tcb.inRecovery = true;
@@ -60,10 +60,10 @@ export function onDupAckInRecovery(tcb: Tcb): void {
  * A new ACK while in fast recovery (RFC 6582 3.2 steps 4 and 5). Returns true
  * for a partial ACK: the caller retransmits the next unacknowledged segment.
  */
-export function onAckInRecovery(hot: HotPath, tcb: Tcb, ack: number, acked: number): boolean {
-  if (hot.seqGe(ack, tcb.recover)) {
+export function onAckInRecovery(tcb: Tcb, ack: number, acked: number): boolean {
+  if (seqGe(ack, tcb.recover)) {
     // Full acknowledgement: deflate (RFC 6582 step 4, option 1 bounded by flight).
-    tcb.cwnd = Math.min(tcb.ssthresh, flightSize(hot, tcb) + tcb.sndMss);
+    tcb.cwnd = Math.min(tcb.ssthresh, flightSize(tcb) + tcb.sndMss);
     tcb.inRecovery = false;
     tcb.dupAcks = 0;
     return false;
@@ -74,8 +74,8 @@ export function onAckInRecovery(hot: HotPath, tcb: Tcb, ack: number, acked: numb
 }
 
 /** Retransmission timeout (RFC 5681 3.1 eq. 4 and "loss window"). */
-export function onTimeout(hot: HotPath, tcb: Tcb): void {
-  if (tcb.retries === 0) halveSsthresh(hot, tcb); // only on the first timeout of a run
+export function onTimeout(tcb: Tcb): void {
+  if (tcb.retries === 0) halveSsthresh(tcb); // only on the first timeout of a run
   tcb.cwnd = tcb.sndMss;
   tcb.inRecovery = false;
   tcb.dupAcks = 0;

@@ -21,6 +21,7 @@ import type { Segment } from './segment.js';
 import { canReceiveData, State } from './state.js';
 import { type Tcb, TcbEvent } from './tcb.js';
 import { TcpTimer } from './timer-kinds.js';
+import { segmentAcceptable, seqAdd, seqDiff, seqGe, seqGt, seqLe, seqLt, windowScaled } from '../hotpath/ts-seq.js';
 
 /** MSS assumed when the peer sends no MSS option (RFC 9293 3.7.1). */
 export const DEFAULT_MSS = 536;
@@ -54,7 +55,7 @@ export function applySynOptions(tcb: Tcb, o: SegmentOptions): void {
 function establish(ctx: TcpContext, tcb: Tcb, seg: Segment): void {
   ctx.setState(tcb, State.Established);
   ctx.counters.established++;
-  tcb.sndWnd = ctx.hot.windowScaled(seg.wnd, (seg.flags & TCP_SYN) !== 0 ? 0 : tcb.sndShift);
+  tcb.sndWnd = windowScaled(seg.wnd, (seg.flags & TCP_SYN) !== 0 ? 0 : tcb.sndShift);
   tcb.sndWl1 = seg.seq;
   tcb.sndWl2 = seg.ack;
   if (tcb.sndWnd > tcb.maxSndWnd) tcb.maxSndWnd = tcb.sndWnd;
@@ -73,8 +74,8 @@ function establish(ctx: TcpContext, tcb: Tcb, seg: Segment): void {
 /** Our SYN was acknowledged by SEG.ACK (SYN_SENT or SYN_RECEIVED). */
 function synAcked(ctx: TcpContext, tcb: Tcb, ack: number): void {
   tcb.sndUna = ack;
-  if (ctx.hot.seqGt(ack, tcb.sndNxt)) tcb.sndNxt = ack;
-  onAckForTiming(ctx.hot, ctx.opts, tcb, ack, ctx.now());
+  if (seqGt(ack, tcb.sndNxt)) tcb.sndNxt = ack;
+  onAckForTiming(ctx.opts, tcb, ack, ctx.now());
   if (ctx.timers.isArmed(tcb.timerId, TcpTimer.Retransmit)) ctx.timers.cancel(tcb.timerId, TcpTimer.Retransmit);
 }
 
@@ -82,11 +83,10 @@ function synAcked(ctx: TcpContext, tcb: Tcb, ack: number): void {
 // RFC 9293 3.10.7.3: SYN_SENT.
 
 export function synSentArrives(ctx: TcpContext, tcb: Tcb, seg: Segment): void {
-  const hot = ctx.hot;
   const flags = seg.flags;
   if ((flags & TCP_ACK) !== 0) {
     // First: an ACK that does not acknowledge our SYN.
-    if (hot.seqLe(seg.ack, tcb.iss) || hot.seqGt(seg.ack, tcb.sndMax)) {
+    if (seqLe(seg.ack, tcb.iss) || seqGt(seg.ack, tcb.sndMax)) {
       ctx.counters.dropBadSynSent++;
       if ((flags & TCP_RST) === 0) {
         ctx.counters.rstSentBadAck++;
@@ -111,8 +111,8 @@ export function synSentArrives(ctx: TcpContext, tcb: Tcb, seg: Segment): void {
   }
   // Fourth: the peer's SYN.
   tcb.irs = seg.seq;
-  tcb.rcvNxt = hot.seqAdd(seg.seq, 1);
-  tcb.rcvAdvRight = hot.seqAdd(tcb.rcvNxt, ctx.opts.rcvBuf > 65535 ? 65535 : ctx.opts.rcvBuf);
+  tcb.rcvNxt = seqAdd(seg.seq, 1);
+  tcb.rcvAdvRight = seqAdd(tcb.rcvNxt, ctx.opts.rcvBuf > 65535 ? 65535 : ctx.opts.rcvBuf);
   applySynOptions(tcb, seg.opts);
   if ((flags & TCP_ACK) !== 0) {
     synAcked(ctx, tcb, seg.ack);
@@ -135,7 +135,6 @@ export function synSentArrives(ctx: TcpContext, tcb: Tcb, seg: Segment): void {
 // RFC 9293 3.10.7.4: SYN_RECEIVED and the synchronized states.
 
 export function segmentArrives(ctx: TcpContext, tcb: Tcb, seg: Segment): void {
-  const hot = ctx.hot;
   const flags = seg.flags;
   if (tcb.state === State.SynReceived && (flags & (TCP_SYN | TCP_ACK | TCP_RST)) === TCP_SYN && seg.seq === tcb.irs) {
     // The peer's SYN again: our SYN-ACK was lost. Answer it now rather than at our RTO.
@@ -144,8 +143,8 @@ export function segmentArrives(ctx: TcpContext, tcb: Tcb, seg: Segment): void {
     return;
   }
   // First: is the segment in the window?
-  const rcvWnd = Math.max(0, hot.seqDiff(tcb.rcvAdvRight, tcb.rcvNxt));
-  if (!hot.segmentAcceptable(seg.seq, seg.segLen, tcb.rcvNxt, rcvWnd)) {
+  const rcvWnd = Math.max(0, seqDiff(tcb.rcvAdvRight, tcb.rcvNxt));
+  if (!segmentAcceptable(seg.seq, seg.segLen, tcb.rcvNxt, rcvWnd)) {
     ctx.counters.dropNotAcceptable++;
     if ((flags & TCP_RST) === 0) ackUnacceptable(ctx, tcb, seg);
     return;
@@ -173,7 +172,7 @@ export function segmentArrives(ctx: TcpContext, tcb: Tcb, seg: Segment): void {
     return;
   }
   if (tcb.state === State.SynReceived) {
-    if (!(hot.seqLt(tcb.sndUna, seg.ack) && hot.seqLe(seg.ack, tcb.sndMax))) {
+    if (!(seqLt(tcb.sndUna, seg.ack) && seqLe(seg.ack, tcb.sndMax))) {
       ctx.counters.rstSentBadAck++;
       sendResetReply(ctx, seg);
       return;
@@ -230,33 +229,30 @@ function rstArrives(ctx: TcpContext, tcb: Tcb, seg: Segment): void {
  * be dropped (RFC 5961 5.2 and RFC 9293: outside [SND.UNA - MAX.SND.WND, SND.NXT]).
  */
 function ackArrives(ctx: TcpContext, tcb: Tcb, seg: Segment): boolean {
-  const hot = ctx.hot;
   const ack = seg.ack;
-  if (hot.seqGt(ack, tcb.sndMax)) {
+  if (seqGt(ack, tcb.sndMax)) {
     ctx.counters.dropAckUnsent++;
     ctx.counters.challengeForAck++;
     sendChallengeAck(ctx, tcb);
     return false;
   }
-  if (hot.seqLt(ack, hot.seqAdd(tcb.sndUna, -tcb.maxSndWnd))) {
+  if (seqLt(ack, seqAdd(tcb.sndUna, -tcb.maxSndWnd))) {
     ctx.counters.dropAckTooOld++;
     ctx.counters.challengeForAck++;
     sendChallengeAck(ctx, tcb);
     return false;
   }
-  tcb.persistProbes = 0; // the peer answers
-  tcb.lastHeard = ctx.now();
-  tcb.keepaliveProbes = 0;
-  const wnd = hot.windowScaled(seg.wnd, tcb.sndShift);
+  tcb.heardFrom(ctx.now(), true); // the peer answers our probes of either kind
+  const wnd = windowScaled(seg.wnd, tcb.sndShift);
   if (tcb.sackOk) recordSack(ctx, tcb, seg);
-  if (hot.seqGt(ack, tcb.sndUna)) {
+  if (seqGt(ack, tcb.sndUna)) {
     newAck(ctx, tcb, ack);
   } else if (ack === tcb.sndUna && isDuplicateAck(ctx, tcb, seg, wnd)) {
     duplicateAck(ctx, tcb);
   }
   // Window update (RFC 9293 3.10.7.4 fifth): only from a segment not older than the last one used.
-  if (hot.seqGe(ack, tcb.sndUna) &&
-      (hot.seqLt(tcb.sndWl1, seg.seq) || (tcb.sndWl1 === seg.seq && hot.seqLe(tcb.sndWl2, ack)))) {
+  if (seqGe(ack, tcb.sndUna) &&
+      (seqLt(tcb.sndWl1, seg.seq) || (tcb.sndWl1 === seg.seq && seqLe(tcb.sndWl2, ack)))) {
     tcb.sndWnd = wnd;
     tcb.sndWl1 = seg.seq;
     tcb.sndWl2 = ack;
@@ -271,13 +267,12 @@ function ackArrives(ctx: TcpContext, tcb: Tcb, seg: Segment): boolean {
  * D-SACK, a stale or a forged block changes nothing (counted).
  */
 function recordSack(ctx: TcpContext, tcb: Tcb, seg: Segment): void {
-  const hot = ctx.hot;
   const ack = seg.ack;
-  if (hot.seqGt(ack, tcb.sndUna)) tcb.sackBoard.trimBelow(ack);
+  if (seqGt(ack, tcb.sndUna)) tcb.sackBoard.trimBelow(ack);
   for (let i = 0; i < seg.sackCount; i++) {
     const left = seg.sackEdges[2 * i]!;
     const right = seg.sackEdges[2 * i + 1]!;
-    if (hot.seqGt(left, ack) && hot.seqGt(right, left) && hot.seqLe(right, tcb.sndMax)) {
+    if (seqGt(left, ack) && seqGt(right, left) && seqLe(right, tcb.sndMax)) {
       // Without an arena chunk to keep it, a block is forgotten: we may resend what the peer has.
       if (!tcb.sackBoard.add(left, right)) ctx.counters.sackBlocksIgnored++;
     } else {
@@ -289,7 +284,7 @@ function recordSack(ctx: TcpContext, tcb: Tcb, seg: Segment): void {
 /** RFC 5681 section 2 "DUPLICATE ACKNOWLEDGMENT". */
 function isDuplicateAck(ctx: TcpContext, tcb: Tcb, seg: Segment, wnd: number): boolean {
   return seg.payloadLen === 0 && (seg.flags & (TCP_SYN | TCP_FIN)) === 0 &&
-    wnd === tcb.sndWnd && ctx.hot.seqGt(tcb.sndMax, tcb.sndUna);
+    wnd === tcb.sndWnd && seqGt(tcb.sndMax, tcb.sndUna);
 }
 
 function duplicateAck(ctx: TcpContext, tcb: Tcb): void {
@@ -300,7 +295,7 @@ function duplicateAck(ctx: TcpContext, tcb: Tcb): void {
     // that place instead (as many packets as NewReno, holes first).
     onDupAckInRecovery(tcb);
     retransmitHole(ctx, tcb, true);
-  } else if (tcb.dupAcks === 3 && onThirdDupAck(ctx.hot, tcb)) {
+  } else if (tcb.dupAcks === 3 && onThirdDupAck(tcb)) {
     ctx.counters.fastRetransmits++;
     cancelTiming(tcb);
     retransmitFirst(ctx, tcb);
@@ -309,23 +304,22 @@ function duplicateAck(ctx: TcpContext, tcb: Tcb): void {
 
 /** SND.UNA < SEG.ACK <= SND.MAX: new data (and maybe our FIN) acknowledged. */
 function newAck(ctx: TcpContext, tcb: Tcb, ack: number): void {
-  const hot = ctx.hot;
-  const acked = hot.seqDiff(ack, tcb.sndUna);
+  const acked = seqDiff(ack, tcb.sndUna);
   let dataAcked = acked;
-  if (tcb.finQueued && !tcb.finAcked && hot.seqGt(ack, finSeq(ctx, tcb))) {
+  if (tcb.finQueued && !tcb.finAcked && seqGt(ack, finSeq(ctx, tcb))) {
     tcb.finAcked = true;
     dataAcked -= 1;
   }
   tcb.sendBuf.consume(dataAcked);
   tcb.sndUna = ack;
-  if (hot.seqGt(ack, tcb.sndNxt)) tcb.sndNxt = ack;
-  onAckForTiming(hot, ctx.opts, tcb, ack, ctx.now());
+  if (seqGt(ack, tcb.sndNxt)) tcb.sndNxt = ack;
+  onAckForTiming(ctx.opts, tcb, ack, ctx.now());
   tcb.retries = 0;
   if (tcb.inRecovery) {
-    if (onAckInRecovery(hot, tcb, ack, acked)) {
+    if (onAckInRecovery(tcb, ack, acked)) {
       // NewReno partial ACK: the next hole is lost too; retransmit it at once,
       // unless SACK recovery has resent it already: then the next hole.
-      if (tcb.sackOk && hot.seqLt(tcb.sndUna, tcb.sackRetxHigh)) {
+      if (tcb.sackOk && seqLt(tcb.sndUna, tcb.sackRetxHigh)) {
         retransmitHole(ctx, tcb, false);
       } else {
         ctx.counters.partialAckRetransmits++;
@@ -339,7 +333,7 @@ function newAck(ctx: TcpContext, tcb: Tcb, ack: number): void {
   }
   // RFC 6298 5.3: restart the timer for what remains outstanding (5.2: output()
   // stops it once everything is acknowledged).
-  if (hot.seqGt(tcb.sndMax, tcb.sndUna)) restartRetransmit(ctx, tcb);
+  if (seqGt(tcb.sndMax, tcb.sndUna)) restartRetransmit(ctx, tcb);
   if (dataAcked > 0) tcb.events |= TcbEvent.Writable;
 }
 
@@ -378,24 +372,22 @@ export function armFinWait2(ctx: TcpContext, tcb: Tcb): void {
 // Seventh and eighth: segment text and FIN.
 
 function textAndFin(ctx: TcpContext, tcb: Tcb, seg: Segment): void {
-  const hot = ctx.hot;
   // Data starts after a SYN (a SYN-ACK may carry data).
-  const start = (seg.flags & TCP_SYN) !== 0 ? hot.seqAdd(seg.seq, 1) : seg.seq;
+  const start = (seg.flags & TCP_SYN) !== 0 ? seqAdd(seg.seq, 1) : seg.seq;
   if (seg.payloadLen > 0) {
     if (canReceiveData(tcb.state)) receiveText(ctx, tcb, start, seg.payloadOff, seg.payloadLen);
     // CLOSE_WAIT, CLOSING, LAST_ACK: the peer already sent FIN; ignore text.
   }
-  if ((seg.flags & TCP_FIN) !== 0 && hot.seqAdd(start, seg.payloadLen) === tcb.rcvNxt) {
+  if ((seg.flags & TCP_FIN) !== 0 && seqAdd(start, seg.payloadLen) === tcb.rcvNxt) {
     finArrives(ctx, tcb);
   }
 }
 
 /** Payload [seq, seq+len) at arena offset off: in order into the receive queue, else reassembly. */
 function receiveText(ctx: TcpContext, tcb: Tcb, seq: number, off: number, len: number): void {
-  const hot = ctx.hot;
   const c = ctx.counters;
   // Trim what we already have (RFC 9293 3.10.7.4 first: "trim to the window").
-  const dup = hot.seqDiff(tcb.rcvNxt, seq);
+  const dup = seqDiff(tcb.rcvNxt, seq);
   if (dup > 0) {
     if (dup >= len) {
       tcb.ackNow = true;
@@ -406,7 +398,7 @@ function receiveText(ctx: TcpContext, tcb: Tcb, seq: number, off: number, len: n
     len -= dup;
   }
   // Trim what lies beyond the right edge we advertised.
-  const room = hot.seqDiff(tcb.rcvAdvRight, seq);
+  const room = seqDiff(tcb.rcvAdvRight, seq);
   if (len > room) {
     c.dropOutOfWindowData += len - Math.max(0, room);
     len = Math.max(0, room);
@@ -435,12 +427,12 @@ function receiveText(ctx: TcpContext, tcb: Tcb, seq: number, off: number, len: n
     tcb.events |= TcbEvent.Data;
   }
   c.bytesIn += taken;
-  tcb.rcvNxt = hot.seqAdd(tcb.rcvNxt, taken);
+  tcb.rcvNxt = seqAdd(tcb.rcvNxt, taken);
   if (tcb.reassembly.count > 0) {
     // A hole may have filled: move what is now in order, and ACK at once (RFC 5681 4.2).
     const before = tcb.rcvNxt;
     tcb.rcvNxt = tcb.reassembly.drainInto(tcb.rcvNxt, tcb.recvBuf);
-    c.bytesIn += hot.seqDiff(tcb.rcvNxt, before);
+    c.bytesIn += seqDiff(tcb.rcvNxt, before);
     tcb.ackNow = true;
   }
   scheduleAck(ctx, tcb, taken);
@@ -464,7 +456,7 @@ function scheduleAck(ctx: TcpContext, tcb: Tcb, bytes: number): void {
 
 /** The peer's FIN, in order. */
 function finArrives(ctx: TcpContext, tcb: Tcb): void {
-  tcb.rcvNxt = ctx.hot.seqAdd(tcb.rcvNxt, 1);
+  tcb.rcvNxt = seqAdd(tcb.rcvNxt, 1);
   tcb.finReceived = true;
   tcb.ackNow = true;
   tcb.events |= TcbEvent.Eof;

@@ -14,6 +14,7 @@ import type { Segment } from './segment.js';
 import { State } from './state.js';
 import type { Tcb } from './tcb.js';
 import { TcpTimer, TX_RETRY_MS } from './timer-kinds.js';
+import { seqAdd, seqDiff, seqGe, seqGt, seqLt, windowRaw, windowScaled } from '../hotpath/ts-seq.js';
 
 /** Fill the option words of a SYN (MSS, window scale, SACK-permitted) or, with
  *  zeros and NO_WSCALE, of any other segment (options.ts). */
@@ -32,7 +33,7 @@ function setOptions(r: Uint32Array, mss: number, wscale: number, sackOk = false)
  * avoidance). The space offered is what the buffer and the arena can hold.
  */
 export function receiveWindow(ctx: TcpContext, tcb: Tcb): number {
-  const current = Math.max(0, ctx.hot.seqDiff(tcb.rcvAdvRight, tcb.rcvNxt));
+  const current = Math.max(0, seqDiff(tcb.rcvAdvRight, tcb.rcvNxt));
   let space = tcb.readClosed ? ctx.opts.rcvBuf : ctx.opts.rcvBuf - tcb.recvBuf.length;
   if (!tcb.readClosed) {
     // Arena pressure: offer only what free chunks can hold (docs/architecture.md section 4).
@@ -46,16 +47,15 @@ export function receiveWindow(ctx: TcpContext, tcb: Tcb): number {
 
 /** The window field for a non-SYN segment; records the right edge it promises. */
 function windowField(ctx: TcpContext, tcb: Tcb): number {
-  const hot = ctx.hot;
-  let raw = hot.windowRaw(receiveWindow(ctx, tcb), tcb.rcvShift);
-  let right = hot.seqAdd(tcb.rcvNxt, hot.windowScaled(raw, tcb.rcvShift));
+  let raw = windowRaw(receiveWindow(ctx, tcb), tcb.rcvShift);
+  let right = seqAdd(tcb.rcvNxt, windowScaled(raw, tcb.rcvShift));
   // A scaled field rounds down; rounding the promised edge left would shrink
   // the window, so round up by one unit instead (RFC 7323 2.4).
-  if (hot.seqLt(right, tcb.rcvAdvRight) && raw < 65535) {
+  if (seqLt(right, tcb.rcvAdvRight) && raw < 65535) {
     raw++;
-    right = hot.seqAdd(tcb.rcvNxt, hot.windowScaled(raw, tcb.rcvShift));
+    right = seqAdd(tcb.rcvNxt, windowScaled(raw, tcb.rcvShift));
   }
-  if (hot.seqGt(right, tcb.rcvAdvRight)) tcb.rcvAdvRight = right;
+  if (seqGt(right, tcb.rcvAdvRight)) tcb.rcvAdvRight = right;
   return raw;
 }
 
@@ -102,12 +102,12 @@ export function transmit(ctx: TcpContext, tcb: Tcb, seq: number, flags: number, 
   r[E.TCP_URG] = 0;
   if ((flags & TCP_SYN) !== 0) {
     // RFC 7323 2.2: the window in a SYN is never scaled.
-    const raw = hot.windowRaw(receiveWindow(ctx, tcb), 0);
+    const raw = windowRaw(receiveWindow(ctx, tcb), 0);
     r[E.TCP_WINDOW] = raw;
     r[E.TCP_ACK] = (flags & TCP_ACK) !== 0 ? tcb.rcvNxt : 0;
     if ((flags & TCP_ACK) !== 0) {
-      const right = hot.seqAdd(tcb.rcvNxt, raw);
-      if (hot.seqGt(right, tcb.rcvAdvRight)) tcb.rcvAdvRight = right;
+      const right = seqAdd(tcb.rcvNxt, raw);
+      if (seqGt(right, tcb.rcvAdvRight)) tcb.rcvAdvRight = right;
     }
     setOptions(r, tcb.rcvMss, tcb.wscaleOffer, tcb.sackOffer);
   } else {
@@ -173,7 +173,7 @@ export function sendReset(ctx: TcpContext, tcb: Tcb): void {
 /** Keepalive probe (RFC 9293 3.8.4) and zero-window probe: <SEQ=SND.UNA-1><CTL=ACK>,
  *  an old sequence number that makes the peer answer with its current ACK and window. */
 export function sendProbe(ctx: TcpContext, tcb: Tcb): void {
-  transmit(ctx, tcb, ctx.hot.seqAdd(tcb.sndUna, -1), TCP_ACK, 0, 0);
+  transmit(ctx, tcb, seqAdd(tcb.sndUna, -1), TCP_ACK, 0, 0);
 }
 
 /**
@@ -186,7 +186,7 @@ export function sendResetReply(ctx: TcpContext, seg: Segment): void {
   if ((seg.flags & TCP_RST) !== 0) return;
   const sent = (seg.flags & TCP_ACK) !== 0
     ? sendControl(ctx, seg.dstAddr, seg.dstPort, seg.srcAddr, seg.srcPort, seg.ack, 0, TCP_RST)
-    : sendControl(ctx, seg.dstAddr, seg.dstPort, seg.srcAddr, seg.srcPort, 0, ctx.hot.seqAdd(seg.seq, seg.segLen), TCP_RST | TCP_ACK);
+    : sendControl(ctx, seg.dstAddr, seg.dstPort, seg.srcAddr, seg.srcPort, 0, seqAdd(seg.seq, seg.segLen), TCP_RST | TCP_ACK);
   if (sent) ctx.counters.rstSent++;
 }
 
@@ -204,7 +204,7 @@ export function sendBareAck(
  */
 export function sendCookieSynAck(ctx: TcpContext, seg: Segment, cookie: number, ourMss: number, window: number): boolean {
   return sendControl(
-    ctx, seg.dstAddr, seg.dstPort, seg.srcAddr, seg.srcPort, cookie, ctx.hot.seqAdd(seg.seq, 1), TCP_SYN | TCP_ACK, window, ourMss,
+    ctx, seg.dstAddr, seg.dstPort, seg.srcAddr, seg.srcPort, cookie, seqAdd(seg.seq, 1), TCP_SYN | TCP_ACK, window, ourMss,
   );
 }
 
@@ -236,12 +236,12 @@ function sendControl(
 
 /** Our FIN's sequence number once the application closed (data never follows it). */
 export function finSeq(ctx: TcpContext, tcb: Tcb): number {
-  return ctx.hot.seqAdd(tcb.sndUna, tcb.sendBuf.length);
+  return seqAdd(tcb.sndUna, tcb.sendBuf.length);
 }
 
 /** True when our FIN has been sent (and not necessarily acknowledged). */
 export function finSent(ctx: TcpContext, tcb: Tcb): boolean {
-  return tcb.finQueued && (tcb.finAcked || ctx.hot.seqGt(tcb.sndMax, finSeq(ctx, tcb)));
+  return tcb.finQueued && (tcb.finAcked || seqGt(tcb.sndMax, finSeq(ctx, tcb)));
 }
 
 /**
@@ -285,10 +285,9 @@ export function output(ctx: TcpContext, tcb: Tcb): void {
 
 /** The data/FIN loop of output(). force: ignore Nagle/SWS (persist override). */
 function sendData(ctx: TcpContext, tcb: Tcb, force: boolean): number {
-  const hot = ctx.hot;
   let sent = 0;
   for (;;) {
-    const inFlight = hot.seqDiff(tcb.sndNxt, tcb.sndUna);
+    const inFlight = seqDiff(tcb.sndNxt, tcb.sndUna);
     const pos = inFlight; // send-buffer position of SND.NXT (FIN excluded below)
     const avail = tcb.sendBuf.length - pos;
     if (avail < 0) break; // only the FIN is beyond SND.NXT: nothing left
@@ -304,11 +303,11 @@ function sendData(ctx: TcpContext, tcb: Tcb, force: boolean): number {
     if (fin) flags |= TCP_FIN;
     const seq = tcb.sndNxt;
     if (!transmit(ctx, tcb, seq, flags, pos, len)) break;
-    const end = hot.seqAdd(seq, len + (fin ? 1 : 0));
-    if (hot.seqGe(seq, tcb.sndMax)) startTiming(tcb, end, ctx.now()); // new data only (Karn)
+    const end = seqAdd(seq, len + (fin ? 1 : 0));
+    if (seqGe(seq, tcb.sndMax)) startTiming(tcb, end, ctx.now()); // new data only (Karn)
     else ctx.counters.retransmittedSegments++;
     tcb.sndNxt = end;
-    if (hot.seqGt(end, tcb.sndMax)) tcb.sndMax = end;
+    if (seqGt(end, tcb.sndMax)) tcb.sndMax = end;
     sent++;
     if (fin || force) break;
   }
@@ -320,7 +319,6 @@ function sendData(ctx: TcpContext, tcb: Tcb, force: boolean): number {
  * ACK) without moving SND.NXT.
  */
 export function retransmitFirst(ctx: TcpContext, tcb: Tcb): void {
-  const hot = ctx.hot;
   if (tcb.state === State.SynSent || tcb.state === State.SynReceived) {
     sendSyn(ctx, tcb, false);
     return;
@@ -333,8 +331,8 @@ export function retransmitFirst(ctx: TcpContext, tcb: Tcb): void {
   if (len > 0 && len === tcb.sendBuf.length) flags |= TCP_PSH;
   if (transmit(ctx, tcb, tcb.sndUna, flags, 0, len)) {
     ctx.counters.retransmittedSegments++;
-    const end = hot.seqAdd(tcb.sndUna, len + (fin ? 1 : 0));
-    if (hot.seqGt(end, tcb.sndNxt)) tcb.sndNxt = end;
+    const end = seqAdd(tcb.sndUna, len + (fin ? 1 : 0));
+    if (seqGt(end, tcb.sndNxt)) tcb.sndNxt = end;
     tcb.sackRetxHigh = end;
   }
 }
@@ -350,20 +348,19 @@ export function retransmitFirst(ctx: TcpContext, tcb: Tcb): void {
 export function retransmitHole(ctx: TcpContext, tcb: Tcb, withinCwnd: boolean): boolean {
   const board = tcb.sackBoard;
   if (!tcb.sackOk || board.count === 0) return false;
-  const hot = ctx.hot;
-  const seq = board.nextHole(hot.seqGt(tcb.sackRetxHigh, tcb.sndUna) ? tcb.sackRetxHigh : tcb.sndUna);
+  const seq = board.nextHole(seqGt(tcb.sackRetxHigh, tcb.sndUna) ? tcb.sackRetxHigh : tcb.sndUna);
   if (seq === -1) return false;
-  const pos = hot.seqDiff(seq, tcb.sndUna);
-  const len = Math.min(tcb.sndMss, hot.seqDiff(board.holeEnd(), seq), tcb.sendBuf.length - pos);
+  const pos = seqDiff(seq, tcb.sndUna);
+  const len = Math.min(tcb.sndMss, seqDiff(board.holeEnd(), seq), tcb.sendBuf.length - pos);
   if (len <= 0) return false;
-  if (withinCwnd && hot.seqDiff(tcb.sndNxt, tcb.sndUna) + len > tcb.cwnd) return false;
+  if (withinCwnd && seqDiff(tcb.sndNxt, tcb.sndUna) + len > tcb.cwnd) return false;
   const flags = pos + len === tcb.sendBuf.length ? TCP_ACK | TCP_PSH : TCP_ACK;
   if (!transmit(ctx, tcb, seq, flags, pos, len)) return false;
   if (withinCwnd) tcb.cwnd -= len;
   ctx.counters.retransmittedSegments++;
   ctx.counters.sackRetransmits++;
   cancelTiming(tcb); // Karn: a sample across a retransmission is ambiguous
-  tcb.sackRetxHigh = hot.seqAdd(seq, len);
+  tcb.sackRetxHigh = seqAdd(seq, len);
   return true;
 }
 
@@ -372,7 +369,7 @@ export function retransmitHole(ctx: TcpContext, tcb: Tcb, withinCwnd: boolean): 
  * what fits (the SWS override of RFC 9293 3.8.6.2.1); if it is closed, probe.
  */
 export function persistSend(ctx: TcpContext, tcb: Tcb): void {
-  const usable = Math.min(tcb.sndWnd, tcb.cwnd) - ctx.hot.seqDiff(tcb.sndNxt, tcb.sndUna);
+  const usable = Math.min(tcb.sndWnd, tcb.cwnd) - seqDiff(tcb.sndNxt, tcb.sndUna);
   if (usable > 0 && canTransmit(tcb.state) && sendData(ctx, tcb, true) > 0) return;
   ctx.counters.zeroWindowProbes++;
   tcb.persistProbes++;
@@ -381,7 +378,7 @@ export function persistSend(ctx: TcpContext, tcb: Tcb): void {
 
 /** Unsent data (or an unsent FIN) is waiting. */
 function hasUnsent(ctx: TcpContext, tcb: Tcb): boolean {
-  const pos = ctx.hot.seqDiff(tcb.sndNxt, tcb.sndUna);
+  const pos = seqDiff(tcb.sndNxt, tcb.sndUna);
   if (pos < tcb.sendBuf.length) return true;
   return tcb.finQueued && !finSent(ctx, tcb);
 }
@@ -400,7 +397,7 @@ export function updateSendTimers(ctx: TcpContext, tcb: Tcb): void {
   }
   // Asked before arming retransmission, which takes the persist timer's slot.
   const persisting = timers.isArmed(tcb.timerId, TcpTimer.Persist);
-  const outstanding = ctx.hot.seqGt(tcb.sndMax, tcb.sndUna);
+  const outstanding = seqGt(tcb.sndMax, tcb.sndUna);
   if (outstanding) {
     armRetransmit(ctx, tcb);
   } else if (timers.isArmed(tcb.timerId, TcpTimer.Retransmit)) {

@@ -14,6 +14,7 @@
 import { OOO_MAX_SACK, X } from '../hotpath/layout.js';
 import type { HotPath } from '../hotpath/engine.js';
 import { type OooHost, OwnOoo } from './buffers.js';
+import { seqDiff, seqGe, seqGt, seqLe, seqLt } from '../hotpath/ts-seq.js';
 
 /** Disjoint ranges kept at most. The peer sends at most 4 per ACK. */
 export const MAX_BLOCKS = OOO_MAX_SACK;
@@ -21,10 +22,7 @@ export const MAX_BLOCKS = OOO_MAX_SACK;
 export class SackScoreboard {
   private host: OooHost | null = null;
 
-  constructor(
-    private readonly hot: HotPath,
-    private readonly w: Uint32Array,
-  ) {}
+  constructor(private readonly w: Uint32Array) {}
 
   /** Point this accessor at a connection. */
   rebind(host: OooHost): void {
@@ -33,7 +31,7 @@ export class SackScoreboard {
 
   /** A scoreboard with a chunk of its own (tests, tools). */
   static standalone(hot: HotPath, owner: number): SackScoreboard {
-    const board = new SackScoreboard(hot, new Uint32Array(hot.buffer, 0, hot.buffer.byteLength >>> 2));
+    const board = new SackScoreboard(new Uint32Array(hot.buffer, 0, hot.buffer.byteLength >>> 2));
     board.rebind(new OwnOoo(hot, owner));
     return board;
   }
@@ -47,7 +45,6 @@ export class SackScoreboard {
   /** Record [left, right): merged with every block it touches or overlaps.
    *  False when there is no room to keep it (the arena has no chunk). */
   add(left: number, right: number): boolean {
-    const hot = this.hot;
     const w = this.w;
     let b = this.host!.oooWords();
     if (b < 0) b = this.host!.takeOoo();
@@ -57,9 +54,9 @@ export class SackScoreboard {
     for (let i = 0; i < w[b + X.SACK_COUNT]!; ) {
       const l = w[e + 2 * i]!;
       const r = w[e + 2 * i + 1]!;
-      if (hot.seqLe(l, right) && hot.seqGe(r, left)) {
-        if (hot.seqLt(l, left)) left = l;
-        if (hot.seqGt(r, right)) right = r;
+      if (seqLe(l, right) && seqGe(r, left)) {
+        if (seqLt(l, left)) left = l;
+        if (seqGt(r, right)) right = r;
         this.removeAt(b, i);
       } else {
         i++;
@@ -67,7 +64,7 @@ export class SackScoreboard {
     }
     let count = w[b + X.SACK_COUNT]!;
     let at = 0;
-    while (at < count && hot.seqLt(w[e + 2 * at]!, left)) at++;
+    while (at < count && seqLt(w[e + 2 * at]!, left)) at++;
     if (count === MAX_BLOCKS) {
       if (at === MAX_BLOCKS) return true; // higher than every block held: the one dropped
       count--; // drop the highest
@@ -81,13 +78,12 @@ export class SackScoreboard {
 
   /** SND.UNA moved to `una`: forget what it covers, cut a block it splits. */
   trimBelow(una: number): void {
-    const hot = this.hot;
     const w = this.w;
     const b = this.host!.oooWords();
     if (b < 0) return;
     const e = b + X.SACK_EDGES;
-    while (w[b + X.SACK_COUNT]! > 0 && hot.seqLe(w[e + 1]!, una)) this.removeAt(b, 0);
-    if (w[b + X.SACK_COUNT]! > 0 && hot.seqLt(w[e]!, una)) w[e] = una;
+    while (w[b + X.SACK_COUNT]! > 0 && seqLe(w[e + 1]!, una)) this.removeAt(b, 0);
+    if (w[b + X.SACK_COUNT]! > 0 && seqLt(w[e]!, una)) w[e] = una;
     if (w[b + X.SACK_COUNT] === 0) this.host!.oooEmptied();
   }
 
@@ -110,7 +106,7 @@ export class SackScoreboard {
     if (b < 0) return 0;
     const e = b + X.SACK_EDGES;
     let n = 0;
-    for (let i = 0; i < this.w[b + X.SACK_COUNT]!; i++) n += this.hot.seqDiff(this.w[e + 2 * i + 1]!, this.w[e + 2 * i]!);
+    for (let i = 0; i < this.w[b + X.SACK_COUNT]!; i++) n += seqDiff(this.w[e + 2 * i + 1]!, this.w[e + 2 * i]!);
     return n;
   }
 
@@ -121,18 +117,17 @@ export class SackScoreboard {
    * block above it.
    */
   nextHole(from: number): number {
-    const hot = this.hot;
     const b = this.host!.oooWords();
     if (b < 0) return -1;
     const e = b + X.SACK_EDGES;
     for (let i = 0; i < this.w[b + X.SACK_COUNT]!; i++) {
       const l = this.w[e + 2 * i]!;
       const r = this.w[e + 2 * i + 1]!;
-      if (hot.seqLt(from, l)) {
+      if (seqLt(from, l)) {
         this.end = l;
         return from;
       }
-      if (hot.seqLt(from, r)) from = r;
+      if (seqLt(from, r)) from = r;
     }
     return -1;
   }

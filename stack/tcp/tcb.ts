@@ -70,7 +70,7 @@ export class Tcb implements OooHost {
     this.sendBuf = new ChunkQueue(links, 0, this.w, 0, true);
     this.recvBuf = new ChunkQueue(links, 0, this.w, 0, false);
     this.reassembly = new Reassembly(links, 0);
-    this.sackBoard = new SackScoreboard(hot, this.w);
+    this.sackBoard = new SackScoreboard(this.w);
   }
 
   /** Point this accessor at record `index`; returns it. */
@@ -137,10 +137,11 @@ export class Tcb implements OooHost {
     this.w[this.r + T.PORTS] = ((localPort << 16) | remotePort) >>> 0;
   }
   get active(): boolean {
-    return this.flag(TF.ACTIVE);
+    return (this.w[this.r + T.FLAGS]! & TF.ACTIVE) !== 0;
   }
   set active(on: boolean) {
-    this.setFlag(TF.ACTIVE, on);
+    const i = this.r + T.FLAGS;
+    this.w[i] = on ? this.w[i]! | TF.ACTIVE : this.w[i]! & ~TF.ACTIVE;
   }
   /** The listener that accepted the SYN, until the application takes the connection. */
   get listener(): Listener | null {
@@ -152,11 +153,12 @@ export class Tcb implements OooHost {
   }
   /** The application's object, when it asked for one. */
   get conn(): Connection | null {
-    return this.flag(TF.HAS_CONN) ? this.home.connOf(this.index) : null;
+    return (this.w[this.r + T.FLAGS]! & TF.HAS_CONN) !== 0 ? this.home.connOf(this.index) : null;
   }
   set conn(c: Connection | null) {
     this.home.setConn(this.index, c);
-    this.setFlag(TF.HAS_CONN, c !== null);
+    const i = this.r + T.FLAGS;
+    this.w[i] = c !== null ? this.w[i]! | TF.HAS_CONN : this.w[i]! & ~TF.HAS_CONN;
   }
 
   get state(): State {
@@ -240,17 +242,19 @@ export class Tcb implements OooHost {
   }
   /** The application will write no more: a FIN follows the queued data. */
   get finQueued(): boolean {
-    return this.flag(TF.FIN_QUEUED);
+    return (this.w[this.r + T.FLAGS]! & TF.FIN_QUEUED) !== 0;
   }
   set finQueued(on: boolean) {
-    this.setFlag(TF.FIN_QUEUED, on);
+    const i = this.r + T.FLAGS;
+    this.w[i] = on ? this.w[i]! | TF.FIN_QUEUED : this.w[i]! & ~TF.FIN_QUEUED;
   }
   /** Our FIN has been acknowledged. */
   get finAcked(): boolean {
-    return this.flag(TF.FIN_ACKED);
+    return (this.w[this.r + T.FLAGS]! & TF.FIN_ACKED) !== 0;
   }
   set finAcked(on: boolean) {
-    this.setFlag(TF.FIN_ACKED, on);
+    const i = this.r + T.FLAGS;
+    this.w[i] = on ? this.w[i]! | TF.FIN_ACKED : this.w[i]! & ~TF.FIN_ACKED;
   }
 
   // ---- Receive sequence space ----------------------------------------------
@@ -275,17 +279,19 @@ export class Tcb implements OooHost {
   }
   /** The peer's FIN has been received (and acknowledged). */
   get finReceived(): boolean {
-    return this.flag(TF.FIN_RECEIVED);
+    return (this.w[this.r + T.FLAGS]! & TF.FIN_RECEIVED) !== 0;
   }
   set finReceived(on: boolean) {
-    this.setFlag(TF.FIN_RECEIVED, on);
+    const i = this.r + T.FLAGS;
+    this.w[i] = on ? this.w[i]! | TF.FIN_RECEIVED : this.w[i]! & ~TF.FIN_RECEIVED;
   }
   /** The application closed its read side: incoming data is acknowledged and discarded. */
   get readClosed(): boolean {
-    return this.flag(TF.READ_CLOSED);
+    return (this.w[this.r + T.FLAGS]! & TF.READ_CLOSED) !== 0;
   }
   set readClosed(on: boolean) {
-    this.setFlag(TF.READ_CLOSED, on);
+    const i = this.r + T.FLAGS;
+    this.w[i] = on ? this.w[i]! | TF.READ_CLOSED : this.w[i]! & ~TF.READ_CLOSED;
   }
 
   // ---- Negotiated options (RFC 7323 window scale, RFC 2018 SACK; place for timestamps) ---
@@ -312,22 +318,25 @@ export class Tcb implements OooHost {
   }
   /** Our SYN offers SACK-permitted (withdrawn if the peer's SYN does not carry it). */
   get sackOffer(): boolean {
-    return this.flag(TF.SACK_OFFER);
+    return (this.w[this.r + T.FLAGS]! & TF.SACK_OFFER) !== 0;
   }
   set sackOffer(on: boolean) {
-    this.setFlag(TF.SACK_OFFER, on);
+    const i = this.r + T.FLAGS;
+    this.w[i] = on ? this.w[i]! | TF.SACK_OFFER : this.w[i]! & ~TF.SACK_OFFER;
   }
   get sackOk(): boolean {
-    return this.flag(TF.SACK_OK);
+    return (this.w[this.r + T.FLAGS]! & TF.SACK_OK) !== 0;
   }
   set sackOk(on: boolean) {
-    this.setFlag(TF.SACK_OK, on);
+    const i = this.r + T.FLAGS;
+    this.w[i] = on ? this.w[i]! | TF.SACK_OK : this.w[i]! & ~TF.SACK_OK;
   }
   get timestamps(): boolean {
-    return this.flag(TF.TIMESTAMPS);
+    return (this.w[this.r + T.FLAGS]! & TF.TIMESTAMPS) !== 0;
   }
   set timestamps(on: boolean) {
-    this.setFlag(TF.TIMESTAMPS, on);
+    const i = this.r + T.FLAGS;
+    this.w[i] = on ? this.w[i]! | TF.TIMESTAMPS : this.w[i]! & ~TF.TIMESTAMPS;
   }
   /** First sequence number of the most recent out-of-order segment held:
    *  the block containing it is reported first (RFC 2018 section 4). */
@@ -373,10 +382,11 @@ export class Tcb implements OooHost {
   }
   /** Karn's rule: the segment being timed ends at rttSeq; rttTiming false = none. */
   get rttTiming(): boolean {
-    return this.flag(TF.RTT_TIMING);
+    return (this.w[this.r + T.FLAGS]! & TF.RTT_TIMING) !== 0;
   }
   set rttTiming(on: boolean) {
-    this.setFlag(TF.RTT_TIMING, on);
+    const i = this.r + T.FLAGS;
+    this.w[i] = on ? this.w[i]! | TF.RTT_TIMING : this.w[i]! & ~TF.RTT_TIMING;
   }
   get rttSeq(): number {
     return this.w[this.r + T.RTT_SEQ]!;
@@ -413,10 +423,11 @@ export class Tcb implements OooHost {
     this.w[this.r + T.DUP_ACKS] = v;
   }
   get inRecovery(): boolean {
-    return this.flag(TF.IN_RECOVERY);
+    return (this.w[this.r + T.FLAGS]! & TF.IN_RECOVERY) !== 0;
   }
   set inRecovery(on: boolean) {
-    this.setFlag(TF.IN_RECOVERY, on);
+    const i = this.r + T.FLAGS;
+    this.w[i] = on ? this.w[i]! | TF.IN_RECOVERY : this.w[i]! & ~TF.IN_RECOVERY;
   }
   /** NewReno "recover": SND.MAX when loss was last detected. */
   get recover(): number {
@@ -436,27 +447,29 @@ export class Tcb implements OooHost {
   }
   /** An ACK must go out at the end of this event. */
   get ackNow(): boolean {
-    return this.flag(TF.ACK_NOW);
+    return (this.w[this.r + T.FLAGS]! & TF.ACK_NOW) !== 0;
   }
   set ackNow(on: boolean) {
-    this.setFlag(TF.ACK_NOW, on);
+    const i = this.r + T.FLAGS;
+    this.w[i] = on ? this.w[i]! | TF.ACK_NOW : this.w[i]! & ~TF.ACK_NOW;
   }
   /** Whether we answered an unacceptable pure ACK less than `interval` ms
    *  before `now` (the rate limit of input.ts; intervals up to 24 days). */
   oowAckedWithin(now: number, interval: number): boolean {
-    if (!this.flag(TF.OOW_ACKED)) return false;
+    if ((this.w[this.r + T.FLAGS]! & TF.OOW_ACKED) === 0) return false;
     return ((Math.floor(now) - this.w[this.r + T.LAST_OOW_ACK]!) >>> 0) < interval;
   }
   /** We answered an unacceptable pure ACK at `now`. */
   noteOowAck(now: number): void {
     this.w[this.r + T.LAST_OOW_ACK] = Math.floor(now) >>> 0;
-    this.setFlag(TF.OOW_ACKED, true);
+    this.w[this.r + T.FLAGS] |= TF.OOW_ACKED;
   }
   get noDelay(): boolean {
-    return this.flag(TF.NO_DELAY);
+    return (this.w[this.r + T.FLAGS]! & TF.NO_DELAY) !== 0;
   }
   set noDelay(on: boolean) {
-    this.setFlag(TF.NO_DELAY, on);
+    const i = this.r + T.FLAGS;
+    this.w[i] = on ? this.w[i]! | TF.NO_DELAY : this.w[i]! & ~TF.NO_DELAY;
   }
   /** Zero-window probes sent without an answer, and the probe backoff exponent. */
   get persistProbes(): number {
@@ -474,10 +487,11 @@ export class Tcb implements OooHost {
 
   // ---- Keepalive (RFC 9293 3.8.4) --------------------------------------------
   get keepalive(): boolean {
-    return this.flag(TF.KEEPALIVE);
+    return (this.w[this.r + T.FLAGS]! & TF.KEEPALIVE) !== 0;
   }
   set keepalive(on: boolean) {
-    this.setFlag(TF.KEEPALIVE, on);
+    const i = this.r + T.FLAGS;
+    this.w[i] = on ? this.w[i]! | TF.KEEPALIVE : this.w[i]! & ~TF.KEEPALIVE;
   }
   get keepaliveProbes(): number {
     return (this.w[this.r + T.PROBES]! >>> 16) & 0xff;
@@ -495,39 +509,44 @@ export class Tcb implements OooHost {
 
   /** On the table's embryonic list (a passive open in SYN_RECEIVED). */
   get embryonic(): boolean {
-    return this.flag(TF.EMBRYONIC);
+    return (this.w[this.r + T.FLAGS]! & TF.EMBRYONIC) !== 0;
   }
   set embryonic(on: boolean) {
-    this.setFlag(TF.EMBRYONIC, on);
+    const i = this.r + T.FLAGS;
+    this.w[i] = on ? this.w[i]! | TF.EMBRYONIC : this.w[i]! & ~TF.EMBRYONIC;
   }
   /** No Connection object: events go to its listener's handle callbacks. */
   get handleMode(): boolean {
-    return this.flag(TF.HANDLES);
+    return (this.w[this.r + T.FLAGS]! & TF.HANDLES) !== 0;
   }
   set handleMode(on: boolean) {
-    this.setFlag(TF.HANDLES, on);
+    const i = this.r + T.FLAGS;
+    this.w[i] = on ? this.w[i]! | TF.HANDLES : this.w[i]! & ~TF.HANDLES;
   }
   /** (Handle mode) onEnd was called. */
   get eofTold(): boolean {
-    return this.flag(TF.EOF_TOLD);
+    return (this.w[this.r + T.FLAGS]! & TF.EOF_TOLD) !== 0;
   }
   set eofTold(on: boolean) {
-    this.setFlag(TF.EOF_TOLD, on);
+    const i = this.r + T.FLAGS;
+    this.w[i] = on ? this.w[i]! | TF.EOF_TOLD : this.w[i]! & ~TF.EOF_TOLD;
   }
   /** (Handle mode) a write took less than offered: onWritable once room frees. */
   get wantWritable(): boolean {
-    return this.flag(TF.WANT_WRITABLE);
+    return (this.w[this.r + T.FLAGS]! & TF.WANT_WRITABLE) !== 0;
   }
   set wantWritable(on: boolean) {
-    this.setFlag(TF.WANT_WRITABLE, on);
+    const i = this.r + T.FLAGS;
+    this.w[i] = on ? this.w[i]! | TF.WANT_WRITABLE : this.w[i]! & ~TF.WANT_WRITABLE;
   }
 
   /** (Handle mode) onData took less than offered: deliveries wait for resume(). */
   get readPaused(): boolean {
-    return this.flag(TF.READ_PAUSED);
+    return (this.w[this.r + T.FLAGS]! & TF.READ_PAUSED) !== 0;
   }
   set readPaused(on: boolean) {
-    this.setFlag(TF.READ_PAUSED, on);
+    const i = this.r + T.FLAGS;
+    this.w[i] = on ? this.w[i]! | TF.READ_PAUSED : this.w[i]! & ~TF.READ_PAUSED;
   }
   /** The application's word (Tcp.userData). */
   get appWord(): number {
@@ -539,10 +558,11 @@ export class Tcb implements OooHost {
 
   /** A segment for this connection is being processed (its output follows). */
   get inInput(): boolean {
-    return this.flag(TF.IN_INPUT);
+    return (this.w[this.r + T.FLAGS]! & TF.IN_INPUT) !== 0;
   }
   set inInput(on: boolean) {
-    this.setFlag(TF.IN_INPUT, on);
+    const i = this.r + T.FLAGS;
+    this.w[i] = on ? this.w[i]! | TF.IN_INPUT : this.w[i]! & ~TF.IN_INPUT;
   }
 
   // ---- The out-of-order chunk (OooHost, for reassembly and the SACK board) ----
@@ -569,20 +589,22 @@ export class Tcb implements OooHost {
     this.hot.free(b << 2);
   }
 
-  // ---- bits ----------------------------------------------------------------------
-  private flag(bit: TF): boolean {
-    return (this.w[this.r + T.FLAGS]! & bit) !== 0;
-  }
-
-  private setFlag(bit: TF, on: boolean): void {
-    const r = this.r + T.FLAGS;
-    this.w[r] = on ? this.w[r]! | bit : this.w[r]! & ~bit;
-  }
-
+  // ---- bits (flags are read and written in each accessor, not through a
+  // helper: a getter that small is always inlined, the helper call was not) ----
   /** Set the byte at bit `shift` of word `word` to v (0..255). */
   private setByte(word: T, shift: number, v: number): void {
     const r = this.r + word;
     this.w[r] = ((this.w[r]! & ~(0xff << shift)) | ((v & 0xff) << shift)) >>> 0;
+  }
+
+  /** A segment arrived at `now`: the peer is heard from, which answers our
+   *  keepalive probes (and, with `persistToo`, our zero-window probes).
+   *  One write of the probe word, and usually none. */
+  heardFrom(now: number, persistToo: boolean): void {
+    const r = this.r;
+    this.f[(r + T.LAST_HEARD) >>> 1] = now;
+    const probes = persistToo ? 0xff00ff : 0xff0000;
+    if ((this.w[r + T.PROBES]! & probes) !== 0) this.w[r + T.PROBES] = this.w[r + T.PROBES]! & ~probes;
   }
 }
 

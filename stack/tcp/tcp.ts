@@ -42,6 +42,7 @@ import {
   userAbort, userClose, userCloseRead, userConsume, userEndWrite, userSetKeepAlive, userSetNoDelay, userWrite,
   writableSpace,
 } from './user-calls.js';
+import { seqAdd } from '../hotpath/ts-seq.js';
 
 export type { HandleCallbacks };
 
@@ -215,8 +216,7 @@ export class Tcp implements TransportHandler, TcpContext, ConnectionCore, Listen
   }
 
   private connectionInput(tcb: Tcb, seg: Segment): void {
-    tcb.lastHeard = this.now();
-    tcb.keepaliveProbes = 0;
+    tcb.heardFrom(this.now(), false);
     tcb.inInput = true;
     if (tcb.state === State.SynSent) synSentArrives(this, tcb, seg);
     else segmentArrives(this, tcb, seg);
@@ -251,7 +251,7 @@ export class Tcp implements TransportHandler, TcpContext, ConnectionCore, Listen
     const tcb = this.newTcb(seg.dstAddr, seg.dstPort, seg.srcAddr, seg.srcPort, false);
     this.becomeEmbryonic(tcb, listener);
     tcb.irs = seg.seq;
-    tcb.rcvNxt = this.hot.seqAdd(seg.seq, 1);
+    tcb.rcvNxt = seqAdd(seg.seq, 1);
     tcb.rcvAdvRight = tcb.rcvNxt;
     applySynOptions(tcb, seg.opts);
     tcb.sndWnd = seg.wnd; // RFC 7323: never scaled in a SYN
@@ -319,9 +319,8 @@ export class Tcp implements TransportHandler, TcpContext, ConnectionCore, Listen
     const c = this.counters;
     const now = this.now();
     if (!this.opts.synCookies || now - this.lastCookieAt > (COOKIE_MAX_AGE_MIN + 1) * 60_000) return false;
-    const hot = this.hot;
-    const peerIsn = hot.seqAdd(seg.seq, -1);
-    const cookie = hot.seqAdd(seg.ack, -1);
+    const peerIsn = seqAdd(seg.seq, -1);
+    const cookie = seqAdd(seg.ack, -1);
     const check = this.cookies.check(now, seg.dstAddr, seg.dstPort, seg.srcAddr, seg.srcPort, peerIsn, cookie);
     if (!check.ok) {
       if (check.why === 'expired') c.synCookiesExpired++;
@@ -347,7 +346,7 @@ export class Tcp implements TransportHandler, TcpContext, ConnectionCore, Listen
     tcb.recover = cookie;
     tcb.irs = peerIsn;
     tcb.rcvNxt = seg.seq;
-    tcb.rcvAdvRight = hot.seqAdd(seg.seq, Math.min(this.opts.rcvBuf, 65535));
+    tcb.rcvAdvRight = seqAdd(seg.seq, Math.min(this.opts.rcvBuf, 65535));
     tcb.sndMss = Math.min(check.mss, tcb.rcvMss);
     tcb.wscaleOffer = NO_WSCALE;
     tcb.sackOffer = false;
@@ -546,7 +545,7 @@ export class Tcp implements TransportHandler, TcpContext, ConnectionCore, Listen
     const iss = this.isnGen.isn(now, local, localPort, remoteAddr, remotePort);
     tcb.iss = iss;
     tcb.sndUna = iss;
-    tcb.sndNxt = this.hot.seqAdd(iss, 1);
+    tcb.sndNxt = seqAdd(iss, 1);
     tcb.sndMax = tcb.sndNxt;
     tcb.recover = iss;
     tcb.rcvMss = this.ourMss(remoteAddr);

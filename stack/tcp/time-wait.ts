@@ -20,6 +20,7 @@ import { MAX_TIME_WAIT_RECORDS } from './options.js';
 import { sendBareAck } from './output.js';
 import type { Segment } from './segment.js';
 import { TcpTimer } from './timer-kinds.js';
+import { seqGt } from '../hotpath/ts-seq.js';
 
 /** Hash buckets for `limit` records: at most half full, so probe runs stay short. */
 function bucketsFor(limit: number): number {
@@ -274,7 +275,7 @@ export function timeWaitArrives(ctx: TcpContext, table: TimeWaitTable, rec: Time
     c.rstIgnored++;
     return true;
   }
-  if ((flags & (TCP_SYN | TCP_ACK)) === TCP_SYN && ctx.hot.seqGt(seg.seq, table.rcvNxtOf(rec))) {
+  if ((flags & (TCP_SYN | TCP_ACK)) === TCP_SYN && seqGt(seg.seq, table.rcvNxtOf(rec))) {
     // RFC 1122 4.2.2.13: a new SYN above the old incarnation's sequence space reopens the 4-tuple.
     c.timeWaitReused++;
     table.remove(rec);

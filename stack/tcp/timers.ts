@@ -63,7 +63,7 @@ function retransmitTimeout(ctx: TcpContext, tcb: Tcb): void {
     return;
   }
   c.retransmitTimeouts++;
-  onTimeout(ctx.hot, tcb); // before retries++: ssthresh shrinks on the first timeout only
+  onTimeout(tcb); // before retries++: ssthresh shrinks on the first timeout only
   tcb.retries++;
   backOff(ctx.opts, tcb);
   cancelTiming(tcb); // Karn

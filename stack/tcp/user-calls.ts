@@ -10,6 +10,7 @@ import { output, receiveWindow, sendAck, sendReset } from './output.js';
 import { canSendData, State } from './state.js';
 import type { Tcb } from './tcb.js';
 import { TcpTimer, TX_RETRY_MS } from './timer-kinds.js';
+import { seqDiff } from '../hotpath/ts-seq.js';
 
 /** Free space in the send buffer. */
 export function writableSpace(ctx: TcpContext, tcb: Tcb): number {
@@ -44,7 +45,7 @@ export function userConsume(ctx: TcpContext, tcb: Tcb, n: number): void {
  */
 function maybeWindowUpdate(ctx: TcpContext, tcb: Tcb): void {
   if (tcb.state !== State.Established && tcb.state !== State.FinWait1 && tcb.state !== State.FinWait2) return;
-  const advertised = Math.max(0, ctx.hot.seqDiff(tcb.rcvAdvRight, tcb.rcvNxt));
+  const advertised = Math.max(0, seqDiff(tcb.rcvAdvRight, tcb.rcvNxt));
   const offer = receiveWindow(ctx, tcb);
   if (offer - advertised >= Math.min(2 * tcb.rcvMss, ctx.opts.rcvBuf >>> 1)) {
     ctx.counters.windowUpdates++;
