@@ -29,6 +29,7 @@
 //   node --expose-gc --cpu-prof dist/bench/stack.js --child bulk-callback-direct wasm
 
 import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createEngine, packageRoot } from '../host/hotpath.js';
 import { type Alarm, type Clock, type EngineName, type NetDevice, Simulation, Stack, type Connection } from '../stack/index.js';
@@ -401,10 +402,11 @@ async function child(id: string, engine: EngineName): Promise<void> {
   process.stdout.write(JSON.stringify(timing) + '\n');
 }
 
-function sample(s: Scenario, engine: EngineName): Timing {
-  const script = fileURLToPath(import.meta.url);
-  const r = spawnSync(process.execPath, ['--expose-gc', script, '--child', s.id, engine], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`stack bench: ${s.id} ${engine} failed:\n${r.stderr || r.error}`);
+/** One sample in a child process, of this build or of the checkout at `root`. */
+function sample(s: Scenario, engine: EngineName, root?: string): Timing {
+  const script = root === undefined ? fileURLToPath(import.meta.url) : join(root, 'dist', 'bench', 'stack.js');
+  const r = spawnSync(process.execPath, ['--expose-gc', script, '--child', s.id, engine], { encoding: 'utf8', cwd: root });
+  if (r.status !== 0) throw new Error(`stack bench: ${s.id} ${engine}${root ? ` (${root})` : ''} failed:\n${r.stderr || r.error}`);
   return JSON.parse(r.stdout) as Timing;
 }
 
@@ -541,7 +543,55 @@ export async function runStackBench(): Promise<SummaryRow[]> {
   }));
 }
 
+// ---- against an earlier build -------------------------------------------------------
+
+/**
+ * `npm run bench:stack -- --against DIR`: this build against another checkout
+ * of the project, built (`npm run build` there; a `git worktree add DIR REV`
+ * makes one), in one run on one machine. Samples of the two alternate, scenario
+ * by scenario and engine by engine, so drift hits both alike; each figure is
+ * the median of ROUNDS samples of CPU time. Prints the table and writes the
+ * "Stack against an earlier build" section of BENCHMARKS.md.
+ */
+async function runAgainst(root: string, label: string): Promise<void> {
+  const machine = describeMachine();
+  const lines: string[] = [];
+  for (const s of SCENARIOS) {
+    for (const engine of ENGINES) {
+      const ours: Timing[] = [];
+      const theirs: Timing[] = [];
+      for (let round = 0; round < ROUNDS; round++) {
+        // Alternate which build goes first.
+        const order = round % 2 === 0 ? [undefined, root] : [root, undefined];
+        for (const which of order) (which === undefined ? ours : theirs).push(sample(s, engine, which));
+      }
+      const now = rate(s, median(ours.map((t) => t.cpuMs)));
+      const before = rate(s, median(theirs.map((t) => t.cpuMs)));
+      const line = `| ${s.figure} | ${engine} | ${s.unit} | ${fmt(before, s.unit)} | ${fmt(now, s.unit)} | ${(now / before).toFixed(2)}x |`;
+      console.log(line);
+      lines.push(line);
+    }
+  }
+  const text = [
+    '## Stack against an earlier build',
+    '',
+    `\`npm run bench:stack -- --against DIR\`, ${machine.date}, ${machine.cpu}, ${machine.cores} cores, Node ${machine.node}, load ${machine.load.toFixed(1)}.`,
+    `This build against ${label}, both running the scenarios of "Stack" in child processes that alternate`,
+    `(the two builds, round by round), each figure the median of ${ROUNDS} samples per second of CPU time; "now vs before" above 1 is faster.`,
+    '',
+    '| Figure | Engine | Unit | before | now | now vs before |',
+    '|---|---|---|---:|---:|---:|',
+    ...lines,
+    '',
+  ].join('\n');
+  writeMarkdownSection(packageRoot(), 'Stack against an earlier build', text);
+}
+
 if (isMain(import.meta.url)) {
   if (process.argv[2] === '--child') await child(process.argv[3] ?? '', process.argv[4] as EngineName);
-  else await runStackBench();
+  else if (process.argv[2] === '--against') {
+    const root = process.argv[3];
+    if (!root) throw new Error('stack bench: --against DIR (a built checkout of the project)');
+    await runAgainst(root, process.argv[4] ?? root);
+  } else await runStackBench();
 }

@@ -134,20 +134,38 @@ export function connectionsFitting(room: number): number {
 /** The default data share: half the arena, at least MIN_DATA_BYTES. */
 const defaultData = (split: MemorySplit): number => Math.max(MIN_DATA_BYTES, Math.floor(split.arenaBytes / 2));
 
+/** Heap an application keeps per connection when it keeps objects for each
+ *  (the relay's peers and their decoders, a Connection with its streams):
+ *  measured 2.7-5 KiB, so 5 KiB is assumed. Apps that serve handles keep none. */
+export const APP_HEAP_PER_CONNECTION = 5 * 1024;
+
 /**
- * maxConnections for a budget: the connections whose control blocks fit half
- * the arena beside the device rings (the other half is for data: frames,
- * queues, the app's buffers),
- * the largest table (256-byte records, a power of two of 4-byte hash
- * buckets) within arena - 1 MiB - max(2 MiB, arena / 2)
- * (16M: 4,032; 40M: 44,032; 128M: 149,504). An idle connection costs its
- * record and nothing else. Connections whose application keeps objects on
- * the heap (the relay's) are bounded by the heap guard before the table
- * fills: no new connection while the old generation is above its high-water
- * mark (stack/admission.ts).
+ * maxConnections for a budget: the largest table (256-byte records, a power
+ * of two of 4-byte hash buckets) within
+ *   arena - 1 MiB - max(2 MiB, arena / 2)
+ * (16M: 4,032; 40M: 44,032; 128M: 149,504): half the arena beside the device
+ * rings, the other half for data (frames, queues, the app's buffers). An
+ * idle connection costs its record and nothing else.
+ *
+ * An application that keeps `heapPerConnection` bytes of objects for each
+ * connection (the relay's, a module guest's) gets no more than its heap holds
+ * between what the guest holds at boot and the old generation's high-water
+ * mark,
+ *   floor((old generation * 80% - 7 MiB) / heapPerConnection)
+ * (5 KiB: 16M: 64, the floor; 40M: 696; 128M: 4,464), so that the table fills,
+ * and its 90% point tells the app to shed, before the heap guard closes the
+ * door on everyone: the guard (stack/admission.ts) stays what keeps the guest
+ * alive whatever connections really cost.
  */
-export function connectionCapacity(split: MemorySplit): number {
-  return fitting(split, defaultData(split));
+export function connectionCapacity(split: MemorySplit, heapPerConnection = 0): number {
+  const arena = fitting(split, defaultData(split));
+  return heapPerConnection > 0 ? Math.min(arena, heapCapacity(split, heapPerConnection)) : arena;
+}
+
+/** Connections whose objects fit the heap between boot and the high-water mark. */
+function heapCapacity(split: MemorySplit, heapPerConnection: number): number {
+  const room = split.maxOldGenerationSizeMb * MIB * HEAP_HIGH_WATER - BOOT_HEAP_BYTES;
+  return Math.min(MAX_CONNECTIONS, Math.max(MIN_CONNECTIONS, Math.floor(room / heapPerConnection)));
 }
 
 /** The most connections a budget can be given (`--max-connections`): the
@@ -161,14 +179,26 @@ export function maxConnectionCapacity(split: MemorySplit): number {
 /** The boot line about connections, e.g. "tcp: up to 44032 connections (arena
  *  24M - 1M rings - 12M for data, 256 bytes each and the hash;
  *  --max-connections up to 83968); no new connection while the old
- *  generation holds more than 10.4M". */
-export function describeCapacity(split: MemorySplit, maxConnections: number, given: boolean): string {
+ *  generation holds more than 10.4M", or for an app that keeps objects per
+ *  connection "tcp: up to 696 connections (the app keeps about 5K of heap
+ *  each: old generation 13M x 80% high-water - 7M at boot; the arena holds
+ *  44032, --max-connections up to 83968); ...". */
+export function describeCapacity(split: MemorySplit, maxConnections: number, given: boolean, heapPerConnection = 0): string {
   const old = split.maxOldGenerationSizeMb * MIB;
   const mark = formatBytes(Math.floor(old * HEAP_HIGH_WATER));
-  const data = given ? split.arenaBytes - RING_BYTES - tcbTableBytes(maxConnections) : defaultData(split);
-  const why =
-    `${given ? 'as given: ' : ''}arena ${formatBytes(split.arenaBytes)} - ${formatBytes(RING_BYTES)} rings - ` +
-    `${formatBytes(data)} for data, ${CONNECTION_ARENA_BYTES} bytes each and the hash; --max-connections up to ${maxConnectionCapacity(split)}`;
+  const most = maxConnectionCapacity(split);
+  const arena = fitting(split, defaultData(split));
+  let why: string;
+  if (!given && heapPerConnection > 0 && heapCapacity(split, heapPerConnection) < arena) {
+    why =
+      `the app keeps about ${formatBytes(heapPerConnection)} of heap each: old generation ${formatBytes(old)} x ` +
+      `${HEAP_HIGH_WATER * 100}% high-water - ${formatBytes(BOOT_HEAP_BYTES)} at boot; the arena holds ${arena}, --max-connections up to ${most}`;
+  } else {
+    const data = given ? split.arenaBytes - RING_BYTES - tcbTableBytes(maxConnections) : defaultData(split);
+    why =
+      `${given ? 'as given: ' : ''}arena ${formatBytes(split.arenaBytes)} - ${formatBytes(RING_BYTES)} rings - ` +
+      `${formatBytes(data)} for data, ${CONNECTION_ARENA_BYTES} bytes each and the hash; --max-connections up to ${most}`;
+  }
   return `tcp: up to ${maxConnections} connections (${why}); no new connection while the old generation holds more than ${mark}`;
 }
 

@@ -21,7 +21,7 @@ import { formatIpv4, parseCidr, parseIpv4, type EngineName, PcapWriter, type Tcp
 import { describeArena, scanArena } from './arena-report.js';
 import { censusOfStream } from './heap-census.js';
 import {
-  BudgetError, CONNECTION_ARENA_BYTES, connectionCapacity, describeCapacity, describeSplit, formatBytes, maxConnectionCapacity, splitBudget,
+  APP_HEAP_PER_CONNECTION, BudgetError, CONNECTION_ARENA_BYTES, connectionCapacity, describeCapacity, describeSplit, formatBytes, maxConnectionCapacity, splitBudget,
   type MemorySplit,
 } from './budget.js';
 import { DeviceError } from './devices/tap.js';
@@ -135,6 +135,15 @@ function asRunError(err: unknown): RunError {
   return new RunError(e?.message ?? String(err), 1);
 }
 
+/** Heap an app keeps per connection (host/budget.ts connectionCapacity): echo,
+ *  discard and chargen serve handles and keep none; the relay keeps its peers'
+ *  objects, and a module guest may keep objects too (it can say otherwise with
+ *  --max-connections). */
+function heapPerConnection(app: AppSpec): number {
+  if ('builtin' in app && app.builtin !== 'relay') return 0;
+  return APP_HEAP_PER_CONNECTION;
+}
+
 /** A built-in app, or a file that exists (checked here so a typo is a usage error). */
 export function resolveApp(app: string): AppSpec {
   if ((BUILTIN_APPS as readonly string[]).includes(app)) return { builtin: app as BuiltinApp };
@@ -217,10 +226,11 @@ function plan(opts: RunOptions): Plan {
       `max connections ${given}: this budget's arena holds 1 to ${maxConnectionCapacity(split)} control blocks (${CONNECTION_ARENA_BYTES} bytes each and the hash, beside the rings and 2M for data)`,
     );
   }
+  const app = resolveApp(opts.app);
   return {
-    app: resolveApp(opts.app),
+    app,
     split,
-    maxConnections: opts.tcp?.maxConnections ?? connectionCapacity(split),
+    maxConnections: opts.tcp?.maxConnections ?? connectionCapacity(split, heapPerConnection(app)),
     net,
     addresses: resolveAddresses(opts, net),
     engine: opts.hotpath ?? 'wasm',
@@ -320,7 +330,7 @@ async function boot(opts: RunOptions): Promise<GuestRun> {
   const chunks = await tender.booted;
   tender.announce([
     describeSplit(p.split, chunks),
-    describeCapacity(p.split, p.maxConnections, opts.tcp?.maxConnections !== undefined),
+    describeCapacity(p.split, p.maxConnections, opts.tcp?.maxConnections !== undefined, heapPerConnection(p.app)),
     `net: ${backend.description}`,
     `app: ${'builtin' in p.app ? p.app.builtin : fileURLToPath(p.app.module)} on the ${p.engine} hot path`,
   ]);

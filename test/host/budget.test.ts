@@ -5,7 +5,7 @@
 import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 import {
-  BudgetError, CONNECTION_ARENA_BYTES, connectionCapacity, connectionsFitting, describeCapacity, describeSplit, formatBytes, maxConnectionCapacity, parseSize,
+  APP_HEAP_PER_CONNECTION, BudgetError, CONNECTION_ARENA_BYTES, connectionCapacity, connectionsFitting, describeCapacity, describeSplit, formatBytes, maxConnectionCapacity, parseSize,
   splitBudget,
 } from '../../host/budget.js';
 import { TcbTable } from '../../stack/tcp/tcb-table.js';
@@ -111,6 +111,20 @@ describe('connection capacity', () => {
       expect(TcbTable.bytesFor(most)).toBeLessThanOrEqual(s.arenaBytes - MIB - 2 * MIB);
       expect(TcbTable.bytesFor(most + 1)).toBeGreaterThan(s.arenaBytes - MIB - 2 * MIB);
     }
+  });
+
+  it('an app that keeps objects per connection gets what the heap holds, if that is less', () => {
+    const cases: [number, number][] = [[16, 64], [40, 696], [128, 4464]];
+    for (const [mem, byHeap] of cases) {
+      const s = splitBudget(mem * MIB);
+      expect(connectionCapacity(s, APP_HEAP_PER_CONNECTION), `${mem}M`).toBe(Math.min(byHeap, connectionCapacity(s)));
+    }
+    // A heap-light app (none kept) is not limited by the heap at all.
+    expect(connectionCapacity(splitBudget(40 * MIB), 0)).toBe(44_032);
+    expect(describeCapacity(splitBudget(40 * MIB), 696, false, APP_HEAP_PER_CONNECTION)).toBe(
+      'tcp: up to 696 connections (the app keeps about 5K of heap each: old generation 13M x 80% high-water - 7M at boot; ' +
+        'the arena holds 44032, --max-connections up to 83968); no new connection while the old generation holds more than 10.4M',
+    );
   });
 
   it('says where the number comes from at boot', () => {
