@@ -4,9 +4,9 @@
 // exchange refuses, and the Spoke_failure codes and messages peers and users see.
 import { createHmac } from 'node:crypto';
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { SpokeFailure, type SpokeResult, isSpokeFailureCode } from '../../relay/spoke/failure.js';
-import { SPOKE_PBKDF2_BYTES, spokePbkdf2 } from '../../relay/spoke/pbkdf2.js';
+import { PBKDF2_SLICE_ITERATIONS, SPOKE_PBKDF2_BYTES, spokePbkdf2, spokePbkdf2Sliced } from '../../relay/spoke/pbkdf2.js';
 import {
   BOB_COUNT,
   Cipher,
@@ -105,6 +105,51 @@ describe('spoke PBKDF2 (little-endian block index, §4.2)', () => {
       expect(() => spokePbkdf2(pw, salt, 1, length)).toThrow(RangeError);
       expect(() => spokePbkdf2(pw, salt, 1, length)).toThrow(`length must be >= 1, got ${length}`);
     }
+  });
+});
+
+describe('spoke PBKDF2 in slices (a receiver keeps its event loop)', () => {
+  /** Turns of the event loop a derivation should give back: after every slice
+   *  of a block but its last, and between blocks. */
+  const expectedTurns = (count: number, slice: number, length: number): number => {
+    const blocks = Math.ceil(length / 32);
+    return blocks * Math.max(0, Math.ceil((count - 1) / slice) - 1) + (blocks - 1);
+  };
+
+  it('gives the same bytes as in one go, yielding after each slice and between blocks', async () => {
+    const pw = ascii('pw-pw');
+    const spy = vi.spyOn(globalThis, 'setImmediate');
+    try {
+      for (const [count, slice, length] of [[1, 1, 32], [2, 1, 32], [5, 2, 33], [16, 3, 128], [17, 16, 64], [40, 1024, 128], [3, 1, 1]] as const) {
+        spy.mockClear();
+        const sliced = await spokePbkdf2Sliced(pw, salt, count, { sliceIterations: slice, length });
+        expect(hex(sliced), `count ${count} slice ${slice} length ${length}`).toBe(hex(spokePbkdf2(pw, salt, count, length)));
+        expect(spy.mock.calls.length, `turns for count ${count} slice ${slice} length ${length}`).toBe(expectedTurns(count, slice, length));
+      }
+    } finally {
+      spy.mockRestore();
+    }
+    // The default: bob's count of 16 is one slice a block, 128 bytes by default.
+    expect(PBKDF2_SLICE_ITERATIONS).toBe(1024);
+    expect(hex(await spokePbkdf2Sliced(pw, salt, 16))).toBe(hex(spokePbkdf2(pw, salt, 16)));
+  });
+
+  it('refuses a slice that is not a whole number of at least 1, naming it', async () => {
+    for (const slice of [0, -1, 0.5, Number.NaN]) {
+      await expect(spokePbkdf2Sliced(ascii('pw'), salt, 4, { sliceIterations: slice })).rejects.toThrow(
+        new RangeError(`slice must be >= 1 iteration, got ${slice}`),
+      );
+    }
+  });
+
+  it('stops at the next slice when its signal aborts, and does not start when already aborted', async () => {
+    const before = new AbortController();
+    before.abort(new Error('gone'));
+    await expect(spokePbkdf2Sliced(ascii('pw'), salt, 4, { signal: before.signal })).rejects.toThrow('gone');
+    const during = new AbortController();
+    const run = spokePbkdf2Sliced(ascii('pw'), salt, 100_000, { signal: during.signal, sliceIterations: 10 });
+    setImmediate(() => during.abort(new Error('timeout')));
+    await expect(run).rejects.toThrow('timeout');
   });
 });
 

@@ -7,6 +7,7 @@
 // ssthresh are checked against the RFC's formulas as a model.
 
 import { describe, expect, it } from 'vitest';
+import { initialWindow } from '../../../stack/tcp/congestion.js';
 import { ACK, add, TcpPeer, type Established } from '../../helpers/tcp-peer.js';
 
 const ENGINES = ['wasm', 'ts'] as const;
@@ -23,6 +24,12 @@ async function setup(engine: (typeof ENGINES)[number], mss: number, tcp = {}): P
   e.conn.setNoDelay(true);
   return { p, e };
 }
+
+describe('RFC 6928 initial window', () => {
+  it('is 2*SMSS above an SMSS of 7300 (jumbo frames; a TX chunk caps ours below that)', () => {
+    expect([initialWindow(7300), initialWindow(8960), initialWindow(1460), initialWindow(100)]).toEqual([14600, 17920, 14600, 1000]);
+  });
+});
 
 describe.each(ENGINES)('TCP congestion control (%s)', (engine) => {
   it('initial window: min(10*SMSS, max(2*SMSS, 14600)) bytes go out before any ACK', async () => {
