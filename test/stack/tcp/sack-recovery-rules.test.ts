@@ -68,6 +68,39 @@ describe('SACK scoreboard at capacity', () => {
     );
   });
 
+  it('takes its chunk with the first block and gives it back when trimmed empty; without one it answers as empty', async () => {
+    const hot = await createEngine('ts', 1 << 20);
+    const board = SackScoreboard.standalone(hot, SACK_OWNER);
+    const base = hot.chunksInUse();
+    // No chunk yet: every query is "nothing held", and trimming or clearing takes none.
+    expect([board.count, board.sackedBytes(), board.nextHole(10)]).toEqual([0, 0, -1]);
+    board.trimBelow(500);
+    board.clear();
+    expect(hot.chunksInUse()).toBe(base);
+    expect(board.add(100, 200)).toBe(true);
+    expect(board.add(300, 400)).toBe(true);
+    expect(hot.chunksInUse()).toBe(base + 1);
+    // SND.UNA inside the first block cuts it; the chunk stays while a block is left.
+    board.trimBelow(150);
+    expect([board.count, board.sackedBytes(), board.nextHole(150)]).toEqual([2, 150, 200]);
+    expect(board.holeEnd()).toBe(300);
+    board.trimBelow(400);
+    expect([board.count, hot.chunksInUse()]).toEqual([0, base]);
+  });
+
+  it('keeps nothing and says so when the arena has no chunk for it', async () => {
+    const hot = await createEngine('ts', 1 << 20);
+    const hog: number[] = [];
+    for (let c = hot.alloc(ownerTag(OwnerKind.App, 1)); c !== 0; c = hot.alloc(ownerTag(OwnerKind.App, 1))) hog.push(c);
+    const board = SackScoreboard.standalone(hot, SACK_OWNER);
+    expect(board.add(100, 200)).toBe(false);
+    expect(board.count).toBe(0);
+    for (const c of hog) hot.free(c);
+    expect(board.add(100, 200)).toBe(true);
+    expect(board.count).toBe(1);
+    board.clear();
+  });
+
   it('full: a block above every range is dropped; one below takes the highest range\'s place', async () => {
     const hot = await createEngine('ts', 1 << 20);
     const board = SackScoreboard.standalone(hot, SACK_OWNER);
@@ -75,7 +108,7 @@ describe('SACK scoreboard at capacity', () => {
     expect(board.count).toBe(MAX_BLOCKS);
     const top = 150 + (MAX_BLOCKS - 1) * 100;
     expect(board.highest()).toBe(top);
-    board.add(5000, 5100);
+    expect(board.add(5000, 5100)).toBe(true); // taken into account: it is the one forgotten
     expect(board.count).toBe(MAX_BLOCKS);
     expect(board.highest()).toBe(top);
     expect(board.sackedBytes()).toBe(MAX_BLOCKS * 50);
