@@ -106,7 +106,9 @@ describe.each(ENGINES)('SYN_SENT (RFC 9293 3.10.7.3) (%s)', (engine) => {
 describe.each(ENGINES)('handshake results (%s)', (engine) => {
   it('passive open: the peer\'s window comes from the handshake ACK, scaled by its shift', async () => {
     const p = await TcpPeer.create(engine);
+    expect(p.tcp.stats().counters.established).toBe(0);
     const e = await p.accept({ wscale: 4, window: 100 });
+    expect(p.tcp.stats().counters.established).toBe(1);
     const tcb = e.conn.inspect()!;
     expect(tcb.sndWnd).toBe(1600);
     e.conn.setNoDelay(true);
