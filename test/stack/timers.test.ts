@@ -9,6 +9,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { TimerKind } from '../../stack/layers.js';
 import { TimerIds, TimerQueue } from '../../stack/time/timers.js';
+import { TCB_TIMER_WORDS } from '../../stack/hotpath/layout.js';
+import { TCB_TIMER_SLOTS, TCP_TIMER_COUNT, TcpTimer } from '../../stack/tcp/timer-kinds.js';
 import { OwnedTimers, type TimerHolder } from '../../stack/time/owned-timers.js';
 import { requires } from '../helpers/capabilities.js';
 
@@ -318,6 +320,12 @@ describe('TimerQueue', () => {
     q.arm(4, K2, 7);
     q.cancelAll(4);
     expect([q.size, words[10 + 12 + 2]]).toEqual([0, 0]);
+  });
+
+  it('TCP\'s timer kinds fit the timer words of its record, and only TIME_WAIT\'s kind has no slot there', () => {
+    expect(Math.max(...TCB_TIMER_SLOTS)).toBeLessThan(TCB_TIMER_WORDS);
+    expect(TCB_TIMER_SLOTS).toHaveLength(TCP_TIMER_COUNT);
+    expect(TCB_TIMER_SLOTS.flatMap((slot, kind) => (slot < 0 ? [kind] : []))).toEqual([TcpTimer.TimeWait]);
   });
 
   it('places records only for the last owners, before they arm, where they fit', () => {

@@ -14,25 +14,10 @@ import { OwnerKind, ownerTag } from '../../../stack/hotpath/engine.js';
 import { MAX_BLOCKS, SackScoreboard } from '../../../stack/tcp/sack-scoreboard.js';
 
 const SACK_OWNER = ownerTag(OwnerKind.TcpReassembly, 1);
+import { SackModel } from '../../helpers/sack-model.js';
 import { ACK, add, TcpPeer } from '../../helpers/tcp-peer.js';
 
 const ENGINES = ['wasm', 'ts'] as const;
-
-/** Reference: sorted, merged [l, r) ranges; beyond MAX_BLOCKS the highest goes. */
-function modelAdd(blocks: [number, number][], l: number, r: number): [number, number][] {
-  const out: [number, number][] = [];
-  for (const [bl, br] of blocks) {
-    if (bl <= r && br >= l) {
-      l = Math.min(l, bl);
-      r = Math.max(r, br);
-    } else {
-      out.push([bl, br]);
-    }
-  }
-  out.push([l, r]);
-  out.sort((a, b) => a[0] - b[0]);
-  return out.slice(0, MAX_BLOCKS);
-}
 
 describe('SACK scoreboard at capacity', () => {
   it('holds the lowest MAX_BLOCKS disjoint ranges of any sequence of blocks (model)', async () => {
@@ -43,13 +28,14 @@ describe('SACK scoreboard at capacity', () => {
     fc.assert(
       fc.property(fc.array(block, { minLength: 1, maxLength: 40 }), (blocks) => {
         const board = SackScoreboard.standalone(hot, SACK_OWNER);
-        let model: [number, number][] = [];
+        const reference = new SackModel();
         for (const { slot, len } of blocks) {
           const l = slot * 50;
           board.add((BASE + l) >>> 0, (BASE + l + len) >>> 0);
-          model = modelAdd(model, l, l + len);
-          expect(board.count).toBe(model.length);
+          reference.add(l, l + len);
+          expect(board.count).toBe(reference.blocks.length);
         }
+        const model = reference.blocks;
         expect(board.highest()).toBe((BASE + model.at(-1)![1]) >>> 0);
         expect(board.sackedBytes()).toBe(model.reduce((n, [l, r]) => n + r - l, 0));
         // Walk every hole: each lies below a held range and ends at its left edge.

@@ -10,6 +10,7 @@ import { MAX_BLOCKS, SackScoreboard } from '../../../stack/tcp/sack-scoreboard.j
 
 const SACK_OWNER = ownerTag(OwnerKind.TcpReassembly, 1);
 import { ACK, add, TcpPeer } from '../../helpers/tcp-peer.js';
+import { SackModel as Model } from '../../helpers/sack-model.js';
 
 const ENGINES = ['wasm', 'ts'] as const;
 const MSS = 1460;
@@ -17,35 +18,6 @@ const MSS = 1460;
 // ---- The scoreboard against a model ---------------------------------------------
 
 type Op = { kind: 'add'; left: number; len: number } | { kind: 'trim'; to: number };
-
-/** The model: merged intervals as plain offsets, the highest dropped beyond MAX_BLOCKS. */
-class Model {
-  blocks: [number, number][] = [];
-  add(l: number, r: number): void {
-    const keep: [number, number][] = [];
-    for (const [bl, br] of this.blocks) {
-      if (bl <= r && br >= l) {
-        l = Math.min(l, bl);
-        r = Math.max(r, br);
-      } else {
-        keep.push([bl, br]);
-      }
-    }
-    keep.push([l, r]);
-    keep.sort((a, b) => a[0] - b[0]);
-    this.blocks = keep.slice(0, MAX_BLOCKS);
-  }
-  trim(una: number): void {
-    this.blocks = this.blocks.filter(([, r]) => r > una).map(([l, r]) => [Math.max(l, una), r]);
-  }
-  nextHole(from: number): [number, number] | null {
-    for (const [l, r] of this.blocks) {
-      if (from < l) return [from, l];
-      if (from < r) from = r;
-    }
-    return null;
-  }
-}
 
 describe('SACK scoreboard', () => {
   it('matches a model of merged, bounded blocks across the sequence wrap', async () => {
