@@ -10,6 +10,7 @@ export {
 } from './codec';
 export * from './arena';
 export * from './seq';
+export { tcpInput, tcpSendBurst } from './tcp-fast';
 
 /** End of the module's static data; the loader checks it is below SCRATCH_BASE. */
 export function staticDataEnd(): u32 {

@@ -38,6 +38,18 @@ export interface TransportLower {
    * connection's own.
    */
   sendTcp(slot: number, payloadLen: number, dst: number, src: number): boolean;
+  /**
+   * For a burst of TCP segments the engine builds in one call
+   * (hot.tcpSendBurst): fill the encode request's link and IPv4 words for
+   * frames to `dst` from `src`, E.IP_ID the next id. False, with nothing
+   * counted, when the frames could not go straight to the device (the next
+   * hop's MAC unknown, no route, the layer stopped): then send one by one
+   * with sendTcp, which queues, counts and reports.
+   */
+  routeBurst(dst: number, src: number): boolean;
+  /** Hand the `count` frames the engine built after routeBurst() (F.BURST_SLOTS,
+   *  F.BURST_LENS) to the device, in order; the ids up to E.IP_ID are used. */
+  sendBurst(count: number): void;
   /** Same for UDP: payload already at slot + transportAt + UDP_HLEN. */
   sendUdp(slot: number, payloadLen: number, dst: number): boolean;
   /** ICMP destination unreachable (port unreachable = code 3, protocol = 2)
@@ -46,6 +58,21 @@ export interface TransportLower {
    *  (RFC 1122 3.2.2 forbids errors about broadcasts and later fragments).
    *  Rate-limited. */
   sendUnreachable(code: number, ipOff: number, length: number, src: number, dst: number, frag: number): void;
+}
+
+/**
+ * A transport whose established connections take a segment in one engine
+ * call (TCP, through hot.tcpInput): Ethernet hands it every frame first.
+ */
+export interface FastReceiver {
+  /** The clock tcpInput is given, ms. */
+  now(): number;
+  /** tcpInput processed a segment whole; `result` has its FA action bits:
+   *  finish what it leaves to JS (timers, the application, output). */
+  fastInput(result: number): void;
+  /** tcpInput left a TCP segment to the slow path, for this Slow reason:
+   *  counted, then the frame walks the layers as any other. */
+  slowInput(reason: number): void;
 }
 
 /** What a transport registers with IPv4 for its protocol number. */

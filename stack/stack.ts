@@ -186,6 +186,7 @@ export class Stack {
       throw err;
     }
     this.ipv4.register(IPPROTO_TCP, this.tcp);
+    this.ethernet.registerFast(this.tcp.fastReceiver);
 
     this.device.setReceiver(this.receive);
     this.announcementsLeft = this.limits.arpAnnouncements;

@@ -24,6 +24,9 @@ export interface HotPath {
   readonly decoded: Uint32Array;
   /** ENCODE_WORDS u32 view at ENCODE_BASE (index with layout `E`). */
   readonly request: Uint32Array;
+  /** FAST_WORDS u32 view at FAST_BASE: the TCP fast path's configuration and
+   *  results (index with layout `F`). */
+  readonly fast: Uint32Array;
 
   // ---- Internet checksum (RFC 1071) -------------------------------------
   /** Ones'-complement sum of [off, off+len) folded to 16 bits and added to
@@ -66,6 +69,23 @@ export interface HotPath {
   encodeIpv4(slot: number, payloadLen: number): number;
   /** An ARP frame padded to 60 bytes. */
   encodeArp(slot: number): number;
+
+  // ---- The TCP fast path (one call per segment) ---------------------------
+  // Both work over the control blocks the stack keeps in this memory (layout
+  // T, configured in F by the TCP layer that claims the engine) and trust
+  // them as the stack's own state; frames are untrusted.
+  /** Decode the frame at [off, off+len) (as decode() does) and, for an in-order
+   *  segment or new ACK of an ESTABLISHED connection that needs nothing else
+   *  (header prediction), process it whole. Returns Slow.FAST (0) with FA
+   *  action bits, or the Slow reason it was left to the stack (then only the
+   *  decoded record was written). `now`: the stack's clock, ms. */
+  tcpInput(off: number, len: number, now: number): number;
+  /** Build up to `max` (<= BURST_MAX) data segments of control block `index`
+   *  that the windows, Nagle and SWS avoidance allow, as the stack's own
+   *  output would, with the link and IPv4 words of the encode request (one
+   *  route for all; E.IP_ID moves on per frame). Returns the count; slots,
+   *  lengths and why it stopped are in F.BURST_*. */
+  tcpSendBurst(index: number, max: number, now: number): number;
 
   // ---- Sequence numbers (mod 2^32) --------------------------------------
   // (TCP calls the TypeScript twins in ts-seq.ts directly: a call into Wasm

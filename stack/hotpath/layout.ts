@@ -28,6 +28,11 @@ export const DECODED_WORDS = 64;
 /** Encode request record: ENCODE_WORDS u32 words. */
 export const ENCODE_BASE = DECODED_BASE + DECODED_WORDS * 4;
 export const ENCODE_WORDS = 64;
+/** The TCP fast path's record (layout F below): FAST_WORDS u32 words. */
+export const FAST_BASE = ENCODE_BASE + ENCODE_WORDS * 4;
+export const FAST_WORDS = 256;
+/** Most segments one tcpSendBurst call builds. */
+export const BURST_MAX = 64;
 /** Arena metadata starts here (aligned to 64). */
 export const ARENA_META_BASE = 32768;
 /** Bytes of metadata per chunk: owner tag (u32) and free-list link (u32). */
@@ -341,6 +346,30 @@ export const enum T {
   // which a connection takes at its first loss: before one they have no value.
 }
 
+/** Connection states of RFC 9293 section 3.3.2 (T.STATE; names in stack/tcp/state.ts). */
+export const enum State {
+  Closed = 0,
+  Listen = 1,
+  SynSent = 2,
+  SynReceived = 3,
+  Established = 4,
+  FinWait1 = 5,
+  FinWait2 = 6,
+  CloseWait = 7,
+  Closing = 8,
+  LastAck = 9,
+  TimeWait = 10,
+  Count = 11,
+}
+
+/** Bits of T.EVENTS: what the last segment or timer did, for the application. */
+export const enum TE {
+  ESTABLISHED = 1, // the handshake completed
+  DATA = 2, // bytes were added to the receive queue
+  EOF = 4, // the peer's FIN arrived (after all its data)
+  WRITABLE = 8, // send-buffer space was freed
+}
+
 /** Bits of the record's T.FLAGS word. */
 export const enum TF {
   ACTIVE = 1 << 0, // opened by connect()
@@ -388,4 +417,89 @@ export const enum X {
   SLAB_CHUNK = 119, // OOO_MAX_SLAB words each: the chunk, ...
   SLAB_LIVE = 315, // ... and the bytes of live ranges in it
   END = 511,
+}
+
+// ---------------------------------------------------------------------------
+// The TCP fast path (stack/hotpath/engine.ts tcpInput, tcpSendBurst): its
+// record at FAST_BASE, word indexes (u32 each). The stack writes the
+// configuration when its TCP layer claims the engine; the engine writes the
+// results of each call.
+export const enum F {
+  ENABLED = 0, // 1: tcpInput may take segments (0 before TCP claims the engine, and after shutdown)
+  LOCAL_ADDR = 1, // the interface's address: segments to any other go the slow way
+  TABLE_BASE = 2, // word index of control block 0
+  CAPACITY = 3, // control blocks in the table
+  BUCKET_BASE = 4, // word index of the 4-tuple hash's bucket 0
+  BUCKET_MASK = 5, // buckets - 1 (a power of two less one)
+  SECRET = 6, // 4 words: the hash's key
+  LAST_FOUND = 10, // the record found last, index + 1 (0: none): tried before the hash
+  RCV_BUF = 11, // receive buffer, bytes
+  MIN_RTO = 12, // ms
+  MAX_RTO = 13, // ms
+  ARENA_RESERVE = 14, // chunks the receive window never offers
+  // Results of tcpInput
+  INDEX = 16, // the control block the segment was for (set from the lookup on)
+  TAKEN = 17, // payload bytes appended to its receive queue
+  ACKED = 18, // bytes of ours newly acknowledged
+  // Results of tcpSendBurst
+  BURST_BYTES = 20, // payload bytes in the frames built
+  BURST_RETX = 21, // segments among them that resend data
+  BURST_STOP = 22, // why it stopped: a Burst value
+  BURST_SLOTS = 64, // BURST_MAX words: the TX slot of each frame built, ...
+  BURST_LENS = 128, // ... and its length (Ethernet included)
+}
+
+/** tcpInput's answer, low byte: FAST (0), the segment was processed whole;
+ *  otherwise why it goes the slow way (the decoded record is filled, and
+ *  nothing else was changed). stats() counts them under these names. */
+export const enum Slow {
+  FAST = 0,
+  NOT_TCP = 1, // not a valid TCP segment (another protocol, or decode rejected it): not a TCP slow path
+  DISABLED = 2, // no TCP layer has claimed the engine
+  NOT_LOCAL = 3, // to another address (broadcast, a transparent proxy's connections)
+  NO_CONNECTION = 4, // no control block: a listener's, TIME_WAIT's or a closed port's
+  STATE = 5, // not ESTABLISHED (after a FIN, only pure ACKs are taken: CLOSE_WAIT, FIN_WAIT_1, CLOSING, LAST_ACK)
+  FLAGS = 6, // SYN, FIN, RST or URG, or no ACK
+  OPTIONS = 7, // SACK blocks, or timestamps in use
+  SEQUENCE = 8, // not the next in order, or not all inside the window
+  ACK = 9, // a duplicate ACK, a window update, or an ACK outside [SND.UNA, SND.MAX]
+  RECOVERY = 10, // loss recovery, out-of-order data or SACK blocks held
+  CLOSING = 11, // an ACK of our FIN, or data after our read side closed
+  MEMORY = 12, // the arena cannot take the payload whole
+  BUSY = 13, // the connection is inside a segment's processing already
+  COUNT = 14,
+}
+
+export const SLOW_NAMES: readonly string[] = [
+  'fast',
+  'notTcp',
+  'disabled',
+  'notLocal',
+  'noConnection',
+  'state',
+  'flags',
+  'options',
+  'sequence',
+  'ack',
+  'recovery',
+  'closing',
+  'memory',
+  'busy',
+];
+
+/** tcpInput's action bits (above the low byte) when it answers FAST: what JS
+ *  has left to do. */
+export const enum FA {
+  DATA = 1 << 8, // payload was queued: deliver (T.EVENTS has DATA)
+  ACKED = 1 << 9, // new data of ours was acknowledged (T.EVENTS has WRITABLE)
+  RESTART_RTO = 1 << 10, // data is still outstanding: restart the retransmission timer (RFC 6298 5.3)
+  ARM_DELACK = 1 << 11, // arm the delayed-ACK timer (its slot in T.TIMERS is empty)
+}
+
+/** Why tcpSendBurst stopped (F.BURST_STOP): JS's own loop takes over from there. */
+export const enum Burst {
+  DONE = 0, // nothing more may go: window, Nagle or no data
+  LIMIT = 1, // built as many as asked
+  NO_SLOT = 2, // the arena had no TX chunk
+  SLOW = 3, // a segment the engine does not build (our FIN, SACK blocks, a state other than ESTABLISHED/CLOSE_WAIT)
 }

@@ -7,11 +7,12 @@
 // same value and give the same answer.
 
 import type { HotPath } from './engine.js';
-import { DECODED_BASE, DECODED_WORDS, ENCODE_BASE, ENCODE_WORDS, PAGE_SIZE, type Reason } from './layout.js';
+import { DECODED_BASE, DECODED_WORDS, ENCODE_BASE, ENCODE_WORDS, FAST_BASE, FAST_WORDS, PAGE_SIZE, type Reason } from './layout.js';
 import { TsArena } from './ts-arena.js';
 import { CHECKSUM_OUT_OF_RANGE, checksumUpdate16, foldSum, pseudoHeaderSumV4 } from './ts-checksum.js';
 import { TsCodec } from './ts-codec.js';
 import * as seq from './ts-seq.js';
+import { TsTcpFast } from './ts-tcp-fast.js';
 import { memoryPages } from './wasm.js';
 
 class TsEngine implements HotPath {
@@ -20,11 +21,13 @@ class TsEngine implements HotPath {
   readonly bytes: Uint8Array;
   readonly decoded: Uint32Array;
   readonly request: Uint32Array;
+  readonly fast: Uint32Array;
   readonly chunkCount: number;
   readonly chunksBase: number;
   private readonly size: number;
   private readonly codec: TsCodec;
   private readonly arena: TsArena;
+  private readonly tcpFast: TsTcpFast;
 
   constructor(buffer: ArrayBuffer | SharedArrayBuffer) {
     this.buffer = buffer;
@@ -36,6 +39,8 @@ class TsEngine implements HotPath {
     this.arena = new TsArena(buffer);
     this.chunkCount = this.arena.init(this.size);
     this.chunksBase = this.arena.chunksBase;
+    this.fast = new Uint32Array(buffer, FAST_BASE, FAST_WORDS);
+    this.tcpFast = new TsTcpFast(buffer, this.codec, this.arena);
   }
 
   // ---- Checksums -------------------------------------------------------------
@@ -87,6 +92,15 @@ class TsEngine implements HotPath {
   }
   encodeArp(slot: number): number {
     return this.codec.encodeArp(slot >>> 0);
+  }
+
+  // ---- The TCP fast path -------------------------------------------------------
+
+  tcpInput(off: number, len: number, now: number): number {
+    return this.tcpFast.tcpInput(off >>> 0, len >>> 0, +now);
+  }
+  tcpSendBurst(index: number, max: number, now: number): number {
+    return this.tcpFast.tcpSendBurst(index >>> 0, max >>> 0, +now);
   }
 
   // ---- Sequence space and RTO (ts-seq.ts converts its own arguments) --------

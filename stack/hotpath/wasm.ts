@@ -12,6 +12,8 @@ import {
   DECODED_WORDS,
   ENCODE_BASE,
   ENCODE_WORDS,
+  FAST_BASE,
+  FAST_WORDS,
   PAGE_SIZE,
   SCRATCH_BASE,
   type Reason,
@@ -71,6 +73,8 @@ interface Exports {
   arenaInUse(): number;
   arenaByKind(kind: number): number;
   arenaBadFrees(): number;
+  tcpInput(off: number, len: number, now: number): number;
+  tcpSendBurst(index: number, max: number, now: number): number;
 }
 
 // Every method is one call into the module: the per-call work stays on the
@@ -82,6 +86,7 @@ class WasmEngine implements HotPath {
   readonly bytes: Uint8Array;
   readonly decoded: Uint32Array;
   readonly request: Uint32Array;
+  readonly fast: Uint32Array;
   readonly chunkCount: number;
   readonly chunksBase: number;
   private readonly x: Exports;
@@ -92,6 +97,7 @@ class WasmEngine implements HotPath {
     this.bytes = new Uint8Array(this.buffer);
     this.decoded = new Uint32Array(this.buffer, DECODED_BASE, DECODED_WORDS);
     this.request = new Uint32Array(this.buffer, ENCODE_BASE, ENCODE_WORDS);
+    this.fast = new Uint32Array(this.buffer, FAST_BASE, FAST_WORDS);
     this.chunkCount = exports.arenaInit(this.buffer.byteLength) >>> 0;
     this.chunksBase = exports.arenaChunksBase() >>> 0;
   }
@@ -195,6 +201,13 @@ class WasmEngine implements HotPath {
   }
   badFrees(): number {
     return this.x.arenaBadFrees() >>> 0;
+  }
+
+  tcpInput(off: number, len: number, now: number): number {
+    return this.x.tcpInput(off, len, now) >>> 0;
+  }
+  tcpSendBurst(index: number, max: number, now: number): number {
+    return this.x.tcpSendBurst(index, max, now) >>> 0;
   }
 }
 

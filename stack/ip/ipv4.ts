@@ -8,7 +8,7 @@
 
 import type { HotPath } from '../hotpath/engine.js';
 import { OwnerKind, ownerTag } from '../hotpath/engine.js';
-import { CHUNK_SIZE, D, E, ETH_HLEN, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, IPV4_HLEN, Kind, Reason } from '../hotpath/layout.js';
+import { CHUNK_SIZE, D, E, ETH_HLEN, F, IPPROTO_ICMP, IPPROTO_TCP, IPPROTO_UDP, IPV4_HLEN, Kind, Reason } from '../hotpath/layout.js';
 import type { Clock } from '../clock.js';
 import type { TransportHandler, TransportLower } from '../layers.js';
 import type { TimerQueue } from '../time/timers.js';
@@ -155,6 +155,28 @@ export class Ipv4 implements TransportLower, IcmpLower, ReassemblyTarget {
     const hop = this.route(dst, IP_DF, src);
     if (hop === NO_ROUTE) return this.discard(slot);
     return this.transmit(slot, this.hot.encodeTcp(slot, payloadLen), hop);
+  }
+
+  routeBurst(dst: number, src: number): boolean {
+    if (this.stopped || dst === this.localAddress || this.isBroadcast(dst) || dst === 0) return false;
+    const hop = sameSubnet(dst, this.localAddress, this.mask) ? dst : this.gateway;
+    if (hop === 0 || !this.arp.fillDestination(hop)) return false;
+    const req = this.hot.request;
+    req[E.SRC_MAC_HI] = this.eth.macHi;
+    req[E.SRC_MAC_LO] = this.eth.macLo;
+    req[E.IP_SRC] = src;
+    req[E.IP_DST] = dst;
+    req[E.IP_TTL] = this.config.ttl;
+    req[E.IP_TOS] = 0;
+    req[E.IP_ID] = this.nextId;
+    req[E.IP_FRAG] = IP_DF;
+    return true;
+  }
+
+  sendBurst(count: number): void {
+    const f = this.hot.fast;
+    this.nextId = this.hot.request[E.IP_ID]! & 0xffff;
+    for (let i = 0; i < count; i++) this.eth.send(f[F.BURST_SLOTS + i]!, f[F.BURST_LENS + i]!);
   }
 
   sendUdp(slot: number, payloadLen: number, dst: number): boolean {

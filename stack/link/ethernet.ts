@@ -10,7 +10,8 @@
 
 import type { HotPath } from '../hotpath/engine.js';
 import { OwnerKind, ownerTag } from '../hotpath/engine.js';
-import { CHUNK_SIZE, D, ETH_HLEN, Kind, Reason } from '../hotpath/layout.js';
+import { CHUNK_SIZE, D, ETH_HLEN, Kind, Reason, Slow } from '../hotpath/layout.js';
+import type { FastReceiver } from '../layers.js';
 import type { NetDevice } from '../netdev.js';
 import { macHi, macLo } from '../address.js';
 import { Drop, type DropCounters } from '../stats.js';
@@ -34,6 +35,7 @@ export class Ethernet {
   private readonly mac: Uint8Array;
   private arp: FrameHandler | null = null;
   private ipv4: FrameHandler | null = null;
+  private fast: FastReceiver | null = null;
   private stopped = false;
   // Frames deferred while another is handled (see defer()).
   private busy = false;
@@ -63,6 +65,11 @@ export class Ethernet {
 
   registerIpv4(handler: FrameHandler): void {
     this.ipv4 = handler;
+  }
+
+  /** Offer every frame to `receiver`'s engine fast path first (null: decode only). */
+  registerFast(receiver: FastReceiver | null): void {
+    this.fast = receiver;
   }
 
   /** The device's receive callback (bound once; the frame view is valid during the call). */
@@ -156,7 +163,18 @@ export class Ethernet {
   }
 
   private dispatch(slot: number, len: number): void {
-    const reason = this.hot.decode(slot, len);
+    const fast = this.fast;
+    if (fast !== null) {
+      // One engine call decodes the frame and, for an established
+      // connection's steady traffic, processes the TCP segment whole.
+      const result = this.hot.tcpInput(slot, len, fast.now());
+      const verdict = result & 0xff;
+      if (verdict === Slow.FAST) return fast.fastInput(result);
+      if (verdict !== Slow.NOT_TCP) fast.slowInput(verdict);
+    } else {
+      this.hot.decode(slot, len);
+    }
+    const reason = this.hot.decoded[D.REASON]! as Reason;
     if (reason !== Reason.Ok) return this.drops.reason(reason);
     const kind = this.hot.decoded[D.KIND]!;
     if (kind === Kind.Arp) this.arp?.input();

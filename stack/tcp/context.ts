@@ -16,6 +16,8 @@ export interface TcpContext {
   readonly timers: TimerQueue;
   readonly opts: TcpOptions;
   readonly counters: TcpCounters;
+  /** This TCP drives the engine's fast path: data segments go out in engine-built bursts. */
+  readonly fastPath: boolean;
   /** Monotonic ms. */
   now(): number;
   /** Move a control block to a new state, keeping the per-state counts exact. */

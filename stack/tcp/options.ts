@@ -85,6 +85,11 @@ export interface TcpOptions {
    *  carry it, our ACKs report the out-of-order blocks we hold, and our fast
    *  recovery resends the holes the peer's blocks show first (stack/tcp/README.md). */
   sack: boolean;
+  /** The engine's fast path: an ESTABLISHED connection's in-order segments
+   *  and new ACKs are processed in one engine call, and its data segments
+   *  built in bursts (stack/hotpath/engine.ts). Off: every segment takes the
+   *  TypeScript path (the same rules; for comparison and tests). */
+  fastPath: boolean;
 }
 
 export const DEFAULT_TCP_OPTIONS: Readonly<TcpOptions> = Object.freeze({
@@ -116,6 +121,7 @@ export const DEFAULT_TCP_OPTIONS: Readonly<TcpOptions> = Object.freeze({
   windowScaling: true,
   timestamps: false,
   sack: true,
+  fastPath: true,
 });
 
 /** Control blocks a stack holds unless told (maxConnections): what an eighth

@@ -6,7 +6,7 @@
 // copied in two pieces), and hand the slot to IPv4. No JS object is allocated
 // per segment.
 
-import { CHUNK_SIZE, E, TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN } from '../hotpath/layout.js';
+import { Burst, BURST_MAX, CHUNK_SIZE, E, F, TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN } from '../hotpath/layout.js';
 import type { TcpContext } from './context.js';
 import { NO_WSCALE } from './options.js';
 import { cancelTiming, startTiming } from './rtt.js';
@@ -283,9 +283,11 @@ export function output(ctx: TcpContext, tcb: Tcb): void {
   updateSendTimers(ctx, tcb);
 }
 
-/** The data/FIN loop of output(). force: ignore Nagle/SWS (persist override). */
+/** The data/FIN loop of output(). force: ignore Nagle/SWS (persist override).
+ *  The engine builds what it can first (sendBurst); this loop sends the rest
+ *  by the same rules: our FIN, SACK blocks, a probe's forced segment. */
 function sendData(ctx: TcpContext, tcb: Tcb, force: boolean): number {
-  let sent = 0;
+  let sent = force || !ctx.fastPath ? 0 : sendBurst(ctx, tcb);
   for (;;) {
     const inFlight = seqDiff(tcb.sndNxt, tcb.sndUna);
     const pos = inFlight; // send-buffer position of SND.NXT (FIN excluded below)
@@ -312,6 +314,33 @@ function sendData(ctx: TcpContext, tcb: Tcb, force: boolean): number {
     if (fin || force) break;
   }
   return sent;
+}
+
+/**
+ * The engine builds the data segments the windows allow, BURST_MAX at a
+ * time, in one call each (hot.tcpSendBurst: the rules of sendData and
+ * transmit, over the record), and IPv4 hands them to the device. Only when
+ * the next hop's MAC is known: otherwise frames go one by one, to wait for ARP.
+ */
+function sendBurst(ctx: TcpContext, tcb: Tcb): number {
+  const hot = ctx.hot;
+  const f = hot.fast;
+  const c = ctx.counters;
+  let sent = 0;
+  for (;;) {
+    if (!ctx.lower.routeBurst(tcb.remoteAddr, tcb.localAddr)) return sent;
+    const n = hot.tcpSendBurst(tcb.index, BURST_MAX, ctx.now());
+    ctx.lower.sendBurst(n);
+    if (n === 0) return sent;
+    sent += n;
+    c.segmentsOut += n;
+    c.burstSegments += n;
+    c.bytesOut += f[F.BURST_BYTES]!;
+    c.retransmittedSegments += f[F.BURST_RETX]!;
+    // The segments carried RCV.NXT (the engine cleared the pending ACK).
+    if (ctx.timers.isArmed(tcb.timerId, TcpTimer.DelayedAck)) ctx.timers.cancel(tcb.timerId, TcpTimer.DelayedAck);
+    if (f[F.BURST_STOP] !== Burst.LIMIT) return sent;
+  }
 }
 
 /**

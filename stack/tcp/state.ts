@@ -4,20 +4,9 @@
 // compact record (time-wait.ts): a control block is only ever in one of the
 // other states. Both still appear in stats().byState.
 
-export const enum State {
-  Closed = 0,
-  Listen = 1,
-  SynSent = 2,
-  SynReceived = 3,
-  Established = 4,
-  FinWait1 = 5,
-  FinWait2 = 6,
-  CloseWait = 7,
-  Closing = 8,
-  LastAck = 9,
-  TimeWait = 10,
-  Count = 11,
-}
+import { State } from '../hotpath/layout.js';
+
+export { State };
 
 export const STATE_NAMES = [
   'CLOSED',

@@ -104,6 +104,10 @@ export class TcpCounters {
   ephemeralExhausted = 0;
   connectRefusedPressure = 0; // connect() refused: heap above its high-water mark
 
+  // The engine's fast path (stack/hotpath/engine.ts tcpInput, tcpSendBurst).
+  fastPathSegments = 0; // segments the engine processed whole, in one call
+  burstSegments = 0; // data segments built by the engine's burst call
+
   // Connections.
   activeOpens = 0;
   passiveOpens = 0;
@@ -130,5 +134,13 @@ export interface TcpStats {
   timers: Record<string, number>;
   /** Arena chunks held by TCP, by purpose. */
   chunks: { send: number; recv: number; reassembly: number };
-  counters: Omit<TcpCounters, 'closedBy'> & { closedBy: Record<string, number> };
+  counters: Omit<TcpCounters, 'closedBy'> & {
+    closedBy: Record<string, number>;
+    /** Segments the engine's fast path left to the TypeScript path, by reason
+     *  (layout.ts Slow, SLOW_NAMES; segments for no connection count here too).
+     *  With counters.fastPathSegments they add up to counters.segmentsIn, but
+     *  for reassembled fragments and segments to another address (which the
+     *  engine sees as notTcp or notLocal before IPv4 decides about them). */
+    slowPath: Record<string, number>;
+  };
 }

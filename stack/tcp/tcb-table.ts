@@ -16,7 +16,7 @@
 
 import { takeRegion, releaseRegion, type ArenaRegion } from '../arena-region.js';
 import type { HotPath } from '../hotpath/engine.js';
-import { T, TCB_WORDS } from '../hotpath/layout.js';
+import { F, T, TCB_WORDS } from '../hotpath/layout.js';
 import { keyedHash, randomSecret } from './isn.js';
 
 /** Bytes of one record. */
@@ -40,8 +40,9 @@ export class TcbTable {
   count = 0;
   /** The record take() gave last (-1 before the first): diagnostics. */
   lastTaken = -1;
-  /** The record find() found last, while it is in the hash (-1: none). */
-  private lastFound = -1;
+  /** The engine's fast-path record (layout F): the record find() found last
+   *  lives there (F.LAST_FOUND, index + 1), shared with the engine's lookup. */
+  private readonly fast: Uint32Array;
   private freeHead = 0; // index + 1
   private readonly region: ArenaRegion;
   private readonly bucketBase: number; // word index of bucket 0
@@ -64,6 +65,7 @@ export class TcbTable {
     this.base = this.region.offset >>> 2;
     this.bucketBase = this.base + capacity * TCB_WORDS;
     this.bucketMask = buckets - 1;
+    this.fast = hot.fast;
     // Every record free, chained in index order (the lowest is taken first).
     for (let i = 0; i < capacity; i++) this.w[this.at(i) + T.EMB_NEXT] = i + 1 < capacity ? i + 2 : 0;
     this.freeHead = 1;
@@ -150,12 +152,12 @@ export class TcbTable {
   find(localAddr: number, localPort: number, remoteAddr: number, remotePort: number): number {
     const w = this.w;
     const ports = ((localPort << 16) | remotePort) >>> 0;
-    const last = this.lastFound;
-    if (last >= 0 && this.holds(this.at(last), localAddr, ports, remoteAddr)) return last;
+    const last = this.fast[F.LAST_FOUND]! - 1;
+    if (last >= 0 && last < this.capacity && this.holds(this.at(last), localAddr, ports, remoteAddr)) return last;
     for (let i = w[this.bucket(localAddr, localPort, remoteAddr, remotePort)]!; i !== 0; ) {
       const r = this.at(i - 1);
       if (this.holds(r, localAddr, ports, remoteAddr)) {
-        this.lastFound = i - 1;
+        this.fast[F.LAST_FOUND] = i;
         return i - 1;
       }
       i = w[r + T.HASH_NEXT]!;
@@ -180,7 +182,7 @@ export class TcbTable {
 
   /** Take record `index` out of the hash (no effect if it is not there). */
   remove(index: number): void {
-    if (this.lastFound === index) this.lastFound = -1;
+    if (this.fast[F.LAST_FOUND] === index + 1) this.fast[F.LAST_FOUND] = 0;
     const w = this.w;
     const r = this.at(index);
     const ports = w[r + T.PORTS]!;
@@ -193,6 +195,17 @@ export class TcbTable {
       }
       link = this.at(w[link]! - 1) + T.HASH_NEXT;
     }
+  }
+
+  /** Describe this table to the engine's fast path (layout F): where the
+   *  records and the hash are, and the hash's key. */
+  describeTo(f: Uint32Array): void {
+    f[F.TABLE_BASE] = this.base;
+    f[F.CAPACITY] = this.capacity;
+    f[F.BUCKET_BASE] = this.bucketBase;
+    f[F.BUCKET_MASK] = this.bucketMask;
+    f.set(this.secret, F.SECRET);
+    f[F.LAST_FOUND] = 0;
   }
 
   // ---- the embryonic list ------------------------------------------------------

@@ -15,7 +15,7 @@
 // the release is still running) and gives the record back to the table.
 
 import { OwnerKind, ownerTag, type HotPath } from '../hotpath/engine.js';
-import { T, TF, X } from '../hotpath/layout.js';
+import { T, TE, TF, X } from '../hotpath/layout.js';
 import { ChunkQueue, type OooHost, Reassembly } from './buffers.js';
 import type { ChunkLinks } from './chunk-links.js';
 import type { Connection } from './connection.js';
@@ -27,10 +27,10 @@ import { handleFor, type TcbTable } from './tcb-table.js';
 /** Bits of Tcb.events: what the application should hear about after the
  *  current segment or timer has been fully processed. */
 export const enum TcbEvent {
-  Established = 1, // the handshake completed
-  Data = 2, // bytes were added to the receive queue
-  Eof = 4, // the peer's FIN arrived (after all its data)
-  Writable = 8, // send-buffer space was freed
+  Established = TE.ESTABLISHED, // the handshake completed
+  Data = TE.DATA, // bytes were added to the receive queue
+  Eof = TE.EOF, // the peer's FIN arrived (after all its data)
+  Writable = TE.WRITABLE, // send-buffer space was freed
 }
 
 /** What a Tcb needs from the TCP instance its records belong to. */

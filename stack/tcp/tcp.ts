@@ -14,8 +14,8 @@
 import { formatIpv4, toIpv4, type Ipv4Input } from '../address.js';
 import type { HotPath } from '../hotpath/engine.js';
 import { OwnerKind } from '../hotpath/engine.js';
-import { CHUNK_SIZE, D, Kind, T, TCB_WORDS, TCP_ACK, TCP_RST, TCP_SYN, TF, X } from '../hotpath/layout.js';
-import type { TimerKind, TimerOwner, TransportHandler, TransportLower } from '../layers.js';
+import { CHUNK_SIZE, D, F, FA, Kind, Slow, SLOW_NAMES, T, TCB_WORDS, TCP_ACK, TCP_RST, TCP_SYN, TF, X } from '../hotpath/layout.js';
+import type { FastReceiver, TimerKind, TimerOwner, TransportHandler, TransportLower } from '../layers.js';
 import type { TimerQueue } from '../time/timers.js';
 import { ADMISSION_DEFAULTS, Admission } from '../admission.js';
 import { takeRegion, type ArenaRegion } from '../arena-region.js';
@@ -27,7 +27,7 @@ import { applySynOptions, segmentArrives, synSentArrives } from './input.js';
 import { IsnGenerator, randomSecret, randomU32 } from './isn.js';
 import { type HandleCallbacks, Listener, type ListenerCore, type ListenOptions } from './listener.js';
 import { NO_WSCALE, resolveOptions, type TcpOptions, windowShiftFor } from './options.js';
-import { output, sendCookieSynAck, sendReset, sendResetReply, sendSyn } from './output.js';
+import { output, restartRetransmit, sendCookieSynAck, sendReset, sendResetReply, sendSyn } from './output.js';
 import { MAX_AGE as COOKIE_MAX_AGE_MIN, SynCookies } from './syn-cookies.js';
 import { PortTable } from './ports.js';
 import { Segment } from './segment.js';
@@ -71,7 +71,7 @@ const enum Admit {
 /** What a handle call says about a handle that names no live connection. */
 const STALE = 'connection closed';
 
-export class Tcp implements TransportHandler, TcpContext, ConnectionCore, ListenerCore, TcbHome {
+export class Tcp implements TransportHandler, FastReceiver, TcpContext, ConnectionCore, ListenerCore, TcbHome {
   readonly hot: HotPath;
   readonly opts: TcpOptions;
   readonly counters = new TcpCounters();
@@ -104,6 +104,10 @@ export class Tcp implements TransportHandler, TcpContext, ConnectionCore, Listen
    *  cookie's lifetime after it (a forged ACK has no chance otherwise). */
   private lastCookieAt = -Infinity;
   private readonly stateCounts = new Int32Array(State.Count);
+  /** Segments the fast path left to the slow path, by Slow reason. */
+  private readonly slowCounts = new Float64Array(Slow.COUNT);
+  /** This TCP drives the engine's fast path (the first on an engine claims it). */
+  readonly fastPath: boolean;
   private readonly scratch = new Segment();
   private depth = 0;
   private challengeWindowStart = -Infinity;
@@ -146,6 +150,25 @@ export class Tcp implements TransportHandler, TcpContext, ConnectionCore, Listen
       at: this.timeWaitRegion.offset,
     });
     this.ports = new PortTable(this.table, this.timeWait);
+    this.fastPath = this.opts.fastPath && this.hot.fast[F.TABLE_BASE] === 0;
+    if (this.fastPath) this.claimFastPath();
+  }
+
+  /** Describe the table and the options the engine's fast path needs (layout F). */
+  private claimFastPath(): void {
+    const f = this.hot.fast;
+    this.table.describeTo(f);
+    f[F.LOCAL_ADDR] = this.lower.localAddress;
+    f[F.RCV_BUF] = this.opts.rcvBuf;
+    f[F.MIN_RTO] = this.opts.minRto;
+    f[F.MAX_RTO] = this.opts.maxRto;
+    f[F.ARENA_RESERVE] = this.opts.arenaReserve;
+    f[F.ENABLED] = 1;
+  }
+
+  /** The engine's fast path, when this TCP drives it (Ethernet hands it frames first). */
+  get fastReceiver(): FastReceiver | null {
+    return this.fastPath ? this : null;
   }
 
   now(): number {
@@ -220,11 +243,45 @@ export class Tcp implements TransportHandler, TcpContext, ConnectionCore, Listen
     tcb.inInput = true;
     if (tcb.state === State.SynSent) synSentArrives(this, tcb, seg);
     else segmentArrives(this, tcb, seg);
-    // The application hears first (it may read, write or close), then one
-    // output() sends data, the ACK and any window update together.
+    this.afterSegment(tcb);
+  }
+
+  /** The application hears first (it may read, write or close), then one
+   *  output() sends data, the ACK and any window update together. */
+  private afterSegment(tcb: Tcb): void {
     if (!tcb.released) this.flushEvents(tcb);
     tcb.inInput = false;
     if (!tcb.released && tcb.state !== State.SynSent && tcb.state !== State.SynReceived) output(this, tcb);
+  }
+
+  // ---- the engine's fast path (FastReceiver) --------------------------------
+
+  /** The engine processed a segment of record F.INDEX whole (input.ts's
+   *  rules for an in-order segment of an ESTABLISHED connection); what is
+   *  left is ours: the timers its FA bits name, the application, output. */
+  fastInput(result: number): void {
+    const c = this.counters;
+    const f = this.hot.fast;
+    c.segmentsIn++;
+    c.fastPathSegments++;
+    c.bytesIn += f[F.TAKEN]!;
+    const mark = this.top;
+    this.depth++;
+    try {
+      const tcb = this.cursor(f[F.INDEX]!);
+      if ((result & FA.RESTART_RTO) !== 0) restartRetransmit(this, tcb);
+      if ((result & FA.ARM_DELACK) !== 0) this.timers.arm(tcb.timerId, TcpTimer.DelayedAck, this.now() + this.opts.delayedAckMs);
+      tcb.inInput = true;
+      this.afterSegment(tcb);
+    } finally {
+      this.depth--;
+      this.top = mark;
+      this.afterEvent();
+    }
+  }
+
+  slowInput(reason: number): void {
+    this.slowCounts[reason]++;
   }
 
   /** RFC 9293 3.10.7.2: LISTEN. */
@@ -970,6 +1027,7 @@ export class Tcp implements TransportHandler, TcpContext, ConnectionCore, Listen
     }
     this.timeWait.clear();
     this.down = true;
+    if (this.fastPath) this.hot.fast.fill(0);
   }
 
   get isShutdown(): boolean {
@@ -1077,8 +1135,14 @@ export class Tcp implements TransportHandler, TcpContext, ConnectionCore, Listen
         recv: this.hot.chunksByKind(OwnerKind.TcpRecv),
         reassembly: this.hot.chunksByKind(OwnerKind.TcpReassembly),
       },
-      counters: { ...this.counters, closedBy: { ...this.counters.closedBy } },
+      counters: { ...this.counters, closedBy: { ...this.counters.closedBy }, slowPath: this.slowPathCounts() },
     };
+  }
+
+  private slowPathCounts(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (let i = Slow.DISABLED; i < Slow.COUNT; i++) out[SLOW_NAMES[i]!] = this.slowCounts[i]!;
+    return out;
   }
 }
 

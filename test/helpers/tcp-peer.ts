@@ -15,7 +15,7 @@ import { expect } from 'vitest';
 import { createEngine } from '../../host/hotpath.js';
 import type { EngineName, HotPath } from '../../stack/hotpath/engine.js';
 import { OwnerKind, ownerTag } from '../../stack/hotpath/engine.js';
-import { D, E, ETH_HLEN, IPV4_HLEN, Kind, TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN } from '../../stack/hotpath/layout.js';
+import { D, E, ETH_HLEN, F, IPV4_HLEN, Kind, Slow, TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN } from '../../stack/hotpath/layout.js';
 import type { TransportLower } from '../../stack/layers.js';
 import { TimerQueue } from '../../stack/time/timers.js';
 import { VirtualClock } from '../../stack/time/virtual-clock.js';
@@ -142,7 +142,31 @@ class FakeLower implements TransportLower {
     this.hot.free(slot);
   }
 
+  /** The same words as sendTcp's, for a burst the engine builds (unless TX fails). */
+  routeBurst(dst: number): boolean {
+    if (this.failTx) return false;
+    this.fillRoute(dst);
+    return true;
+  }
+
+  sendBurst(count: number): void {
+    const f = this.hot.fast;
+    for (let i = 0; i < count; i++) this.record(f[F.BURST_SLOTS + i]!, f[F.BURST_LENS + i]!);
+  }
+
   sendTcp(slot: number, payloadLen: number, dst: number): boolean {
+    this.fillRoute(dst);
+    const len = this.hot.encodeTcp(slot, payloadLen);
+    this.record(slot, len);
+    return len > 0;
+  }
+
+  private record(slot: number, len: number): void {
+    this.frames.push({ bytes: this.hot.bytes.slice(slot, slot + len), at: this.clock.now() });
+    this.hot.free(slot);
+  }
+
+  private fillRoute(dst: number): void {
     const r = this.hot.request;
     r[E.DST_MAC_HI] = REMOTE_MAC[0];
     r[E.DST_MAC_LO] = REMOTE_MAC[1];
@@ -154,10 +178,6 @@ class FakeLower implements TransportLower {
     r[E.IP_TOS] = 0;
     r[E.IP_ID] = 0;
     r[E.IP_FRAG] = 0x4000;
-    const len = this.hot.encodeTcp(slot, payloadLen);
-    this.frames.push({ bytes: this.hot.bytes.slice(slot, slot + len), at: this.clock.now() });
-    this.hot.free(slot);
-    return len > 0;
   }
 
   sendUdp(): boolean {
@@ -232,7 +252,12 @@ export class TcpPeer {
       const payload = s.payload ?? new Uint8Array(0);
       hot.bytes.set(payload, slot + 34 + hot.tcpHeaderLen());
       const len = hot.encodeTcp(slot, payload.length);
-      const reason = hot.decode(slot, len);
+      // As Ethernet does: the engine's fast path first, the layers after.
+      const fast = this.tcp.fastReceiver;
+      const result = fast ? hot.tcpInput(slot, len, this.clock.now()) : 0;
+      if (fast && (result & 0xff) === Slow.FAST) return fast.fastInput(result);
+      if (fast && (result & 0xff) !== Slow.NOT_TCP) fast.slowInput(result & 0xff);
+      const reason = fast ? hot.decoded[D.REASON]! : hot.decode(slot, len);
       if (reason !== 0) throw new Error(`TcpPeer.inject: decode rejected the segment (reason ${reason})`);
       this.tcp.input();
     } finally {
