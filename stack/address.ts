@@ -8,17 +8,29 @@ export type Ipv4Input = string | number;
 export const IPV4_BROADCAST = 0xffffffff;
 export const IPV4_ANY = 0;
 
-/** Parse dotted-quad '10.0.0.2' into a u32. Throws on anything else. */
+/** Parse dotted-quad '10.0.0.2' into a u32. Throws on anything else.
+ *  Reads the characters in place (no split, no regular expression): connect()
+ *  parses its address on every call. */
 export function parseIpv4(text: string): number {
-  const parts = text.split('.');
-  if (parts.length !== 4) throw new Error(`invalid IPv4 address: '${text}'`);
   let value = 0;
-  for (const part of parts) {
-    if (!/^\d{1,3}$/.test(part)) throw new Error(`invalid IPv4 address: '${text}'`);
-    const octet = Number(part);
-    if (octet > 255) throw new Error(`invalid IPv4 address: '${text}'`);
-    value = value * 256 + octet;
+  let octet = 0;
+  let digits = 0;
+  let parts = 0;
+  for (let i = 0; i <= text.length; i++) {
+    const c = i < text.length ? text.charCodeAt(i) : 0x2e; // a final '.' ends the last part
+    if (c >= 0x30 && c <= 0x39 && digits < 3) {
+      octet = octet * 10 + (c - 0x30);
+      digits++;
+    } else if (c === 0x2e && digits > 0 && octet <= 255 && parts < 4) {
+      value = value * 256 + octet;
+      parts++;
+      octet = 0;
+      digits = 0;
+    } else {
+      throw new Error(`invalid IPv4 address: '${text}'`);
+    }
   }
+  if (parts !== 4) throw new Error(`invalid IPv4 address: '${text}'`);
   return value >>> 0;
 }
 

@@ -327,6 +327,8 @@ function sendBurst(ctx: TcpContext, tcb: Tcb): number {
   const f = hot.fast;
   const c = ctx.counters;
   let sent = 0;
+  // Nothing unsent and no ACK due (a receiver between its ACKs): no call.
+  if (tcb.sendBuf.length <= seqDiff(tcb.sndNxt, tcb.sndUna) && !tcb.ackNow) return 0;
   for (;;) {
     if (!ctx.lower.routeBurst(tcb.remoteAddr, tcb.localAddr)) return sent;
     const n = hot.tcpSendBurst(tcb.index, BURST_MAX, ctx.now());

@@ -22,6 +22,22 @@ import {
 const PEER_IP = '10.0.0.99';
 const ZERO_MAC = new Uint8Array(6);
 
+describe('parseIpv4', () => {
+  it('reads dotted quads, leading zeros included', () => {
+    expect(parseIpv4('10.0.0.2')).toBe(0x0a000002);
+    expect(parseIpv4('255.255.255.255')).toBe(0xffffffff);
+    expect(parseIpv4('0.0.0.0')).toBe(0);
+    expect(parseIpv4('001.002.003.004')).toBe(0x01020304);
+  });
+
+  it('throws on anything else: missing or extra parts, empty parts, octets over 255 or of four digits, signs, spaces, letters', () => {
+    for (const bad of ['', '1.2.3', '1.2.3.4.5', '256.1.1.1', '1..2.3', '1.2.3.4.', '.1.2.3', 'a.b.c.d', '1.2.3.1000',
+      '1.2.3.-4', ' 1.2.3.4', '1.2.3.4 ', '1234.1.1.1', '1.2.3.4x', '+1.2.3.4']) {
+      expect(() => parseIpv4(bad), bad).toThrow(/invalid IPv4 address/);
+    }
+  });
+});
+
 describe.each(ENGINES)('IPv4 (%s engine)', (engine) => {
   async function setup(opts: { gateway?: string; limits?: object } = {}) {
     const sim = new Simulation();
