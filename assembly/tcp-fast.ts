@@ -260,7 +260,7 @@ export function tcpInput(off: u32, len: u32, now: f64): u32 {
   if (decode(off, len) != R_OK || dw(D_KIND) != KIND_TCP) return SLOW_NOT_TCP;
   if (fw(F_ENABLED) == 0) return SLOW_DISABLED;
   const local = dw(D_IP_DST);
-  if (local != fw(F_LOCAL_ADDR)) return SLOW_NOT_LOCAL;
+  if (fw(F_LOCAL_ADDR) != 0 && local != fw(F_LOCAL_ADDR)) return SLOW_NOT_LOCAL;
   const found = find(local, dw(D_DPORT), dw(D_IP_SRC), dw(D_SPORT));
   if (found < 0) return SLOW_NO_CONNECTION;
   const index = <u32>found;

@@ -426,7 +426,7 @@ export const enum X {
 // results of each call.
 export const enum F {
   ENABLED = 0, // 1: tcpInput may take segments (0 before TCP claims the engine, and after shutdown)
-  LOCAL_ADDR = 1, // the interface's address: segments to any other go the slow way
+  LOCAL_ADDR = 1, // the interface's address: segments to any other go the slow way; 0: any (a transparent proxy's stack: the 4-tuple lookup decides)
   TABLE_BASE = 2, // word index of control block 0
   CAPACITY = 3, // control blocks in the table
   BUCKET_BASE = 4, // word index of the 4-tuple hash's bucket 0
@@ -456,7 +456,7 @@ export const enum Slow {
   FAST = 0,
   NOT_TCP = 1, // not a valid TCP segment (another protocol, or decode rejected it): not a TCP slow path
   DISABLED = 2, // no TCP layer has claimed the engine
-  NOT_LOCAL = 3, // to another address (broadcast, a transparent proxy's connections)
+  NOT_LOCAL = 3, // to another address than the interface's (a broadcast, another host's)
   NO_CONNECTION = 4, // no control block: a listener's, TIME_WAIT's or a closed port's
   STATE = 5, // not ESTABLISHED (after a FIN, only pure ACKs are taken: CLOSE_WAIT, FIN_WAIT_1, CLOSING, LAST_ACK)
   FLAGS = 6, // SYN, FIN, RST or URG, or no ACK

@@ -225,7 +225,7 @@ export class TsTcpFast {
     if (this.codec.decode(off, len) !== Reason.Ok || d[D.KIND] !== Kind.Tcp) return Slow.NOT_TCP;
     if (f[F.ENABLED] === 0) return Slow.DISABLED;
     const local = d[D.IP_DST]!;
-    if (local !== f[F.LOCAL_ADDR]) return Slow.NOT_LOCAL;
+    if (f[F.LOCAL_ADDR] !== 0 && local !== f[F.LOCAL_ADDR]) return Slow.NOT_LOCAL;
     const index = this.find(local, d[D.DPORT]!, d[D.IP_SRC]!, d[D.SPORT]!);
     if (index < 0) return Slow.NO_CONNECTION;
     f[F.INDEX] = index;

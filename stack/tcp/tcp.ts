@@ -158,7 +158,9 @@ export class Tcp implements TransportHandler, FastReceiver, TcpContext, Connecti
   private claimFastPath(): void {
     const f = this.hot.fast;
     this.table.describeTo(f);
-    f[F.LOCAL_ADDR] = this.lower.localAddress;
+    // A transparent proxy's connections use other local addresses: there the
+    // lookup by the whole 4-tuple (local address included) is the filter.
+    f[F.LOCAL_ADDR] = this.lower.transparent ? 0 : this.lower.localAddress;
     f[F.RCV_BUF] = this.opts.rcvBuf;
     f[F.MIN_RTO] = this.opts.minRto;
     f[F.MAX_RTO] = this.opts.maxRto;

@@ -47,6 +47,10 @@ describe.each(['wasm', 'ts'] as const)('transparent connections (%s)', (engine) 
     conn.write(Uint8Array.of(1, 2, 3));
     await sim.complete(sim.sleep(100));
     expect(got).toEqual([1, 2, 3]);
+    // The echo came back on the engine's fast path: the lookup by the whole
+    // 4-tuple, not the interface's address, decides what a transparent stack takes.
+    expect(gw.stats().tcp.counters.fastPathSegments).toBeGreaterThan(0);
+    expect(gw.stats().tcp.counters.slowPath.notLocal).toBe(0);
     conn.close(); // the gateway closes first: its TIME_WAIT record has the client's address
     await sim.complete(sim.sleep(100));
     expect(gw.stats().tcp.timeWait).toBe(1);
