@@ -278,16 +278,16 @@ function canTransmit(s: State): boolean {
  */
 export function output(ctx: TcpContext, tcb: Tcb): void {
   if (tcb.released) return;
-  if (canTransmit(tcb.state)) sendData(ctx, tcb, false);
+  if (canTransmit(tcb.state) && !(ctx.fastPath && sendBurst(ctx, tcb))) sendData(ctx, tcb, false);
   if (tcb.ackNow) sendAck(ctx, tcb);
   updateSendTimers(ctx, tcb);
 }
 
 /** The data/FIN loop of output(). force: ignore Nagle/SWS (persist override).
- *  The engine builds what it can first (sendBurst); this loop sends the rest
- *  by the same rules: our FIN, SACK blocks, a probe's forced segment. */
+ *  After the engine's burst (sendBurst) it sends what the engine leaves, by
+ *  the same rules: our FIN, segments with SACK blocks, a probe's forced segment. */
 function sendData(ctx: TcpContext, tcb: Tcb, force: boolean): number {
-  let sent = force || !ctx.fastPath ? 0 : sendBurst(ctx, tcb);
+  let sent = 0;
   for (;;) {
     const inFlight = seqDiff(tcb.sndNxt, tcb.sndUna);
     const pos = inFlight; // send-buffer position of SND.NXT (FIN excluded below)
@@ -321,27 +321,30 @@ function sendData(ctx: TcpContext, tcb: Tcb, force: boolean): number {
  * time, in one call each (hot.tcpSendBurst: the rules of sendData and
  * transmit, over the record), and IPv4 hands them to the device. Only when
  * the next hop's MAC is known: otherwise frames go one by one, to wait for ARP.
+ * Returns true when nothing is left for sendData's loop (the engine stopped
+ * because the rules allow no more), false when the loop must look.
  */
-function sendBurst(ctx: TcpContext, tcb: Tcb): number {
+function sendBurst(ctx: TcpContext, tcb: Tcb): boolean {
+  // Nothing unsent and no ACK due (a receiver between its ACKs): no call;
+  // only a queued FIN would be left to send.
+  if (tcb.sendBuf.length <= seqDiff(tcb.sndNxt, tcb.sndUna) && !tcb.ackNow) return !tcb.finQueued;
   const hot = ctx.hot;
   const f = hot.fast;
   const c = ctx.counters;
-  let sent = 0;
-  // Nothing unsent and no ACK due (a receiver between its ACKs): no call.
-  if (tcb.sendBuf.length <= seqDiff(tcb.sndNxt, tcb.sndUna) && !tcb.ackNow) return 0;
   for (;;) {
-    if (!ctx.lower.routeBurst(tcb.remoteAddr, tcb.localAddr)) return sent;
+    if (!ctx.lower.routeBurst(tcb.remoteAddr, tcb.localAddr)) return false;
     const n = hot.tcpSendBurst(tcb.index, BURST_MAX, ctx.now());
     ctx.lower.sendBurst(n);
-    if (n === 0) return sent;
-    sent += n;
-    c.segmentsOut += n;
-    c.burstSegments += n;
-    c.bytesOut += f[F.BURST_BYTES]!;
-    c.retransmittedSegments += f[F.BURST_RETX]!;
-    // The segments carried RCV.NXT (the engine cleared the pending ACK).
-    if (ctx.timers.isArmed(tcb.timerId, TcpTimer.DelayedAck)) ctx.timers.cancel(tcb.timerId, TcpTimer.DelayedAck);
-    if (f[F.BURST_STOP] !== Burst.LIMIT) return sent;
+    if (n > 0) {
+      c.segmentsOut += n;
+      c.burstSegments += n;
+      c.bytesOut += f[F.BURST_BYTES]!;
+      c.retransmittedSegments += f[F.BURST_RETX]!;
+      // The segments carried RCV.NXT (the engine cleared the pending ACK).
+      if (ctx.timers.isArmed(tcb.timerId, TcpTimer.DelayedAck)) ctx.timers.cancel(tcb.timerId, TcpTimer.DelayedAck);
+    }
+    const stop = f[F.BURST_STOP]!;
+    if (stop !== Burst.LIMIT) return stop === Burst.DONE;
   }
 }
 
