@@ -325,9 +325,13 @@ function sendData(ctx: TcpContext, tcb: Tcb, force: boolean): number {
  * because the rules allow no more), false when the loop must look.
  */
 function sendBurst(ctx: TcpContext, tcb: Tcb): boolean {
-  // Nothing unsent and no ACK due (a receiver between its ACKs): no call;
-  // only a queued FIN would be left to send.
-  if (tcb.sendBuf.length <= seqDiff(tcb.sndNxt, tcb.sndUna) && !tcb.ackNow) return !tcb.finQueued;
+  if (!tcb.ackNow) {
+    const inFlight = seqDiff(tcb.sndNxt, tcb.sndUna);
+    // The windows are full (a sender between ACKs): neither data nor a FIN may go.
+    if (inFlight >= Math.min(tcb.sndWnd, tcb.cwnd + limitedTransmit(tcb))) return true;
+    // Nothing unsent (a receiver between its ACKs): only a queued FIN would be left.
+    if (tcb.sendBuf.length <= inFlight) return !tcb.finQueued;
+  }
   const hot = ctx.hot;
   const f = hot.fast;
   const c = ctx.counters;
