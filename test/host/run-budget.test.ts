@@ -8,7 +8,7 @@
 import net from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { startGuest } from '../../host/run.js';
+import { RunError, startGuest } from '../../host/run.js';
 import { echoThrough, FIXTURES, freePort, lineClient, randomBytes, runUk, sha256 } from '../helpers/uk.js';
 
 const HEAP_HOG = join(FIXTURES, 'heap-hog.mjs');
@@ -40,11 +40,23 @@ function echoOn(sock: net.Socket, data: Uint8Array): Promise<Uint8Array> {
 describe('a guest over its heap budget', () => {
   it('is stopped with a report of what was in use; the host carries on', async () => {
     const logged: string[] = [];
-    const run = await startGuest({ app: HEAP_HOG, mem: 32 * 1024 * 1024, log: (l) => logged.push(l) });
-    const r = await run.done;
-    expect(r.code).toBe(3);
-    expect(r.reason).toBe('out-of-memory');
-    const report = r.message!;
+    let report: string;
+    let booted = true;
+    try {
+      const run = await startGuest({ app: HEAP_HOG, mem: 32 * 1024 * 1024, log: (l) => logged.push(l) });
+      const r = await run.done;
+      expect(r.code).toBe(3);
+      expect(r.reason).toBe('out-of-memory');
+      report = r.message!;
+    } catch (err) {
+      // The hog can reach its budget before the tender hears that it is ready
+      // (a worker stopped for memory loses the messages it had not delivered):
+      // then starting it fails, with the same code and report.
+      if (!(err instanceof RunError)) throw err;
+      expect(err.code).toBe(3);
+      report = err.message;
+      booted = false;
+    }
     expect(report).toMatch(/^guest out of memory: JS heap limit 12M reached \(old 9M, young 3M; budget 32M\)/);
     // By kind: the device's rings, the app's hoard, and the fixed tables taken at
     // boot (the control block table and the timers' positions).
@@ -60,7 +72,7 @@ describe('a guest over its heap budget', () => {
     }
     // The tender printed it, line by line.
     expect(logged.join('\n')).toContain(report);
-    expect(logged).toContain('heap-hog: hoarding');
+    if (booted) expect(logged).toContain('heap-hog: hoarding');
     // The host process is fine: another guest boots and serves.
     const port = await freePort();
     const next = await startGuest({ app: 'echo', net: { kind: 'user', hostfwd: [tcp(port, 7)] }, log: () => {} });
