@@ -1,4 +1,5 @@
-// Mutation testing of the TCP implementation and the SPAKE2+EE exchange:
+// Mutation testing of the TCP implementation (with the fast path's TypeScript
+// engine) and the SPAKE2+EE exchange:
 // `npm run mutation` (not part of `npm test`). Results and how to read them:
 // docs/testing.md, "Mutation testing". Everything it writes goes under
 // reports/mutation/ (git-ignored): the HTML and JSON reports, the incremental
@@ -14,7 +15,7 @@ export default {
     // coverage then picks the tests each mutant needs.
     related: false,
   },
-  mutate: ['stack/tcp/**/*.ts', 'relay/spoke/**/*.ts'],
+  mutate: ['stack/tcp/**/*.ts', 'stack/hotpath/ts-tcp-fast.ts', 'relay/spoke/**/*.ts'],
   coverageAnalysis: 'perTest',
   // The leak tests force a collection (globalThis.gc).
   testRunnerNodeArgs: ['--expose-gc'],

@@ -29,6 +29,8 @@ export const MUTATION_TESTS = [
   'test/stack/tcp/**/*.test.ts',
   'test/stack/stack.test.ts',
   'test/stack/scenarios/regressions.test.ts',
+  // The engines' TCP fast path: the TypeScript twin against the wasm engine.
+  'test/hotpath/tcp-fast-agree.test.ts',
   // relay/spoke: SPAKE2+EE, PBKDF2 variant, key schedule, vectors.
   'test/relay/spake2ee.test.ts',
   'test/relay/spoke-vectors.test.ts',
