@@ -515,7 +515,7 @@ function fastShareLine(rows: Row[]): string {
     if (r.unit !== 'Gbit/s') continue;
     for (const engine of ENGINES) {
       const shares = r[engine].samples.map((t) => t.fastShare).filter((x): x is number => x !== undefined);
-      if (shares.length > 0) parts.push(`${r.figure}, ${engine}: ${(100 * Math.min(...shares)).toFixed(2)}%`);
+      if (shares.length > 0) parts.push(`${r.figure}, ${engine}: ${(100 * Math.min(...shares)).toFixed(3)}%`);
     }
   }
   return parts.length === 0 ? '' : `Received TCP segments the engine's fast path took whole (both stacks, lowest sample): ${parts.join('; ')}.`;
