@@ -25,11 +25,15 @@ const LOCAL = 0x0a000001;
 const REMOTE = 0x0a000002;
 const LOCAL_PORT = 80;
 const REMOTE_PORT = 40000;
-const SECRET = Uint32Array.of(0x01234567, 0x89abcdef, 0xdeadbeef, 0x0badf00d);
 const CAPACITY = 4;
 
 /** The connection's starting point, drawn per run. */
 interface Start {
+  /** The connection's record; the table's other records are established
+   *  connections from other ports (decoys), all in the hash. */
+  index: number;
+  /** The hash key: with 4 buckets for 4 tuples, chains of several records are common. */
+  secret: number[];
   state: State;
   iss: number;
   irs: number;
@@ -44,17 +48,25 @@ interface Start {
 }
 
 type Step =
-  | { kind: 'segment'; flags: number; seqOff: number; ackOff: number; len: number; window: number; sack: number }
+  | { kind: 'segment'; flags: number; seqOff: number; ackOff: number; len: number; window: number; sack: number; to: number }
+  | { kind: 'forget' }
   | { kind: 'burst'; max: number }
   | { kind: 'write'; len: number }
   | { kind: 'read'; len: number }
   | { kind: 'time'; ms: number };
 
-/** One engine with a table of CAPACITY records, record 0 ESTABLISHED and in the hash. */
+/** Remote port of record i's connection: the main one's is REMOTE_PORT. */
+function remotePortOf(i: number, main: number): number {
+  return i === main ? REMOTE_PORT : REMOTE_PORT + 1 + i;
+}
+
+/** One engine with a table of CAPACITY records, every one an ESTABLISHED
+ *  connection in the hash; the one under test at start.index. */
 class Side {
   readonly w: Uint32Array;
   readonly links: ChunkLinks;
   readonly table: number; // word index of record 0
+  readonly index: number;
   readonly send: ChunkQueue;
   readonly recv: ChunkQueue;
   now = 1000;
@@ -73,39 +85,53 @@ class Side {
     f[F.CAPACITY] = CAPACITY;
     f[F.BUCKET_BASE] = this.table + CAPACITY * TCB_WORDS;
     f[F.BUCKET_MASK] = CAPACITY - 1;
-    f.set(SECRET, F.SECRET);
+    const secret = Uint32Array.from(start.secret);
+    f.set(secret, F.SECRET);
     f[F.RCV_BUF] = 65536;
     f[F.MIN_RTO] = 200;
     f[F.MAX_RTO] = 60000;
     f[F.ARENA_RESERVE] = 8;
-    const h = keyedHash(SECRET, (LOCAL ^ Math.imul(REMOTE, 0x9e3779b1)) >>> 0, ((LOCAL_PORT << 16) | REMOTE_PORT) >>> 0);
-    this.w[f[F.BUCKET_BASE]! + (h & (CAPACITY - 1))] = 1;
-    const r = this.table;
+    this.index = start.index;
     const w = this.w;
-    w[r + T.STATE] = start.state;
-    w[r + T.LOCAL_ADDR] = LOCAL;
-    w[r + T.REMOTE_ADDR] = REMOTE;
-    w[r + T.PORTS] = ((LOCAL_PORT << 16) | REMOTE_PORT) >>> 0;
+    // The decoys first, then the connection under test, each pushed at the
+    // head of its bucket's chain (as TcbTable.insert does).
+    const order = [...Array(CAPACITY).keys()].filter((i) => i !== start.index).concat(start.index);
+    for (const i of order) {
+      const r = this.table + i * TCB_WORDS;
+      const port = remotePortOf(i, start.index);
+      w[r + T.STATE] = i === start.index ? start.state : State.Established;
+      w[r + T.LOCAL_ADDR] = LOCAL;
+      w[r + T.REMOTE_ADDR] = REMOTE;
+      w[r + T.PORTS] = ((LOCAL_PORT << 16) | port) >>> 0;
+      w[r + T.MSS] = ((1460 << 16) | 1460) >>> 0;
+      w[r + T.RCV_NXT] = start.irs;
+      w[r + T.RCV_ADV_RIGHT] = (start.irs + 65535) >>> 0;
+      w[r + T.SND_UNA] = start.iss;
+      w[r + T.SND_NXT] = start.iss;
+      w[r + T.SND_MAX] = start.iss;
+      w[r + T.CWND] = 14600;
+      const h = keyedHash(secret, (LOCAL ^ Math.imul(REMOTE, 0x9e3779b1)) >>> 0, ((LOCAL_PORT << 16) | port) >>> 0);
+      const bucket = f[F.BUCKET_BASE]! + (h & (CAPACITY - 1));
+      w[r + T.HASH_NEXT] = w[bucket]!;
+      w[bucket] = i + 1;
+    }
+    const r = this.r;
     w[r + T.FLAGS] = start.flags;
     w[r + T.ISS] = start.iss;
-    w[r + T.SND_UNA] = start.iss;
     w[r + T.SND_NXT] = (start.iss + start.inFlight) >>> 0;
     w[r + T.SND_MAX] = (start.iss + start.inFlight) >>> 0;
     w[r + T.SND_WND] = start.sndWnd;
     w[r + T.SND_WL1] = start.irs;
     w[r + T.SND_WL2] = start.iss;
     w[r + T.MAX_SND_WND] = start.sndWnd;
-    w[r + T.MSS] = ((1460 << 16) | 1460) >>> 0;
     w[r + T.IRS] = start.irs;
-    w[r + T.RCV_NXT] = start.irs;
-    w[r + T.RCV_ADV_RIGHT] = (start.irs + 65535) >>> 0;
     w[r + T.SHIFTS] = start.sndShift | (start.rcvShift << 8);
     w[r + T.RTO] = 1000;
     w[r + T.CWND] = start.cwnd;
     w[r + T.SSTHRESH] = start.ssthresh;
     w[r + T.RTT_SEQ] = (start.iss + start.inFlight) >>> 0;
-    this.send = new ChunkQueue(this.links, ownerTag(OwnerKind.TcpSend, 1), w, r + T.SEND_HEAD, true);
-    this.recv = new ChunkQueue(this.links, ownerTag(OwnerKind.TcpRecv, 1), w, r + T.RECV_HEAD, false);
+    this.send = new ChunkQueue(this.links, ownerTag(OwnerKind.TcpSend, start.index + 1), w, r + T.SEND_HEAD, true);
+    this.recv = new ChunkQueue(this.links, ownerTag(OwnerKind.TcpRecv, start.index + 1), w, r + T.RECV_HEAD, false);
     this.write(start.queued, 0);
     // The route words a stack's IPv4 layer fills before a burst.
     const req = hot.request;
@@ -122,7 +148,7 @@ class Side {
   }
 
   get r(): number {
-    return this.table;
+    return this.table + this.index * TCB_WORDS;
   }
 
   write(len: number, salt: number): number {
@@ -135,7 +161,8 @@ class Side {
   segment(s: Extract<Step, { kind: 'segment' }>): number {
     const hot = this.hot;
     const w = this.w;
-    const r = this.r;
+    const target = (this.index + s.to) % CAPACITY; // to = 0: the connection under test
+    const r = this.table + target * TCB_WORDS;
     const slot = hot.alloc(ownerTag(OwnerKind.Rx, 0));
     if (slot === 0) return -1;
     const req = hot.request;
@@ -146,7 +173,7 @@ class Side {
     req[E.SRC_MAC_LO] = 0x00000002;
     req[E.IP_SRC] = REMOTE;
     req[E.IP_DST] = LOCAL;
-    req[E.SPORT] = REMOTE_PORT;
+    req[E.SPORT] = remotePortOf(target, this.index);
     req[E.DPORT] = LOCAL_PORT;
     req[E.TCP_SEQ] = (w[r + T.RCV_NXT]! + s.seqOff) >>> 0;
     req[E.TCP_ACK] = (w[r + T.SND_UNA]! + s.ackOff) >>> 0;
@@ -171,7 +198,7 @@ class Side {
   /** A burst; the frames' bytes, then their slots freed. */
   burst(max: number): { n: number; frames: string[]; stop: number; bytes: number } {
     const hot = this.hot;
-    const n = hot.tcpSendBurst(0, max, this.now);
+    const n = hot.tcpSendBurst(this.index, max, this.now);
     const frames: string[] = [];
     for (let i = 0; i < n; i++) {
       const slot = hot.fast[F.BURST_SLOTS + i]!;
@@ -198,6 +225,11 @@ class Side {
       case 'time':
         this.now += step.ms;
         return this.now;
+      case 'forget':
+        // The cache of the record found last is lost (the stack's table moved
+        // on to another connection): the next lookup walks the hash.
+        this.hot.fast[F.LAST_FOUND] = 0;
+        return 0;
     }
   }
 
@@ -223,15 +255,19 @@ const step: fc.Arbitrary<Step> = fc.oneof(
       len: fc.oneof(fc.constant(0), fc.constant(1460), fc.integer({ min: 0, max: 1460 })),
       window: fc.oneof(fc.constant(65535), fc.integer({ min: 0, max: 65535 })),
       sack: fc.oneof({ weight: 5, arbitrary: fc.constant(0) }, fc.integer({ min: 1, max: 3 })),
+      to: fc.oneof({ weight: 5, arbitrary: fc.constant(0) }, fc.integer({ min: 1, max: CAPACITY - 1 })),
     }),
   },
   { weight: 3, arbitrary: fc.record({ kind: fc.constant('burst' as const), max: fc.integer({ min: 0, max: BURST_MAX + 4 }) }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('write' as const), len: fc.integer({ min: 0, max: 9000 }) }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant('read' as const), len: fc.integer({ min: 0, max: 70000 }) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('time' as const), ms: fc.double({ min: 0, max: 500, noNaN: true }) }) },
+  { weight: 1, arbitrary: fc.constant({ kind: 'forget' as const }) },
 );
 
 const start: fc.Arbitrary<Start> = fc.record({
+  index: fc.integer({ min: 0, max: CAPACITY - 1 }),
+  secret: fc.array(fc.integer({ min: 0, max: 0xffffffff }), { minLength: 4, maxLength: 4 }),
   state: fc.oneof({ weight: 4, arbitrary: fc.constant(State.Established) },
     fc.constantFrom(State.SynReceived, State.FinWait1, State.FinWait2, State.CloseWait, State.Closing, State.LastAck)),
   iss: fc.integer({ min: 0, max: 0xffffffff }),
@@ -284,22 +320,23 @@ describe('the TCP fast path in both engines', () => {
 
   it('is off until a TCP layer enables it, and then finds only the connections in its table', () => {
     for (const hot of [wasm, ts]) {
-      const s = new Side(hot, { state: State.Established, iss: 1, irs: 1000, sndShift: 0, rcvShift: 0, cwnd: 14600, ssthresh: 0xffffffff, sndWnd: 65535, flags: 0, queued: 0, inFlight: 0 });
-      const seg = { kind: 'segment' as const, flags: TCP_ACK | TCP_PSH, seqOff: 0, ackOff: 0, len: 100, window: 65535, sack: 0 };
+      const s = new Side(hot, { index: 2, secret: [1, 2, 3, 4], state: State.Established, iss: 1, irs: 1000, sndShift: 0, rcvShift: 0, cwnd: 14600, ssthresh: 0xffffffff, sndWnd: 65535, flags: 0, queued: 0, inFlight: 0 });
+      const seg = { kind: 'segment' as const, flags: TCP_ACK | TCP_PSH, seqOff: 0, ackOff: 0, len: 100, window: 65535, sack: 0, to: 0 };
       hot.fast[F.ENABLED] = 0;
       expect(s.segment(seg)).toBe(Slow.DISABLED);
       hot.fast[F.ENABLED] = 1;
       hot.fast[F.LOCAL_ADDR] = LOCAL + 1;
       expect(s.segment(seg)).toBe(Slow.NOT_LOCAL);
       hot.fast[F.LOCAL_ADDR] = LOCAL;
-      s.w[s.r + T.PORTS] = ((LOCAL_PORT << 16) | (REMOTE_PORT + 1)) >>> 0;
+      s.w[s.r + T.PORTS] = ((LOCAL_PORT << 16) | (REMOTE_PORT - 1)) >>> 0;
       expect(s.segment(seg)).toBe(Slow.NO_CONNECTION);
       s.w[s.r + T.PORTS] = ((LOCAL_PORT << 16) | REMOTE_PORT) >>> 0;
       hot.fast[F.LAST_FOUND] = 0;
       // Found through the hash, then remembered.
       const answer = s.segment(seg);
       expect(answer & 0xff).toBe(Slow.FAST);
-      expect(hot.fast[F.LAST_FOUND]).toBe(1);
+      expect(hot.fast[F.LAST_FOUND]).toBe(3);
+      expect(hot.fast[F.INDEX]).toBe(2);
       expect(s.recv.length).toBe(100);
       // A bad frame is left to the stack's decode path, which counts it.
       const rx = hot.alloc(ownerTag(OwnerKind.Rx, 0));
