@@ -5,6 +5,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
+import dgram from 'node:dgram';
 import net from 'node:net';
 import { join } from 'node:path';
 import { packageRoot } from '../../host/hotpath.js';
@@ -91,13 +92,39 @@ export async function runUk(args: string[], wrap: string[] = [], ms = 20_000): P
   return r;
 }
 
-/** A TCP port free on 127.0.0.1 right now. */
-export async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
+/**
+ * A port free on 127.0.0.1 just now, for a server the test starts next. It
+ * is drawn below the kernel's ephemeral range (Linux: 32768 up), which the
+ * outgoing connections of the tests running beside this one take theirs
+ * from: a port the kernel picked and gave back could be taken by one of
+ * them before the test binds it (EADDRINUSE). Checked by binding it.
+ */
+export async function freePort(proto: 'tcp' | 'udp' = 'tcp'): Promise<number> {
+  for (let attempt = 0; attempt < 500; attempt++) {
+    const port = FREE_PORT_LOW + Math.floor(Math.random() * (FREE_PORT_HIGH - FREE_PORT_LOW));
+    if (await bindable(port, proto)) return port;
+  }
+  throw new Error(`freePort: no free ${proto} port found in ${FREE_PORT_LOW}-${FREE_PORT_HIGH}`);
+}
+
+const FREE_PORT_LOW = 20000;
+const FREE_PORT_HIGH = 32000;
+
+function bindable(port: number, proto: 'tcp' | 'udp'): Promise<boolean> {
+  return new Promise((resolve) => {
+    if (proto === 'udp') {
+      const s = dgram.createSocket('udp4');
+      s.once('error', () => {
+        s.close();
+        resolve(false);
+      });
+      s.bind(port, '127.0.0.1', () => s.close(() => resolve(true)));
+      return;
+    }
+    const server = net.createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
 }
 
 /** Deterministic pseudo-random bytes. */

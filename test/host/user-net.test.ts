@@ -17,6 +17,7 @@ import { stackLevels, type StackStats } from '../../stack/stats.js';
 import type { Connection } from '../../stack/tcp/connection.js';
 import { RealClock } from '../../stack/time/real-clock.js';
 import { VSwitch } from '../../stack/vswitch/vswitch.js';
+import { freePort } from '../helpers/uk.js';
 
 const ENGINES: EngineName[] = ['wasm', 'ts'];
 const GUEST = '10.0.2.15';
@@ -65,21 +66,6 @@ async function waitStalled(read: () => number, quietMs: number, ms: number): Pro
 }
 
 /** A port nothing listens on now (bound on port 0, then released). */
-async function freePort(proto: 'tcp' | 'udp' = 'tcp'): Promise<number> {
-  if (proto === 'udp') {
-    const s = createSocket('udp4');
-    await new Promise<void>((resolve) => s.bind(0, '127.0.0.1', resolve));
-    const port = s.address().port;
-    await new Promise<void>((resolve) => s.close(() => resolve()));
-    return port;
-  }
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
-
 /**
  * Send one datagram from a socket connected to 127.0.0.1:`port`; the answer:
  * the datagram that comes back, or the error code the socket reports (a

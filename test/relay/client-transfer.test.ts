@@ -3,13 +3,13 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, writeFileSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { BobError, ExitCode, type RelayEndpoint, bufferSource, fileSource, receive, send } from '../../relay/client/index.js';
 import { runHandshake } from '../../relay/client/handshake-driver.js';
 import { joinSecureRoom } from '../../relay/client/secure-room.js';
+import { freePort } from '../helpers/uk.js';
 import { SenderHandshake } from '../../relay/client/sender-handshake.js';
 import { Connection, connectTcp } from '../../relay/client/socket.js';
 import { silentLogger } from '../../relay/client/log.js';
@@ -206,16 +206,6 @@ describe('bob send / recv through the host relay', () => {
     expect(alone.message).toBe('Timeout: no sender came within 0.3 s');
   });
 });
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** A sender built from the client's parts that flips one bit of the PACK trailer. */
 async function tamperedSender(password: string): Promise<void> {
