@@ -37,20 +37,13 @@ import {
   T_SRTT8, T_RTTVAR4, T_RTO, T_RETRIES, T_RTT_SEQ, T_CWND, T_SSTHRESH, T_DUP_ACKS, T_UNACKED_BYTES, T_PROBES,
   T_SEND_HEAD, T_RECV_HEAD, T_OOO, T_HASH_NEXT, T_TIMERS, T_LAST_HEARD, T_RTT_START,
   TF_IN_INPUT, TF_IN_RECOVERY, TF_FIN_QUEUED, TF_READ_CLOSED, TF_TIMESTAMPS, TF_RTT_TIMING, TF_ACK_NOW,
-  TF_NO_DELAY, TF_SACK_OK, X_RANGES, X_SACK_COUNT,
+  TF_NO_DELAY, TF_SACK_OK, X_RANGES, X_SACK_COUNT, Q_HEAD, Q_TAIL, Q_LEN, Q_CUR_POS, Q_CUR_CHUNK, DELAYED_ACK_TIMER_SLOT,
 } from './layout.generated';
 
+// Owner tags (stack/hotpath/engine.ts OwnerKind << 24 | id), checked against it by test/hotpath/tcp-fast-agree.test.ts.
 const OWNER_TCP_RECV: u32 = 4 << 24; // OwnerKind.TcpRecv, id = record index + 1
 const OWNER_TX: u32 = 2 << 24; // OwnerKind.Tx
 const ENTRIES_BASE: u32 = ARENA_META_BASE + ARENA_HEADER_WORDS * 4;
-// Byte queue words (stack/tcp/buffers.ts), from the queue's first word.
-const Q_HEAD: u32 = 0;
-const Q_TAIL: u32 = 1;
-const Q_LEN: u32 = 2;
-const Q_CUR_POS: u32 = 3;
-const Q_CUR_CHUNK: u32 = 4;
-/** The delayed-ACK timer's slot among T.TIMERS (stack/tcp/timer-kinds.ts). */
-const DELACK_SLOT: u32 = 1;
 /** RFC 6298 clock granularity G, ms (stack/tcp/rtt.ts). */
 const GRANULARITY: u32 = 1;
 
@@ -372,7 +365,7 @@ function receive(r: u32, index: u32, payload: u32): u32 {
   const tf = w(r + T_FLAGS);
   if (unacked >= 2 * (w(r + T_MSS) & 0xffff)) {
     setW(r + T_FLAGS, tf | TF_ACK_NOW);
-  } else if (!(tf & TF_ACK_NOW) && w(r + T_TIMERS + DELACK_SLOT) == 0) {
+  } else if (!(tf & TF_ACK_NOW) && w(r + T_TIMERS + DELAYED_ACK_TIMER_SLOT) == 0) {
     return FA_DATA | FA_ARM_DELACK;
   }
   return FA_DATA;

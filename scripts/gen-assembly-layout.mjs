@@ -22,7 +22,7 @@ const SOURCE = 'stack/hotpath/layout.ts';
 const TARGET = 'assembly/layout.generated.ts';
 
 /** Prefix of each enum's members in AssemblyScript. */
-const ENUM_PREFIX = { Kind: 'KIND', Reason: 'R', D: 'D', E: 'E', ArenaHeader: 'ARENA_H', T: 'T', TF: 'TF', X: 'X', State: 'STATE', TE: 'TE', F: 'F', Slow: 'SLOW', FA: 'FA', Burst: 'BURST' };
+const ENUM_PREFIX = { Kind: 'KIND', Reason: 'R', D: 'D', E: 'E', ArenaHeader: 'ARENA_H', T: 'T', TF: 'TF', X: 'X', State: 'STATE', TE: 'TE', F: 'F', Slow: 'SLOW', FA: 'FA', Burst: 'BURST', Q: 'Q' };
 
 /** PascalCase or camelCase to UPPER_SNAKE (TcpBadFlags -> TCP_BAD_FLAGS); UPPER_SNAKE stays. */
 function upperSnake(name) {

@@ -362,6 +362,20 @@ export const enum State {
   Count = 11,
 }
 
+/** Words of a byte queue's state (stack/tcp/buffers.ts ChunkQueue), from its
+ *  first: a record's T.SEND_HEAD (with the cursor) and T.RECV_HEAD (without). */
+export const enum Q {
+  HEAD = 0, // arena offset of the first byte (0: empty)
+  TAIL = 1, // last chunk
+  LEN = 2,
+  CUR_POS = 3, // (queues with a cursor) logical position where CUR_CHUNK starts, from the head chunk's start
+  CUR_CHUNK = 4,
+}
+
+/** The delayed-ACK timer's slot among T.TIMERS (stack/tcp/timer-kinds.ts
+ *  TCB_TIMER_SLOTS): the fast path asks whether it is armed. */
+export const DELAYED_ACK_TIMER_SLOT = 1;
+
 /** Bits of T.EVENTS: what the last segment or timer did, for the application. */
 export const enum TE {
   ESTABLISHED = 1, // the handshake completed

@@ -9,26 +9,21 @@
 // wraps mod 2^32 as Wasm's does); sequence arithmetic goes through ts-seq.ts.
 
 import {
-  ARENA_HEADER_WORDS, ARENA_META_BASE, ArenaHeader, BURST_MAX, Burst, CHUNK_SHIFT, CHUNK_SIZE, D, DECODED_BASE, E,
+  ARENA_HEADER_WORDS, ARENA_META_BASE, ArenaHeader, BURST_MAX, Burst, CHUNK_SHIFT, CHUNK_SIZE, D, DECODED_BASE,
+  DELAYED_ACK_TIMER_SLOT, E,
   ENCODE_BASE, ETH_HLEN, F, FA, FAST_BASE, FAST_WORDS, IPV4_HLEN, Kind, Reason, Slow, State, T, TCB_WORDS,
-  TCP_ACK, TCP_BASE_HLEN, TCP_PSH, TE, TF, X,
+  Q, TCP_ACK, TCP_BASE_HLEN, TCP_PSH, TE, TF, X,
 } from './layout.js';
+import { OwnerKind, ownerTag } from './engine.js';
 import type { TsArena } from './ts-arena.js';
 import type { TsCodec } from './ts-codec.js';
 import { rto, rttRttvar4, rttSrtt8, seqGe, seqGt, seqLe, seqLt, windowRaw, windowScaled } from './ts-seq.js';
 
-const OWNER_TCP_RECV = (4 << 24) >>> 0; // OwnerKind.TcpRecv, id = record index + 1
-const OWNER_TX = (2 << 24) >>> 0; // OwnerKind.Tx
+const OWNER_TX = ownerTag(OwnerKind.Tx, 0);
 const W_LINKS = (ARENA_META_BASE >>> 2) + ARENA_HEADER_WORDS + 1; // chunk 0's link word
 const W_COUNT = (ARENA_META_BASE >>> 2) + ArenaHeader.COUNT;
 const W_BASE = (ARENA_META_BASE >>> 2) + ArenaHeader.BASE;
 const W_IN_USE = (ARENA_META_BASE >>> 2) + ArenaHeader.IN_USE;
-const Q_HEAD = 0;
-const Q_TAIL = 1;
-const Q_LEN = 2;
-const Q_CUR_POS = 3;
-const Q_CUR_CHUNK = 4;
-const DELACK_SLOT = 1;
 const GRANULARITY = 1;
 
 function mix(h: number, v: number): number {
@@ -116,9 +111,9 @@ export class TsTcpFast {
 
   private tailRoom(q: number): number {
     const w = this.w;
-    const len = w[q + Q_LEN]!;
+    const len = w[q + Q.LEN]!;
     if (len === 0) return 0;
-    const head = w[q + Q_HEAD]!;
+    const head = w[q + Q.HEAD]!;
     const inLast = (head - this.chunkOf(head) + len) & (CHUNK_SIZE - 1);
     return inLast === 0 ? 0 : CHUNK_SIZE - inLast;
   }
@@ -132,42 +127,42 @@ export class TsTcpFast {
     const w = this.w;
     let done = 0;
     while (done < n) {
-      const len = w[q + Q_LEN]!;
+      const len = w[q + Q.LEN]!;
       let at: number;
       const room = this.tailRoom(q);
       if (len > 0 && room > 0) {
-        at = w[q + Q_TAIL]! + CHUNK_SIZE - room;
+        at = w[q + Q.TAIL]! + CHUNK_SIZE - room;
       } else {
         const chunk = this.arena.alloc(owner);
         if (chunk === 0) return;
         w[this.linkOf(chunk)] = 0;
-        if (len === 0) w[q + Q_HEAD] = chunk;
-        else w[this.linkOf(w[q + Q_TAIL]!)] = chunk;
-        w[q + Q_TAIL] = chunk;
+        if (len === 0) w[q + Q.HEAD] = chunk;
+        else w[this.linkOf(w[q + Q.TAIL]!)] = chunk;
+        w[q + Q.TAIL] = chunk;
         at = chunk;
       }
       const k = Math.min(CHUNK_SIZE - ((at - w[W_BASE]!) & (CHUNK_SIZE - 1)), n - done);
       this.bytes.copyWithin(at, src + done, src + done + k);
-      w[q + Q_LEN] = w[q + Q_LEN]! + k;
+      w[q + Q.LEN] = w[q + Q.LEN]! + k;
       done += k;
     }
   }
 
   private consume(q: number, n: number): void {
     const w = this.w;
-    const k = Math.min(n, w[q + Q_LEN]!);
+    const k = Math.min(n, w[q + Q.LEN]!);
     if (k === 0) return;
-    const len = w[q + Q_LEN]! - k;
+    const len = w[q + Q.LEN]! - k;
     if (len === 0) {
-      for (let chunk = this.chunkOf(w[q + Q_HEAD]!); chunk !== 0; ) {
+      for (let chunk = this.chunkOf(w[q + Q.HEAD]!); chunk !== 0; ) {
         const next = w[this.linkOf(chunk)]!;
         this.arena.free(chunk);
         chunk = next;
       }
-      w.fill(0, q + Q_HEAD, q + Q_CUR_CHUNK + 1);
+      w.fill(0, q + Q.HEAD, q + Q.CUR_CHUNK + 1);
       return;
     }
-    const head = w[q + Q_HEAD]!;
+    const head = w[q + Q.HEAD]!;
     let chunk = this.chunkOf(head);
     let inChunk = head - chunk + k;
     let freed = 0;
@@ -178,37 +173,37 @@ export class TsTcpFast {
       inChunk -= CHUNK_SIZE;
       freed++;
     }
-    w[q + Q_HEAD] = chunk + inChunk;
-    w[q + Q_LEN] = len;
+    w[q + Q.HEAD] = chunk + inChunk;
+    w[q + Q.LEN] = len;
     if (freed > 0) {
-      const pos = w[q + Q_CUR_POS]! - freed * CHUNK_SIZE;
+      const pos = w[q + Q.CUR_POS]! - freed * CHUNK_SIZE;
       if (pos < 0) {
-        w[q + Q_CUR_POS] = 0;
-        w[q + Q_CUR_CHUNK] = chunk;
+        w[q + Q.CUR_POS] = 0;
+        w[q + Q.CUR_CHUNK] = chunk;
       } else {
-        w[q + Q_CUR_POS] = pos;
+        w[q + Q.CUR_POS] = pos;
       }
     }
   }
 
   private copyOut(q: number, pos: number, n: number, dst: number): void {
     const w = this.w;
-    const head = w[q + Q_HEAD]!;
+    const head = w[q + Q.HEAD]!;
     let logical = head - this.chunkOf(head) + pos;
     let done = 0;
     while (done < n) {
-      let chunk = this.chunkOf(w[q + Q_HEAD]!);
+      let chunk = this.chunkOf(w[q + Q.HEAD]!);
       let start = 0;
-      if (w[q + Q_CUR_POS]! <= logical) {
-        chunk = w[q + Q_CUR_CHUNK]!;
-        start = w[q + Q_CUR_POS]!;
+      if (w[q + Q.CUR_POS]! <= logical) {
+        chunk = w[q + Q.CUR_CHUNK]!;
+        start = w[q + Q.CUR_POS]!;
       }
       while (logical - start >= CHUNK_SIZE) {
         chunk = w[this.linkOf(chunk)]!;
         start += CHUNK_SIZE;
       }
-      w[q + Q_CUR_POS] = start;
-      w[q + Q_CUR_CHUNK] = chunk;
+      w[q + Q.CUR_POS] = start;
+      w[q + Q.CUR_CHUNK] = chunk;
       const inChunk = logical & (CHUNK_SIZE - 1);
       const k = Math.min(CHUNK_SIZE - inChunk, n - done);
       this.bytes.copyWithin(dst + done, chunk + inChunk, chunk + inChunk + k);
@@ -257,7 +252,7 @@ export class TsTcpFast {
     const sndUna = w[r + T.SND_UNA]!;
     if (seqLt(ack, sndUna) || seqGt(ack, w[r + T.SND_MAX]!)) return Slow.ACK;
     if (ack === sndUna && payload === 0) return Slow.ACK;
-    if ((tf & TF.FIN_QUEUED) !== 0 && seqGt(ack, (sndUna + w[r + T.SEND_HEAD + Q_LEN]!) >>> 0)) return Slow.CLOSING;
+    if ((tf & TF.FIN_QUEUED) !== 0 && seqGt(ack, (sndUna + w[r + T.SEND_HEAD + Q.LEN]!) >>> 0)) return Slow.CLOSING;
     if (payload > 0 && this.chunksFor(r + T.RECV_HEAD, payload) > this.spareChunks()) return Slow.MEMORY;
     return Slow.FAST;
   }
@@ -320,7 +315,7 @@ export class TsTcpFast {
 
   private receive(r: number, index: number, payload: number): number {
     const w = this.w;
-    this.append(r + T.RECV_HEAD, (OWNER_TCP_RECV | (index + 1)) >>> 0, this.d[D.PAYLOAD_OFF]!, payload);
+    this.append(r + T.RECV_HEAD, ownerTag(OwnerKind.TcpRecv, index + 1), this.d[D.PAYLOAD_OFF]!, payload);
     w[r + T.RCV_NXT] = w[r + T.RCV_NXT]! + payload;
     w[r + T.EVENTS] = w[r + T.EVENTS]! | TE.DATA;
     const unacked = w[r + T.UNACKED_BYTES]! + payload;
@@ -328,7 +323,7 @@ export class TsTcpFast {
     const tf = w[r + T.FLAGS]!;
     if (unacked >= 2 * (w[r + T.MSS]! & 0xffff)) {
       w[r + T.FLAGS] = tf | TF.ACK_NOW;
-    } else if ((tf & TF.ACK_NOW) === 0 && w[r + T.TIMERS + DELACK_SLOT] === 0) {
+    } else if ((tf & TF.ACK_NOW) === 0 && w[r + T.TIMERS + DELAYED_ACK_TIMER_SLOT] === 0) {
       return FA.DATA | FA.ARM_DELACK;
     }
     return FA.DATA;
@@ -342,7 +337,7 @@ export class TsTcpFast {
     const current = Math.max(0, (w[r + T.RCV_ADV_RIGHT]! - rcvNxt) | 0);
     const rcvBuf = this.f[F.RCV_BUF]!;
     const readClosed = (w[r + T.FLAGS]! & TF.READ_CLOSED) !== 0;
-    let space = readClosed ? rcvBuf : rcvBuf - w[r + T.RECV_HEAD + Q_LEN]!;
+    let space = readClosed ? rcvBuf : rcvBuf - w[r + T.RECV_HEAD + Q.LEN]!;
     if (!readClosed) {
       const canHold = this.tailRoom(r + T.RECV_HEAD) + (this.spareChunks() - this.f[F.ARENA_RESERVE]!) * CHUNK_SIZE;
       if (canHold < space) space = Math.max(0, canHold);
@@ -421,7 +416,7 @@ export class TsTcpFast {
     const w = this.w;
     const sndUna = w[r + T.SND_UNA]!;
     const inFlight = (w[r + T.SND_NXT]! - sndUna) | 0;
-    const avail = (w[r + T.SEND_HEAD + Q_LEN]! | 0) - inFlight;
+    const avail = (w[r + T.SEND_HEAD + Q.LEN]! | 0) - inFlight;
     if (avail <= 0) return -1;
     const mss = w[r + T.MSS]! >>> 16;
     const limited = (tf & TF.IN_RECOVERY) !== 0 ? 0 : Math.min(w[r + T.DUP_ACKS]!, 2) * mss;
@@ -463,7 +458,7 @@ export class TsTcpFast {
     const f = this.f;
     const seq = w[r + T.SND_NXT]!;
     const pos = (seq - w[r + T.SND_UNA]!) >>> 0;
-    const avail = w[r + T.SEND_HEAD + Q_LEN]! - pos;
+    const avail = w[r + T.SEND_HEAD + Q.LEN]! - pos;
     this.copyOut(r + T.SEND_HEAD, pos, len, slot + ETH_HLEN + IPV4_HLEN + TCP_BASE_HLEN);
     const frameLen = this.encodeSegment(r, slot, seq, len === avail ? TCP_ACK | TCP_PSH : TCP_ACK, len);
     f[F.BURST_BYTES] = f[F.BURST_BYTES]! + len;

@@ -159,17 +159,9 @@ export class Ipv4 implements TransportLower, IcmpLower, ReassemblyTarget {
 
   routeBurst(dst: number, src: number): boolean {
     if (this.stopped || dst === this.localAddress || this.isBroadcast(dst) || dst === 0) return false;
-    const hop = sameSubnet(dst, this.localAddress, this.mask) ? dst : this.gateway;
+    const hop = this.nextHop(dst);
     if (hop === 0 || !this.arp.fillDestination(hop)) return false;
-    const req = this.hot.request;
-    req[E.SRC_MAC_HI] = this.eth.macHi;
-    req[E.SRC_MAC_LO] = this.eth.macLo;
-    req[E.IP_SRC] = src;
-    req[E.IP_DST] = dst;
-    req[E.IP_TTL] = this.config.ttl;
-    req[E.IP_TOS] = 0;
-    req[E.IP_ID] = this.nextId;
-    req[E.IP_FRAG] = IP_DF;
+    this.fillIpv4Words(dst, src, IP_DF);
     return true;
   }
 
@@ -223,13 +215,26 @@ export class Ipv4 implements TransportLower, IcmpLower, ReassemblyTarget {
         this.drops.count(Drop.Loopback);
         return NO_ROUTE;
       }
-      const hop = sameSubnet(dst, this.localAddress, this.mask) ? dst : this.gateway;
+      const hop = this.nextHop(dst);
       if (dst === 0 || hop === 0) {
         this.drops.count(Drop.NoRoute);
         return NO_ROUTE;
       }
       if (!this.arp.fillDestination(hop)) next = hop;
     }
+    this.fillIpv4Words(dst, src, frag);
+    this.nextId = (this.nextId + 1) & 0xffff;
+    return next;
+  }
+
+  /** On-link destinations are their own next hop; the rest go to the gateway (0: none). */
+  private nextHop(dst: number): number {
+    return sameSubnet(dst, this.localAddress, this.mask) ? dst : this.gateway;
+  }
+
+  /** Our MAC and the IPv4 words of the encode record, with the next id. */
+  private fillIpv4Words(dst: number, src: number, frag: number): void {
+    const req = this.hot.request;
     req[E.SRC_MAC_HI] = this.eth.macHi;
     req[E.SRC_MAC_LO] = this.eth.macLo;
     req[E.IP_SRC] = src;
@@ -238,8 +243,6 @@ export class Ipv4 implements TransportLower, IcmpLower, ReassemblyTarget {
     req[E.IP_TOS] = 0;
     req[E.IP_ID] = this.nextId;
     req[E.IP_FRAG] = frag;
-    this.nextId = (this.nextId + 1) & 0xffff;
-    return next;
   }
 
   /** Send the encoded frame now (hop RESOLVED), or park it with ARP until `hop` resolves. */

@@ -10,17 +10,17 @@
 // accessor is pointed at whichever record is being worked on. No ArrayBuffer
 // is allocated on the data path; copies are memory-to-memory inside the arena.
 
-import { CHUNK_SIZE, X } from '../hotpath/layout.js';
+import { CHUNK_SIZE, Q, X } from '../hotpath/layout.js';
 import type { HotPath } from '../hotpath/engine.js';
 import { ChunkLinks } from './chunk-links.js';
 import { seqAdd, seqDiff, seqLe, seqLt } from '../hotpath/ts-seq.js';
 
-/** State words of a queue, from its first: */
-const HEAD = 0; // arena offset of the first byte (0: empty)
-const TAIL = 1; // last chunk
-const LEN = 2;
-const CUR_POS = 3; // (queues with a cursor) logical position where CUR_CHUNK starts, from the head chunk's start
-const CUR_CHUNK = 4;
+/** State words of a queue, from its first (layout.ts Q, which the engines' fast path reads too). */
+const HEAD = Q.HEAD;
+const TAIL = Q.TAIL;
+const LEN = Q.LEN;
+const CUR_POS = Q.CUR_POS;
+const CUR_CHUNK = Q.CUR_CHUNK;
 
 export class ChunkQueue {
   private readonly bytes: Uint8Array;

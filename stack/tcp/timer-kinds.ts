@@ -1,6 +1,7 @@
 // The eight TCP timer kinds (TimerKind.TcpFirst..TcpLast in layers.ts). Each
 // is an entry (owner, kind) in the stack's one TimerQueue, never a closure.
 
+import { DELAYED_ACK_TIMER_SLOT } from '../hotpath/layout.js';
 import type { TimerKind } from '../layers.js';
 
 export const TcpTimer = {
@@ -35,7 +36,7 @@ export const TCP_TIMER_COUNT = 8;
  *   orphaned there, which keepalive gives way to);
  * - delayed ACK and retry have a slot each.
  */
-export const TCB_TIMER_SLOTS: readonly number[] = [0, 0, 1, 2, 2, -1, 2, 3];
+export const TCB_TIMER_SLOTS: readonly number[] = [0, 0, DELAYED_ACK_TIMER_SLOT, 2, 2, -1, 2, 3];
 
 export const TCP_TIMER_NAMES = [
   'retransmit',
