@@ -80,6 +80,7 @@ class DirectLink {
   private lengths = new Int32Array(this.slots);
   /** Which end receives each queued frame (0 or 1). */
   private targets = new Uint8Array(this.slots);
+  private views: (Uint8Array | undefined)[] = [];
   private head = 0;
   private count = 0;
   private readonly alarm: Alarm;
@@ -108,23 +109,41 @@ class DirectLink {
   }
 
   /** Deliver the queued frames, and the replies they cause, up to a bound per
-   *  alarm so that one alarm cannot run forever. */
+   *  alarm so that one alarm cannot run forever. The frames queued when a
+   *  round starts are one batch (NetDevice.setBatchEnd), as a device
+   *  draining its ring delivers them; what they cause comes in the next. */
   private deliver(): void {
     this.armed = false;
     let budget = this.count + 4096;
-    while (this.count > 0 && budget-- > 0) {
-      const i = this.head;
-      const at = i * DirectLink.SLOT_SIZE;
-      // The slot stays reserved while the receiver runs: its replies go
-      // behind it, and may grow the ring, hence `head` is read again after.
-      this.ends[this.targets[i]!].receiver?.(this.ring.subarray(at, at + this.lengths[i]!));
-      this.head = (this.head + 1) % this.slots;
-      this.count--;
+    while (this.count > 0 && budget > 0) {
+      let batch = this.count;
+      budget -= batch;
+      while (batch-- > 0) {
+        const i = this.head;
+        const at = i * DirectLink.SLOT_SIZE;
+        // The slot stays reserved while the receiver runs: its replies go
+        // behind it, and may grow the ring, hence `head` is read again after.
+        this.ends[this.targets[i]!].receiver?.(this.view(i, at, this.lengths[i]!));
+        this.head = (this.head + 1) % this.slots;
+        this.count--;
+      }
+      this.ends[0].batchEnd?.();
+      this.ends[1].batchEnd?.();
     }
     if (this.count > 0 && !this.armed) {
       this.armed = true;
       this.alarm.reschedule(this.clock.now());
     }
+  }
+
+  /** The view of slot i's frame: one per slot, re-made only when its length changes. */
+  private view(i: number, at: number, len: number): Uint8Array {
+    let v = this.views[i];
+    if (v === undefined || v.length !== len) {
+      v = this.ring.subarray(at, at + len);
+      this.views[i] = v;
+    }
+    return v;
   }
 
   /** Twice the slots, the queued frames moved to the front in order. */
@@ -140,6 +159,7 @@ class DirectLink {
       targets[k] = this.targets[i]!;
     }
     this.ring = ring;
+    this.views = [];
     this.lengths = lengths;
     this.targets = targets;
     this.slots = slots;
@@ -165,6 +185,12 @@ class DirectEnd implements NetDevice {
 
   setReceiver(receive: (frame: Uint8Array) => void): void {
     this.receiver = receive;
+  }
+
+  batchEnd: (() => void) | null = null;
+
+  setBatchEnd(end: () => void): void {
+    this.batchEnd = end;
   }
 }
 

@@ -13,4 +13,11 @@ export interface NetDevice {
   /** Register the receive side. The device calls it once per frame; the view is
    *  only valid during the call (the stack copies it into an arena RX slot). */
   setReceiver(receive: (frame: Uint8Array) => void): void;
+  /** Optional, for a device that delivers frames in batches (a ring drained
+   *  in one turn): it calls `end` after the last frame of every batch, in the
+   *  same turn, before anything else runs. The stack then finishes what its
+   *  frames caused once per connection (one ACK for the batch, one wake-up
+   *  of the application, one burst of what the ACKs let go) instead of once
+   *  per frame. A device that offers it must call `end` after every batch. */
+  setBatchEnd?(end: () => void): void;
 }

@@ -189,6 +189,10 @@ export class Stack {
     this.ethernet.registerFast(this.tcp.fastReceiver);
 
     this.device.setReceiver(this.receive);
+    if (this.device.setBatchEnd) {
+      this.device.setBatchEnd(this.batchEnd);
+      this.tcp.setBatching(true);
+    }
     this.announcementsLeft = this.limits.arpAnnouncements;
     this.housekeeping();
   }
@@ -253,9 +257,21 @@ export class Stack {
     }
   }
 
+  /** The device's batch of frames ended (NetDevice.setBatchEnd). */
+  private readonly batchEnd = (): void => {
+    try {
+      this.tcp.endBatch();
+    } finally {
+      this.syncAlarm();
+    }
+  };
+
   private readonly onAlarm = (): void => {
     this.alarmAt = Infinity;
     try {
+      // A device owes the end of its batch before anything else runs; should
+      // one not say it, the timers still see every segment finished.
+      this.tcp.endBatch();
       this.timers.expire(this.clock.now(), this.fire);
     } finally {
       this.syncAlarm();

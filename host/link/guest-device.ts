@@ -54,6 +54,7 @@ export class GuestDevice extends LinkEnd implements NetDevice {
   private stopped = false;
   private receiver: ((frame: Uint8Array) => void) | null = null;
   private inPlace: InPlaceReceiver | null = null;
+  private batchEnd: (() => void) | null = null;
   /** One view per RX slot for view receivers, re-made only when the length changes. */
   private readonly views: (Uint8Array | undefined)[];
 
@@ -141,6 +142,11 @@ export class GuestDevice extends LinkEnd implements NetDevice {
     this.receiver = receive;
   }
 
+  /** The frames one pass of run() drains are a batch (NetDevice.setBatchEnd). */
+  setBatchEnd(end: () => void): void {
+    this.batchEnd = end;
+  }
+
   /** Deliver frames as arena offsets instead of views (stack.receiveInPlace). */
   setInPlaceReceiver(receive: InPlaceReceiver | null): void {
     this.inPlace = receive;
@@ -156,6 +162,7 @@ export class GuestDevice extends LinkEnd implements NetDevice {
         n++;
       }
       this.release();
+      if (n > 0) this.batchEnd?.();
       if (this.stopped) break;
       // A full batch: let timers and application code run before the next.
       if (n >= batch) await new Promise<void>((resolve) => setImmediate(resolve));

@@ -407,6 +407,10 @@ export const enum TF {
   WANT_WRITABLE = 1 << 18, // (handles) a write took less than offered: onWritable when room frees
   READ_PAUSED = 1 << 19, // (handles) onData consumed less than offered: no delivery until resume()
   OOW_ACKED = 1 << 20, // T.LAST_OOW_ACK holds a time
+  // A fast-path segment's reactions wait for the device's batch end (tcp.ts endBatch):
+  BATCHED = 1 << 21, // on TCP's list of connections to finish
+  BATCH_RTO = 1 << 22, // restart the retransmission timer then
+  BATCH_DELACK = 1 << 23, // an ACK may still be owed then: arm the delayed-ACK timer
 }
 
 /** Words of a control block's out-of-order chunk (T.OOO): the list of such

@@ -565,6 +565,23 @@ export class Tcb implements OooHost {
     this.w[i] = on ? this.w[i]! | TF.IN_INPUT : this.w[i]! & ~TF.IN_INPUT;
   }
 
+  /** Mark it for the batch end with what the fast path asked (TF.BATCH_RTO,
+   *  TF.BATCH_DELACK). Returns true when it was not marked yet. */
+  markBatched(bits: number): boolean {
+    const i = this.r + T.FLAGS;
+    const was = this.w[i]!;
+    this.w[i] = was | TF.BATCHED | bits;
+    return (was & TF.BATCHED) === 0;
+  }
+
+  /** Clear the batch marks; returns the TF.BATCH_* bits they held. */
+  takeBatched(): number {
+    const i = this.r + T.FLAGS;
+    const was = this.w[i]!;
+    this.w[i] = was & ~(TF.BATCHED | TF.BATCH_RTO | TF.BATCH_DELACK);
+    return was & (TF.BATCH_RTO | TF.BATCH_DELACK);
+  }
+
   // ---- The out-of-order chunk (OooHost, for reassembly and the SACK board) ----
   oooWords(): number {
     const off = this.w[this.r + T.OOO]!;

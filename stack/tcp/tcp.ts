@@ -113,6 +113,13 @@ export class Tcp implements TransportHandler, FastReceiver, TcpContext, Connecti
   private challengeWindowStart = -Infinity;
   private challengeCount = 0;
   private pressurePending = false;
+  /** Fast-path segments wait for the device's batch end (setBatching). */
+  private batching = false;
+  /** Handles of the connections marked TF.BATCHED, in arrival order: each at
+   *  most once per batch, so never more than the table's records. */
+  private batchedHandles = new Float64Array(64);
+  private batchedCount = 0;
+  private batchedNext = 0;
   private shuttingDown = false;
   private down = false;
 
@@ -267,6 +274,7 @@ export class Tcp implements TransportHandler, FastReceiver, TcpContext, Connecti
     c.segmentsIn++;
     c.fastPathSegments++;
     c.bytesIn += f[F.TAKEN]!;
+    if (this.batching) return this.batchSegment(f[F.INDEX]!, result);
     const mark = this.top;
     this.depth++;
     try {
@@ -275,6 +283,79 @@ export class Tcp implements TransportHandler, FastReceiver, TcpContext, Connecti
       if ((result & FA.ARM_DELACK) !== 0) this.timers.arm(tcb.timerId, TcpTimer.DelayedAck, this.now() + this.opts.delayedAckMs);
       tcb.inInput = true;
       this.afterSegment(tcb);
+    } finally {
+      this.depth--;
+      this.top = mark;
+      this.afterEvent();
+    }
+  }
+
+  /**
+   * The device delivers frames in batches and says when each ends (the
+   * stack calls endBatch()): from now on what a fast-path segment leaves to
+   * JS (its timers, the application, output) waits for that end, and is done
+   * once per connection however many of its segments the batch held. Why:
+   * a receiver then sends one ACK for the batch and its application hears
+   * once; a sender takes all the batch's ACKs, is told once that there is
+   * room, and sends one burst for everything they let go. The engine's work
+   * (sequence numbers, windows, RTT, the received bytes) is done per segment
+   * as before, so a segment that takes the slow path meanwhile sees a
+   * record that is up to date.
+   */
+  setBatching(on: boolean): void {
+    if (!on) this.endBatch();
+    this.batching = on;
+  }
+
+  /** Mark the connection for the batch end, with the timers its segment asked for. */
+  private batchSegment(index: number, result: number): void {
+    const mark = this.top;
+    try {
+      const tcb = this.cursor(index);
+      const bits = ((result & FA.RESTART_RTO) !== 0 ? TF.BATCH_RTO : 0) | ((result & FA.ARM_DELACK) !== 0 ? TF.BATCH_DELACK : 0);
+      if (tcb.markBatched(bits)) this.queueBatched(tcb.handle);
+    } finally {
+      this.top = mark;
+    }
+  }
+
+  private queueBatched(handle: number): void {
+    if (this.batchedCount === this.batchedHandles.length) {
+      const grown = new Float64Array(this.batchedHandles.length * 2);
+      grown.set(this.batchedHandles);
+      this.batchedHandles = grown;
+    }
+    this.batchedHandles[this.batchedCount++] = handle;
+  }
+
+  /**
+   * The batch ended: finish each connection its fast-path segments marked,
+   * as fastInput does for one segment. A connection that ended meanwhile
+   * has a stale handle and is skipped. If an application callback throws,
+   * the connections after it stay queued for the next call.
+   */
+  endBatch(): void {
+    while (this.batchedNext < this.batchedCount) {
+      const index = this.table.indexOf(this.batchedHandles[this.batchedNext++]!);
+      if (index >= 0) this.finishBatched(index);
+    }
+    this.batchedNext = 0;
+    this.batchedCount = 0;
+  }
+
+  private finishBatched(index: number): void {
+    const mark = this.top;
+    this.depth++;
+    try {
+      const tcb = this.cursor(index);
+      const bits = tcb.takeBatched();
+      if ((bits & TF.BATCH_RTO) !== 0) restartRetransmit(this, tcb);
+      tcb.inInput = true;
+      this.afterSegment(tcb);
+      // Armed only if the output did not carry the ACK (one timer, not an arm and a cancel).
+      if ((bits & TF.BATCH_DELACK) !== 0 && !tcb.released && tcb.unackedBytes > 0 && !this.timers.isArmed(tcb.timerId, TcpTimer.DelayedAck)) {
+        this.timers.arm(tcb.timerId, TcpTimer.DelayedAck, this.now() + this.opts.delayedAckMs);
+      }
     } finally {
       this.depth--;
       this.top = mark;

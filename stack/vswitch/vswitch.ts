@@ -65,6 +65,10 @@ export interface PortOptions {
   rxFaults?: LinkFaults;
   /** Bound on bytes of this port's frames held in the switch (both directions). */
   maxQueuedBytes?: number;
+  /** Deliver in batches (NetDevice.setBatchEnd): the frames one turn of the
+   *  switch hands the port are a batch, ended after the turn, as a device
+   *  draining its ring would. Default false: every frame on its own. */
+  batches?: boolean;
 }
 
 export type DropReason = 'loss' | 'queueFull' | 'mtu' | 'noReceiver' | 'runt';
@@ -153,6 +157,8 @@ export class VSwitch {
   private readonly alarm: Alarm;
   private alarmAt = Infinity;
   private processing = false;
+  /** Batching ports handed frames in the current turn (endBatches). */
+  private readonly batched: Port[] = [];
   private seq = 0;
   private readonly seed: number;
   private readonly defaultMaxQueued: number;
@@ -189,6 +195,7 @@ export class VSwitch {
       opts.maxQueuedBytes ?? this.defaultMaxQueued,
       (frame): boolean => this.accept(port, frame),
     );
+    if (opts.batches) port.setBatchEnd = (end) => (port.batchEnd = end);
     this.portList.push(port);
     return port;
   }
@@ -320,8 +327,19 @@ export class VSwitch {
       }
     } finally {
       this.processing = false;
+      this.endBatches();
       this.armAlarm();
     }
+  }
+
+  /** Tell every batching port that was handed frames in this turn that its batch ended. */
+  private endBatches(): void {
+    if (this.batched.length === 0) return;
+    // What the ends send is scheduled, not delivered: no port joins meanwhile.
+    // Should one end throw, the stacks after it finish at their next alarm.
+    const ports = this.batched.splice(0);
+    for (const port of ports) port.inBatch = false;
+    for (const port of ports) port.batchEnd?.();
   }
 
   private armAlarm(): void {
@@ -376,6 +394,10 @@ export class VSwitch {
       port.counters.bytesOut += len;
       const view = buf.subarray(0, len);
       if (this.tap && this.tapMode === 'delivered') this.tap.write(view, this.clock.wallNow());
+      if (port.batchEnd && !port.inBatch) {
+        port.inBatch = true;
+        this.batched.push(port);
+      }
       port.receiver(view);
     } finally {
       this.pool.give(buf);
@@ -387,6 +409,11 @@ export class VSwitch {
 
 class Port implements VSwitchPort {
   receiver: ((frame: Uint8Array) => void) | undefined = undefined;
+  /** PortOptions.batches: set by attach(), so that only such a port offers it. */
+  setBatchEnd?: (end: () => void) => void;
+  batchEnd: (() => void) | undefined = undefined;
+  /** Frames were delivered to it in the current turn (on VSwitch.batched). */
+  inBatch = false;
   /** Bytes of this port's frames in transit (both directions). */
   held = 0;
   readonly counters: PortCounters = {

@@ -113,6 +113,27 @@ describe('VSwitch forwarding', () => {
     expect(clock.now()).toBe(0);
   });
 
+  it('a port attached with batches ends each turn\'s frames with one batch end, after the last of them; other ports offer none', () => {
+    const clock = new VirtualClock();
+    const sw = new VSwitch(clock);
+    const a = sw.attach();
+    const b = sw.attach({ batches: true });
+    const log: string[] = [];
+    b.setReceiver((f) => log.push(`frame ${idOf(f)}`));
+    b.setBatchEnd!(() => log.push('end'));
+    expect(a.setBatchEnd).toBeUndefined();
+    for (let id = 1; id <= 3; id++) a.send(frame(b.mac, a.mac, id));
+    clock.advance(0);
+    expect(log).toEqual(['frame 1', 'frame 2', 'frame 3', 'end']);
+    // A turn that hands the port nothing ends no batch for it.
+    b.send(frame(a.mac, b.mac, 9));
+    clock.advance(0);
+    expect(log).toHaveLength(4);
+    a.send(frame(b.mac, a.mac, 4));
+    clock.advance(5);
+    expect(log.slice(4)).toEqual(['frame 4', 'end']);
+  });
+
   it('copies frames on send: the sender may reuse its buffer at once', () => {
     const { clock, ports, inbox } = setup(2);
     const f = frame(ports[1].mac, ports[0].mac, 42);

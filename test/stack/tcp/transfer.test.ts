@@ -86,11 +86,11 @@ function callbackSide(conn: Connection, data: Uint8Array): Promise<Uint8Array> {
   });
 }
 
-async function transfer(engine: 'wasm' | 'ts', faults: LinkFaults | undefined, seed = 1): Promise<void> {
+async function transfer(engine: 'wasm' | 'ts', batches: boolean, faults: LinkFaults | undefined, seed = 1): Promise<void> {
   const { sim, nodes } = await makeStacks(engine, 2, {
     sim: new Simulation({ seed }),
     memoryBytes: 4 * 1024 * 1024,
-    port: faults ? { faults } : undefined,
+    port: { faults, batches },
     tcp: { msl: 1000 },
   });
   const [a, b] = [nodes[0]!, nodes[1]!];
@@ -159,21 +159,29 @@ async function echoSessions(sim: Simulation, a: StackNode, b: StackNode, count: 
   return { ok: results.every(Boolean), refs };
 }
 
-describe.each(ENGINES)('TCP between two stacks on the virtual switch (%s)', (engine) => {
+/** Frames one by one, or in batches (NetDevice.setBatchEnd: the stack answers once per batch). */
+const DELIVERY = [
+  ['frame by frame', false],
+  ['in batches', true],
+] as const;
+
+describe.each(ENGINES.flatMap((engine) => DELIVERY.map(([how, batches]) => [engine, how, batches] as const)))(
+  'TCP between two stacks on the virtual switch (%s, %s)', (engine, _how, batches) => {
   it('1 MB each way on a clean link: SHA-256 matches, both stacks back to baseline', async () => {
-    await transfer(engine, undefined);
+    await transfer(engine, batches, undefined);
   });
 
   it.each([1, 2, 3])('1 MB each way on a faulty link (loss, duplication, reordering, corruption, jitter), seed %i', async (seed) => {
     await transfer(
       engine,
+      batches,
       { loss: 0.03, duplicate: 0.02, reorder: 0.03, reorderDelay: 3, corrupt: 0.01, delay: 2, jitter: 2 },
       seed,
     );
   });
 
   it('200 concurrent echo sessions: all bytes back, then both stacks at baseline and every Connection collected', async () => {
-    const { sim, nodes } = await makeStacks(engine, 2, { memoryBytes: 8 * 1024 * 1024, tcp: { msl: 1000 } });
+    const { sim, nodes } = await makeStacks(engine, 2, { memoryBytes: 8 * 1024 * 1024, tcp: { msl: 1000 }, port: { batches } });
     const [a, b] = [nodes[0]!, nodes[1]!];
     await advance(sim, 10_000);
     const baseA = levels(a.stack);
