@@ -104,7 +104,7 @@ describe.each(ENGINES)('TCP in batches (%s)', (engine) => {
     expect(p.drain()).toEqual([]);
     expect(seen).toEqual(['reset']);
     next.conn.abort();
-    listener.close();
+    listener!.close();
     p.drain();
     p.expectNothingHeld();
   });
