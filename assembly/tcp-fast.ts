@@ -29,7 +29,7 @@ import {
   F_BURST_BYTES, F_BURST_RETX, F_BURST_STOP, F_BURST_SLOTS, F_BURST_LENS,
   SLOW_FAST, SLOW_NOT_TCP, SLOW_DISABLED, SLOW_NOT_LOCAL, SLOW_NO_CONNECTION, SLOW_STATE, SLOW_FLAGS,
   SLOW_OPTIONS, SLOW_SEQUENCE, SLOW_ACK, SLOW_RECOVERY, SLOW_CLOSING, SLOW_MEMORY, SLOW_BUSY,
-  FA_DATA, FA_ACKED, FA_RESTART_RTO, FA_ARM_DELACK,
+  FA_DATA, FA_ACKED, FA_RESTART_RTO, FA_ARM_DELACK, FA_SACK,
   BURST_DONE, BURST_LIMIT, BURST_NO_SLOT, BURST_SLOW,
   STATE_ESTABLISHED, STATE_CLOSE_WAIT, STATE_FIN_WAIT1, STATE_CLOSING, STATE_LAST_ACK, TE_DATA, TE_WRITABLE,
   TCB_WORDS, T_STATE, T_FLAGS, T_EVENTS, T_LOCAL_ADDR, T_REMOTE_ADDR, T_PORTS, T_SND_UNA, T_SND_NXT, T_SND_MAX,
@@ -275,7 +275,7 @@ function predict(r: u32): u32 {
   if (tf & TF_IN_RECOVERY) return SLOW_RECOVERY;
   const ooo = w(r + T_OOO);
   if (ooo != 0 && (w((ooo >>> 2) + X_RANGES) != 0 || w((ooo >>> 2) + X_SACK_COUNT) != 0)) return SLOW_RECOVERY;
-  if ((tf & TF_TIMESTAMPS) || dw(D_OPT_SACK_COUNT) != 0) return SLOW_OPTIONS;
+  if (tf & TF_TIMESTAMPS) return SLOW_OPTIONS;
   const rcvNxt = w(r + T_RCV_NXT);
   if (dw(D_TCP_SEQ) != rcvNxt) return SLOW_SEQUENCE;
   const rcvWnd = max<i32>(0, <i32>(w(r + T_RCV_ADV_RIGHT) - rcvNxt));
@@ -320,6 +320,8 @@ function apply(r: u32, index: u32, now: f64): u32 {
   const payload = dw(D_PAYLOAD_LEN);
   setF(F_TAKEN, payload);
   if (payload > 0) result |= receive(r, index, payload);
+  // The scoreboard is empty (predict): JS records the blocks as input.ts would.
+  if (dw(D_OPT_SACK_COUNT) != 0 && (w(r + T_FLAGS) & TF_SACK_OK)) result |= FA_SACK;
   return result;
 }
 

@@ -478,7 +478,7 @@ export const enum Slow {
   NO_CONNECTION = 4, // no control block: a listener's, TIME_WAIT's or a closed port's
   STATE = 5, // not ESTABLISHED (after a FIN, only pure ACKs are taken: CLOSE_WAIT, FIN_WAIT_1, CLOSING, LAST_ACK)
   FLAGS = 6, // SYN, FIN, RST or URG, or no ACK
-  OPTIONS = 7, // SACK blocks, or timestamps in use
+  OPTIONS = 7, // timestamps in use
   SEQUENCE = 8, // not the next in order, or not all inside the window
   ACK = 9, // a duplicate ACK, a window update, or an ACK outside [SND.UNA, SND.MAX]
   RECOVERY = 10, // loss recovery, out-of-order data or SACK blocks held
@@ -512,6 +512,7 @@ export const enum FA {
   ACKED = 1 << 9, // new data of ours was acknowledged (T.EVENTS has WRITABLE)
   RESTART_RTO = 1 << 10, // data is still outstanding: restart the retransmission timer (RFC 6298 5.3)
   ARM_DELACK = 1 << 11, // arm the delayed-ACK timer (its slot in T.TIMERS is empty)
+  SACK = 1 << 12, // the segment carries SACK blocks for a SACK connection: record them (D.OPT_SACK)
 }
 
 /** Why tcpSendBurst stopped (F.BURST_STOP): JS's own loop takes over from there. */

@@ -243,7 +243,7 @@ export class TsTcpFast {
     if ((tf & TF.IN_RECOVERY) !== 0) return Slow.RECOVERY;
     const ooo = w[r + T.OOO]!;
     if (ooo !== 0 && (w[(ooo >>> 2) + X.RANGES] !== 0 || w[(ooo >>> 2) + X.SACK_COUNT] !== 0)) return Slow.RECOVERY;
-    if ((tf & TF.TIMESTAMPS) !== 0 || d[D.OPT_SACK_COUNT] !== 0) return Slow.OPTIONS;
+    if ((tf & TF.TIMESTAMPS) !== 0) return Slow.OPTIONS;
     const rcvNxt = w[r + T.RCV_NXT]!;
     if (d[D.TCP_SEQ] !== rcvNxt) return Slow.SEQUENCE;
     const rcvWnd = Math.max(0, (w[r + T.RCV_ADV_RIGHT]! - rcvNxt) | 0);
@@ -279,6 +279,8 @@ export class TsTcpFast {
     const payload = d[D.PAYLOAD_LEN]!;
     this.f[F.TAKEN] = payload;
     if (payload > 0) result |= this.receive(r, index, payload);
+    // The scoreboard is empty (predict): JS records the blocks as input.ts would.
+    if (d[D.OPT_SACK_COUNT] !== 0 && (w[r + T.FLAGS]! & TF.SACK_OK) !== 0) result |= FA.SACK;
     return result;
   }
 

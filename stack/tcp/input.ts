@@ -244,7 +244,7 @@ function ackArrives(ctx: TcpContext, tcb: Tcb, seg: Segment): boolean {
   }
   tcb.heardFrom(ctx.now(), true); // the peer answers our probes of either kind
   const wnd = windowScaled(seg.wnd, tcb.sndShift);
-  if (tcb.sackOk) recordSack(ctx, tcb, seg);
+  if (tcb.sackOk) recordSack(ctx, tcb, ack, seg.sackCount, seg.sackEdges, 0);
   if (seqGt(ack, tcb.sndUna)) {
     newAck(ctx, tcb, ack);
   } else if (ack === tcb.sndUna && isDuplicateAck(ctx, tcb, seg, wnd)) {
@@ -264,14 +264,15 @@ function ackArrives(ctx: TcpContext, tcb: Tcb, seg: Segment): boolean {
 /**
  * Keep the peer's SACK blocks (RFC 2018) for loss recovery: what SEG.ACK now
  * covers is forgotten; a block counts only within (SEG.ACK, SND.MAX], so a
- * D-SACK, a stale or a forged block changes nothing (counted).
+ * D-SACK, a stale or a forged block changes nothing (counted). The `count`
+ * blocks are edges[at..]: left, right, left, right, ... (a Segment's, or the
+ * decoded record's when the engine's fast path took the segment: Tcp.fastInput).
  */
-function recordSack(ctx: TcpContext, tcb: Tcb, seg: Segment): void {
-  const ack = seg.ack;
+export function recordSack(ctx: TcpContext, tcb: Tcb, ack: number, count: number, edges: ArrayLike<number>, at: number): void {
   if (seqGt(ack, tcb.sndUna)) tcb.sackBoard.trimBelow(ack);
-  for (let i = 0; i < seg.sackCount; i++) {
-    const left = seg.sackEdges[2 * i]!;
-    const right = seg.sackEdges[2 * i + 1]!;
+  for (let i = 0; i < count; i++) {
+    const left = edges[at + 2 * i]!;
+    const right = edges[at + 2 * i + 1]!;
     if (seqGt(left, ack) && seqGt(right, left) && seqLe(right, tcb.sndMax)) {
       // Without an arena chunk to keep it, a block is forgotten: we may resend what the peer has.
       if (!tcb.sackBoard.add(left, right)) ctx.counters.sackBlocksIgnored++;

@@ -23,7 +23,7 @@ import { ChunkLinks } from './chunk-links.js';
 import { Connection, type ConnectionCore } from './connection.js';
 import type { TcpContext } from './context.js';
 import { TcpError } from './errors.js';
-import { applySynOptions, segmentArrives, synSentArrives } from './input.js';
+import { applySynOptions, recordSack, segmentArrives, synSentArrives } from './input.js';
 import { IsnGenerator, randomSecret, randomU32 } from './isn.js';
 import { type HandleCallbacks, Listener, type ListenerCore, type ListenOptions } from './listener.js';
 import { NO_WSCALE, resolveOptions, type TcpOptions, windowShiftFor } from './options.js';
@@ -279,6 +279,7 @@ export class Tcp implements TransportHandler, FastReceiver, TcpContext, Connecti
     this.depth++;
     try {
       const tcb = this.cursor(f[F.INDEX]!);
+      if ((result & FA.SACK) !== 0) this.recordFastSack(tcb);
       if ((result & FA.RESTART_RTO) !== 0) restartRetransmit(this, tcb);
       if ((result & FA.ARM_DELACK) !== 0) this.timers.arm(tcb.timerId, TcpTimer.DelayedAck, this.now() + this.opts.delayedAckMs);
       tcb.inInput = true;
@@ -288,6 +289,14 @@ export class Tcp implements TransportHandler, FastReceiver, TcpContext, Connecti
       this.top = mark;
       this.afterEvent();
     }
+  }
+
+  /** The fast path took a segment with SACK blocks (FA.SACK): they go on the
+   *  scoreboard, as input.ts records them (its scoreboard was empty, and the
+   *  ACK the engine applied is the segment's). */
+  private recordFastSack(tcb: Tcb): void {
+    const d = this.hot.decoded;
+    recordSack(this, tcb, d[D.TCP_ACK]!, d[D.OPT_SACK_COUNT]!, d, D.OPT_SACK);
   }
 
   /**
@@ -312,6 +321,8 @@ export class Tcp implements TransportHandler, FastReceiver, TcpContext, Connecti
     const mark = this.top;
     try {
       const tcb = this.cursor(index);
+      // The decoded record is the next frame's by the batch end: the blocks are kept now.
+      if ((result & FA.SACK) !== 0) this.recordFastSack(tcb);
       const bits = ((result & FA.RESTART_RTO) !== 0 ? TF.BATCH_RTO : 0) | ((result & FA.ARM_DELACK) !== 0 ? TF.BATCH_DELACK : 0);
       if (tcb.markBatched(bits)) this.queueBatched(tcb.handle);
     } finally {
