@@ -4,12 +4,13 @@
 //   tap:IFNAME          a Linux TAP interface (host/devices/tap.ts)
 //   vswitch             a port of an in-process VSwitch (API only: tests, benchmarks)
 
-import { formatMac, type Clock, type EngineName, type PortOptions, type VSwitch } from '../stack/index.js';
-import { openTap } from './devices/tap.js';
+import { CHUNK_SIZE, formatMac, type Clock, type EngineName, type PortOptions, type VSwitch } from '../stack/index.js';
+import { openTap, openTapLink, type LinkWords, type RxLinkWords } from './devices/tap.js';
 import { attachToVSwitch } from './devices/vswitch-backend.js';
 import { createEngine } from './hotpath.js';
 import { connectionsFitting } from './budget.js';
 import { bridge } from './link/bridge.js';
+import { LinkState, linkTables, W_RX_BAD_LENGTH, W_RX_HEAD, W_RX_NOT_READY, W_RX_RING_FULL, W_RX_TAIL, W_STATE, W_TX_HEAD, W_TX_TAIL, type LinkConfig } from './link/layout.js';
 import type { TenderLink } from './link/tender-device.js';
 import { parseHostForwards, startUserNet, UsageError, type HostForward } from './net/user.js';
 
@@ -28,6 +29,12 @@ export interface Backend {
 
 export interface BackendContext {
   link: TenderLink;
+  /** The guest's arena and the link's configuration: a backend may serve
+   *  the guest's rings itself, past the tender link (a TAP's threads). */
+  arena: SharedArrayBuffer;
+  linkConfig: LinkConfig;
+  /** Frames are being captured (--pcap): they must pass through `link`. */
+  capturing: boolean;
   engine: EngineName;
   clock: Clock;
   /** The guest's arena size: the gateway's arena matches it. */
@@ -100,14 +107,33 @@ async function openUser(hostfwd: HostForward[], ctx: BackendContext): Promise<Ba
   };
 }
 
+/** A TAP interface serves the guest's rings with its own threads (no work per
+ *  frame on the tender's main thread); with a capture, frames go through the
+ *  tender link instead, where the capture sees them. */
 async function openTapBackend(ifname: string, ctx: BackendContext): Promise<Backend> {
-  const tap = await openTap(ifname, { mtu: ctx.link.mtu });
-  bridge(ctx.link, tap);
+  let tap;
+  if (ctx.capturing) {
+    tap = await openTap(ifname, { mtu: ctx.link.mtu });
+    bridge(ctx.link, tap);
+  } else {
+    const words = linkThreadWords(ctx.arena, ctx.linkConfig);
+    tap = await openTapLink(ifname, words.rx, words.tx, { mtu: ctx.link.mtu });
+  }
   const { guest } = ctx;
   return {
     description: `tap:${tap.ifname}: guest ${guest.address}/${guest.prefix} mac ${formatMac(guest.mac)}` +
-      (guest.gateway ? `, gateway ${guest.gateway}` : ''),
+      (guest.gateway ? `, gateway ${guest.gateway}` : '') + (ctx.capturing ? ' (through the tender, for --pcap)' : ''),
     stats: () => tap.stats(),
     close: () => tap.close(),
+  };
+}
+
+/** The words of the link's two rings that a TAP's threads use (layout.ts). */
+export function linkThreadWords(arena: SharedArrayBuffer, config: LinkConfig): { rx: RxLinkWords; tx: LinkWords } {
+  const t = linkTables(config.rxSlots, config.txSlots);
+  const common = { arena, control: config.control, state: W_STATE, ready: LinkState.Ready, slotBytes: CHUNK_SIZE };
+  return {
+    rx: { ...common, head: W_RX_HEAD, tail: W_RX_TAIL, lengths: t.rxLen, offsets: t.rxOff, slots: config.rxSlots, ringFull: W_RX_RING_FULL, notReady: W_RX_NOT_READY, badLength: W_RX_BAD_LENGTH },
+    tx: { ...common, head: W_TX_HEAD, tail: W_TX_TAIL, lengths: t.txLen, offsets: t.txOff, slots: config.txSlots },
   };
 }

@@ -315,6 +315,9 @@ async function boot(opts: RunOptions): Promise<GuestRun> {
   try {
     backend = await openBackend(p.net, {
       link,
+      arena: arena.buffer,
+      linkConfig,
+      capturing: outputs.capture !== undefined,
       engine: p.engine,
       clock: new RealClock(),
       arenaBytes: p.split.arenaBytes,

@@ -1,14 +1,22 @@
-// The TAP device's reader thread (a worker_threads script).
+// The TAP device's threads (a worker_threads script, one role per thread).
 //
 // A TAP fd hands out one whole Ethernet frame per read(2). Reading must never
-// happen on the guest's event loop, so this thread does it: it waits in
-// poll(2) on the non-blocking fd, reads every queued frame straight into the
-// next free slot of a SharedArrayBuffer ring, publishes it by advancing HEAD
-// and wakes the main thread with Atomics.notify. The main side (tap.ts) hands
-// each slot to the receiver and advances TAIL.
+// happen on the guest's event loop, so a reader thread does it: it waits in
+// poll(2) on the non-blocking fd and reads every queued frame straight into
+// the next free slot of a ring, publishing each by advancing the ring's HEAD
+// and waking the consumer with Atomics.notify (once per burst, and every
+// NOTIFY_EVERY frames within a long one). The ring is one of two:
+// - its own SharedArrayBuffer ring (role 'tap-reader'): the main side
+//   (tap.ts) hands each slot to a receiver and advances TAIL;
+// - a guest's RX ring, in the guest's arena (role 'tap-link-reader'): the
+//   guest's stack handles the frame where the kernel wrote it, and nothing
+//   runs on the tender's main thread per frame. Its mirror, the writer
+//   (role 'tap-link-writer'), waits on the guest's TX ring and write(2)s each
+//   frame from its TX slot. The link's word indexes come in workerData
+//   (host/link/layout.ts is the one source of them).
 //
-// The poll has a short timeout so the thread notices the STOP word even when
-// no traffic arrives; that bounds how long close() waits for the thread.
+// Polls and waits have a short timeout so the threads notice the STOP word
+// even when no traffic arrives; that bounds how long close() waits for them.
 //
 // This file must stay self-contained (node builtins and koffi only): when the
 // sources are run directly (tests), tap.ts transpiles this single file and
@@ -34,7 +42,21 @@ export const CTL_STATE = 3; // a ReaderState value
 export const CTL_DROP_RING_FULL = 4; // frames read while every slot was taken
 export const CTL_DROP_BAD_LENGTH = 5; // longer than mtu + 18 (or truncated), or shorter than 14
 export const CTL_ERRNO = 6; // the errno that ended the reader, if any
-export const CTL_WORDS = 16; // room to grow; keeps the length table 64-byte aligned
+// Link mode (the threads count what the main side counts otherwise):
+export const CTL_TX_QUEUE_FULL = 7; // EAGAIN / ENOBUFS from the kernel
+export const CTL_TX_LINK_DOWN = 8; // EIO: the interface is down
+export const CTL_TX_DETACHED = 9; // EBADFD: the interface is gone
+export const CTL_TX_ERROR = 10; // any other write error
+export const CTL_TX_BAD_LENGTH = 11; // a TX slot's length outside 14..mtu + 14
+export const CTL_WRITER_STATE = 12; // a ReaderState value, for the writer
+export const CTL_WRITER_ERRNO = 13;
+/** Float64 counters from this index of the ring viewed as a Float64Array
+ *  (bytes 64..95, past the Int32 words above): frames and bytes each way. */
+export const CTL_F64_FRAMES_IN = 8;
+export const CTL_F64_BYTES_IN = 9;
+export const CTL_F64_FRAMES_OUT = 10;
+export const CTL_F64_BYTES_OUT = 11;
+export const CTL_WORDS = 32; // room to grow; keeps the length table 64-byte aligned
 
 export const ReaderState = {
   starting: 0,
@@ -67,6 +89,46 @@ export interface ReaderData {
   pollMs: number;
 }
 
+/** A guest's link as the link threads see it: its arena, its control block
+ *  and the word indexes of what they use there (host/link/layout.ts). */
+export interface LinkWords {
+  arena: SharedArrayBuffer;
+  control: SharedArrayBuffer;
+  state: number; // LinkState word
+  ready: number; // its value once the guest described its rings
+  head: number; // the ring's HEAD word (RX: ours to advance; TX: the guest's)
+  tail: number; // its TAIL word
+  lengths: number; // first word of its length table
+  offsets: number; // first word of its offset table
+  slots: number; // a power of two
+  slotBytes: number; // bytes of one slot (an arena chunk)
+}
+
+/** The RX ring's words, with the link counters the reader adds to when it
+ *  drops a frame (as the tender's own path does). */
+export interface RxLinkWords extends LinkWords {
+  ringFull: number;
+  notReady: number;
+  badLength: number;
+}
+
+/** workerData of the link threads: the TAP ring is theirs for STOP, states and counters. */
+interface LinkThreadCommon {
+  fd: number;
+  ring: SharedArrayBuffer;
+  mtu: number;
+  pollMs: number;
+}
+export interface LinkReaderData extends LinkThreadCommon {
+  role: 'tap-link-reader';
+  link: RxLinkWords;
+}
+export interface LinkWriterData extends LinkThreadCommon {
+  role: 'tap-link-writer';
+  link: LinkWords;
+}
+export type LinkThreadData = LinkReaderData | LinkWriterData;
+
 // ---- The reader loop ----------------------------------------------------------
 
 // Linux values (x86-64 and arm64 agree on these).
@@ -78,6 +140,7 @@ const EINTR = 4;
 const EIO = 5;
 const EAGAIN = 11;
 const EBADFD = 77;
+const ENOBUFS = 105;
 
 export function runReader(d: ReaderData, port: { postMessage(v: unknown): void }): void {
   const ctl = new Int32Array(d.ring, 0, CTL_WORDS);
@@ -162,5 +225,154 @@ export function runReader(d: ReaderData, port: { postMessage(v: unknown): void }
   // Returning lets the thread end: nothing else here keeps it alive.
 }
 
-const data = workerData as ReaderData | undefined;
-if (!isMainThread && parentPort && data?.role === 'tap-reader') runReader(data, parentPort);
+// ---- Link mode: the guest's rings ----------------------------------------------
+
+/** Frames a reader publishes before it wakes the consumer within one burst. */
+const NOTIFY_EVERY = 32;
+
+/** The kernel's frames straight into the guest's RX slots (see the top). */
+export function runLinkReader(d: LinkReaderData, port: { postMessage(v: unknown): void }): void {
+  const ctl = new Int32Array(d.ring, 0, CTL_WORDS);
+  const counts = new Float64Array(d.ring, 0, CTL_WORDS / 2);
+  const link = d.link;
+  const lctl = new Int32Array(link.control);
+  const mask = link.slots - 1;
+  // A VLAN tag may come on top of mtu + 14, within one slot.
+  const maxFrame = Math.min(link.slotBytes, d.mtu + 18);
+
+  const libc = koffi.load('libc.so.6');
+  const poll = libc.func('int poll(void *fds, unsigned long nfds, int timeout)');
+  const read = libc.func('long read(int fd, void *buf, unsigned long count)');
+  const scratch = new Uint8Array(SLOT_SIZE);
+  // The slots' views, made once the guest has written their offsets.
+  let slotViews: Uint8Array[] | null = null;
+  const viewsOnceReady = (): Uint8Array[] | null => {
+    if (slotViews === null && Atomics.load(lctl, link.state) === link.ready) {
+      slotViews = [];
+      for (let i = 0; i < link.slots; i++) slotViews.push(new Uint8Array(link.arena, lctl[link.offsets + i]!, link.slotBytes));
+    }
+    return slotViews;
+  };
+
+  const pfd = new Int32Array(2);
+  const pfd16 = new Int16Array(pfd.buffer);
+  pfd[0] = d.fd;
+  pfd16[2] = POLLIN;
+  let head = Atomics.load(lctl, link.head);
+  let end: number = ReaderState.stopped;
+  Atomics.store(ctl, CTL_STATE, ReaderState.running);
+  port.postMessage('ready');
+
+  run: while (Atomics.load(ctl, CTL_STOP) === 0) {
+    pfd16[3] = 0;
+    const r = poll(pfd, 1, d.pollMs) as number;
+    if (r < 0) {
+      const e = koffi.errno();
+      if (e === EINTR) continue;
+      Atomics.store(ctl, CTL_ERRNO, e);
+      end = ReaderState.failed;
+      break;
+    }
+    if (r === 0) continue;
+    if (pfd16[3] & (POLLERR | POLLHUP | POLLNVAL)) {
+      end = ReaderState.detached;
+      break;
+    }
+    let unannounced = 0;
+    while (Atomics.load(ctl, CTL_STOP) === 0) {
+      const views = viewsOnceReady();
+      const full = ((head - Atomics.load(lctl, link.tail)) | 0) > mask;
+      const slot = head & mask;
+      const into = views === null || full ? scratch : views[slot]!;
+      const n = read(d.fd, into, into.length) as number;
+      if (n < 0) {
+        const e = koffi.errno();
+        if (e === EAGAIN) break;
+        if (e === EINTR) continue;
+        Atomics.store(ctl, CTL_ERRNO, e);
+        end = e === EBADFD || e === EIO ? ReaderState.detached : ReaderState.failed;
+        break run;
+      }
+      // Read and dropped, counted where the tender's own path counts them.
+      if (views === null) Atomics.add(lctl, link.notReady, 1);
+      else if (full) Atomics.add(lctl, link.ringFull, 1);
+      else if (n > maxFrame || n < 14) Atomics.add(lctl, link.badLength, 1);
+      if (into === scratch || n > maxFrame || n < 14) continue;
+      lctl[link.lengths + slot] = n;
+      head = (head + 1) | 0;
+      Atomics.store(lctl, link.head, head);
+      counts[CTL_F64_FRAMES_IN]! += 1;
+      counts[CTL_F64_BYTES_IN]! += n;
+      if (++unannounced === NOTIFY_EVERY) {
+        Atomics.notify(lctl, link.head);
+        unannounced = 0;
+      }
+    }
+    if (unannounced > 0) Atomics.notify(lctl, link.head);
+  }
+  Atomics.notify(lctl, link.head);
+  Atomics.store(ctl, CTL_STATE, end);
+}
+
+/** The guest's TX slots straight to the kernel: one write(2) per frame, on
+ *  this thread, with the slot handed back once written. */
+export function runLinkWriter(d: LinkWriterData, port: { postMessage(v: unknown): void }): void {
+  const ctl = new Int32Array(d.ring, 0, CTL_WORDS);
+  const counts = new Float64Array(d.ring, 0, CTL_WORDS / 2);
+  const link = d.link;
+  const lctl = new Int32Array(link.control);
+  const mask = link.slots - 1;
+  const libc = koffi.load('libc.so.6');
+  const write = libc.func('long write(int fd, void *buf, unsigned long count)');
+  let slotViews: Uint8Array[] | null = null;
+  let tail = Atomics.load(lctl, link.tail);
+  let end: number = ReaderState.stopped;
+  Atomics.store(ctl, CTL_WRITER_STATE, ReaderState.running);
+  port.postMessage('ready');
+
+  run: while (Atomics.load(ctl, CTL_STOP) === 0) {
+    if (slotViews === null) {
+      if (Atomics.load(lctl, link.state) !== link.ready) {
+        Atomics.wait(lctl, link.state, Atomics.load(lctl, link.state), d.pollMs);
+        continue;
+      }
+      slotViews = [];
+      for (let i = 0; i < link.slots; i++) slotViews.push(new Uint8Array(link.arena, lctl[link.offsets + i]!, link.slotBytes));
+    }
+    const head = Atomics.load(lctl, link.head);
+    if (head === tail) {
+      Atomics.wait(lctl, link.head, head, d.pollMs);
+      continue;
+    }
+    while (tail !== head) {
+      const slot = tail & mask;
+      const len = lctl[link.lengths + slot]!;
+      if (len < 14 || len > d.mtu + 14 || len > link.slotBytes) {
+        Atomics.add(ctl, CTL_TX_BAD_LENGTH, 1);
+      } else if ((write(d.fd, slotViews[slot]!, len) as number) < 0) {
+        const e = koffi.errno();
+        if (e === EAGAIN || e === ENOBUFS) Atomics.add(ctl, CTL_TX_QUEUE_FULL, 1);
+        else if (e === EIO) Atomics.add(ctl, CTL_TX_LINK_DOWN, 1); // the tun driver refuses writes while the link is down
+        else if (e === EBADFD) {
+          Atomics.add(ctl, CTL_TX_DETACHED, 1);
+          Atomics.store(ctl, CTL_WRITER_ERRNO, e);
+          end = ReaderState.detached;
+          break run;
+        } else Atomics.add(ctl, CTL_TX_ERROR, 1);
+      } else {
+        counts[CTL_F64_FRAMES_OUT]! += 1;
+        counts[CTL_F64_BYTES_OUT]! += len;
+      }
+      tail = (tail + 1) | 0;
+      Atomics.store(lctl, link.tail, tail); // the slot is the guest's again
+    }
+  }
+  Atomics.store(ctl, CTL_WRITER_STATE, end);
+}
+
+const data = workerData as ReaderData | LinkThreadData | undefined;
+if (!isMainThread && parentPort && data) {
+  if (data.role === 'tap-reader') runReader(data, parentPort);
+  else if (data.role === 'tap-link-reader') runLinkReader(data, parentPort);
+  else if (data.role === 'tap-link-writer') runLinkWriter(data, parentPort);
+}

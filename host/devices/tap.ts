@@ -24,9 +24,14 @@
 // kernel never hands us a frame larger than the stack expects. Offloads stay
 // off (no TUNSETOFFLOAD): the kernel segments and checksums everything itself.
 //
-// Receiving happens on a reader thread (tap-reader.ts) that fills a shared
-// ring; this side drains it in batches and calls the receiver with a view
-// into the ring. Sending is a synchronous write(2) on the non-blocking fd.
+// Two ways to move frames:
+// - openTap: a NetDevice. Receiving happens on a reader thread
+//   (tap-reader.ts) that fills a shared ring; this side drains it in
+//   batches and calls the receiver with a view into the ring. Sending is a
+//   synchronous write(2) on the non-blocking fd.
+// - openTapLink: joined to a guest's link, with nothing per frame on this
+//   thread: the reader reads into the guest's RX slots, a writer thread
+//   writes from its TX slots (tap-reader.ts says how).
 
 import { closeSync, constants as fsConstants, existsSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
@@ -43,13 +48,29 @@ import {
   CTL_STOP,
   CTL_TAIL,
   CTL_WORDS,
+  CTL_F64_BYTES_IN,
+  CTL_F64_BYTES_OUT,
+  CTL_F64_FRAMES_IN,
+  CTL_F64_FRAMES_OUT,
+  CTL_TX_BAD_LENGTH,
+  CTL_TX_DETACHED,
+  CTL_TX_ERROR,
+  CTL_TX_LINK_DOWN,
+  CTL_TX_QUEUE_FULL,
+  CTL_WRITER_ERRNO,
+  CTL_WRITER_STATE,
   MAX_MTU,
   SLOT_SIZE,
   readerStateName,
   ringLayout,
+  type LinkThreadData,
+  type LinkWords,
+  type RxLinkWords,
   type ReaderData,
   type ReaderStateName,
 } from './tap-reader.js';
+
+export type { LinkWords, RxLinkWords } from './tap-reader.js';
 
 // ---- Errors -------------------------------------------------------------------
 
@@ -193,21 +214,60 @@ const POLL_MS = 50;
 
 /** Open (and, if needed, create) the TAP interface `ifname`. */
 export async function openTap(ifname: string, opts: TapOptions = {}): Promise<TapDevice> {
-  checkName(ifname);
-  const dev = deviceLabel(ifname);
-  const mtu = opts.mtu ?? 1500;
-  if (!Number.isInteger(mtu) || mtu < 68 || mtu > MAX_MTU) {
-    throw new DeviceError('EINVAL', dev, `invalid MTU ${mtu}: must be an integer from 68 to ${MAX_MTU}`);
-  }
   const slots = opts.ringSlots ?? DEFAULT_SLOTS;
   if (!Number.isInteger(slots) || slots < 2 || slots > 4096 || (slots & (slots - 1)) !== 0) {
-    throw new DeviceError('EINVAL', dev, `invalid ring size ${slots}: must be a power of two from 2 to 4096`);
+    throw new DeviceError('EINVAL', deviceLabel(ifname), `invalid ring size ${slots}: must be a power of two from 2 to 4096`);
   }
   const mac = opts.mac ? Uint8Array.from(opts.mac) : randomMac();
   if (mac.length !== 6 || (mac[0] & 1) !== 0 || mac.every((b) => b === 0)) {
-    throw new DeviceError('EINVAL', dev, 'invalid MAC: must be 6 bytes, unicast, not all zero');
+    throw new DeviceError('EINVAL', deviceLabel(ifname), 'invalid MAC: must be 6 bytes, unicast, not all zero');
   }
+  return withTap(ifname, opts.mtu, async (fd, name, mtu, dev) => {
+    const ring = new SharedArrayBuffer(ringLayout(slots).byteLength);
+    const data: ReaderData = { role: 'tap-reader', fd, ring, slots, mtu, pollMs: POLL_MS };
+    const worker = await startThread(data, dev);
+    return new Tap(name, mac, mtu, fd, ring, slots, worker);
+  });
+}
 
+/** A TAP interface joined to a guest's link with no hop through the tender's
+ *  main thread: a reader thread reads the kernel's frames straight into the
+ *  guest's RX slots, a writer thread writes the guest's TX slots to the
+ *  kernel (tap-reader.ts). What the tender sees of it is its counters. */
+export interface TapLink {
+  readonly ifname: string;
+  stats(): TapStats;
+  /** Stop both threads and close the fd (the interface goes if created on open). */
+  close(): Promise<void>;
+}
+
+/** Open `ifname` (as openTap does) and join it to the link whose RX and TX
+ *  rings `rx` and `tx` describe (host/link/layout.ts linkThreadWords). */
+export async function openTapLink(ifname: string, rx: RxLinkWords, tx: LinkWords, opts: { mtu?: number } = {}): Promise<TapLink> {
+  return withTap(ifname, opts.mtu, async (fd, name, mtu, dev) => {
+    const ring = new SharedArrayBuffer(CTL_WORDS * 4);
+    const threads: Worker[] = [];
+    try {
+      threads.push(await startThread({ role: 'tap-link-reader', fd, ring, mtu, pollMs: POLL_MS, link: rx }, dev));
+      threads.push(await startThread({ role: 'tap-link-writer', fd, ring, mtu, pollMs: POLL_MS, link: tx }, dev));
+    } catch (err) {
+      Atomics.store(new Int32Array(ring), CTL_STOP, 1);
+      await Promise.all(threads.map((t) => t.terminate()));
+      throw err;
+    }
+    return new TapLinkDevice(name, fd, ring, rx, threads);
+  });
+}
+
+/** Check the MTU and name, open /dev/net/tun, attach `ifname`, set its MTU,
+ *  then `start` what reads and writes it; the fd is closed if that fails. */
+async function withTap<T>(ifname: string, mtuOpt: number | undefined, start: (fd: number, name: string, mtu: number, dev: string) => Promise<T>): Promise<T> {
+  checkName(ifname);
+  const dev = deviceLabel(ifname);
+  const mtu = mtuOpt ?? 1500;
+  if (!Number.isInteger(mtu) || mtu < 68 || mtu > MAX_MTU) {
+    throw new DeviceError('EINVAL', dev, `invalid MTU ${mtu}: must be an integer from 68 to ${MAX_MTU}`);
+  }
   const sys = libc(dev);
   let fd: number;
   try {
@@ -217,21 +277,13 @@ export async function openTap(ifname: string, opts: TapOptions = {}): Promise<Ta
   } catch (err) {
     throw tapError(ifname, 'open', (err as NodeJS.ErrnoException).code ?? 'EIO');
   }
-
-  let worker: Worker | undefined;
   try {
     const ifr = { ifr_name: ifname, ifr_flags: IFF_TAP | IFF_NO_PI };
     if (sys.ioctl(fd, TUNSETIFF, sys.ifreqFlags, ifr) < 0) throw tapError(ifname, 'attach', koffi.errno());
     const name = ifr.ifr_name;
     setMtu(sys, name, mtu);
-
-    const layout = ringLayout(slots);
-    const ring = new SharedArrayBuffer(layout.byteLength);
-    const data: ReaderData = { role: 'tap-reader', fd, ring, slots, mtu, pollMs: POLL_MS };
-    worker = await startReader(data, dev);
-    return new Tap(name, mac, mtu, fd, ring, slots, worker);
+    return await start(fd, name, mtu, dev);
   } catch (err) {
-    if (worker) await worker.terminate();
     closeSync(fd);
     throw err;
   }
@@ -325,7 +377,7 @@ const READER_JS = new URL('./tap-reader.js', import.meta.url);
 const READER_TS = new URL('./tap-reader.ts', import.meta.url);
 let readerFromSource: Promise<string> | undefined;
 
-async function startReader(data: ReaderData, dev: string): Promise<Worker> {
+async function startThread(data: ReaderData | LinkThreadData, dev: string): Promise<Worker> {
   let worker: Worker;
   if (existsSync(fileURLToPath(READER_JS))) {
     worker = new Worker(READER_JS, { workerData: data });
@@ -335,11 +387,12 @@ async function startReader(data: ReaderData, dev: string): Promise<Worker> {
   } else {
     throw new DeviceError('EIO', dev, `reader thread script not found next to ${fileURLToPath(import.meta.url)}`);
   }
-  // The reader posts 'ready' once koffi is loaded and it is about to poll.
+  // The thread posts 'ready' once koffi is loaded and it is about to poll.
   await new Promise<void>((resolve, reject) => {
     const fail = (why: string) => {
       cleanup();
-      reject(new DeviceError('EIO', dev, `reader thread failed to start: ${why}`));
+      void worker.terminate();
+      reject(new DeviceError('EIO', dev, `${data.role} thread failed to start: ${why}`));
     };
     const onMessage = () => {
       cleanup();
@@ -491,18 +544,7 @@ class Tap implements TapDevice {
     // The reader sees STOP within one poll timeout. The fd must outlive the
     // thread: closing it first could let a new file reuse the number under a
     // read in progress.
-    let timer: NodeJS.Timeout | undefined;
-    const timedOut = await Promise.race([
-      this.exited.then(() => false),
-      new Promise<boolean>((resolve) => {
-        timer = setTimeout(() => resolve(true), POLL_MS * 20 + 1000);
-      }),
-    ]);
-    clearTimeout(timer);
-    if (timedOut) {
-      this.readerError = 'did not stop in time and was terminated';
-      await this.worker.terminate();
-    }
+    if (!(await stoppedInTime(this.worker, this.exited))) this.readerError = 'did not stop in time and was terminated';
     closeSync(this.fd);
     // Release our own pending Atomics.waitAsync, if any.
     Atomics.notify(this.ctl, CTL_HEAD);
@@ -558,5 +600,89 @@ class Tap implements TapDevice {
         process.emitWarning(`tap:${this.ifname}: the receiver threw (counted in dropped.rx.receiverError): ${String(err)}`);
       }
     }
+  }
+}
+
+/** Wait for a thread that was asked to STOP; one that does not end within
+ *  about twenty poll timeouts is terminated (false). */
+async function stoppedInTime(worker: Worker, exited: Promise<void>): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = await Promise.race([
+    exited.then(() => false),
+    new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(true), POLL_MS * 20 + 1000);
+    }),
+  ]);
+  clearTimeout(timer);
+  if (timedOut) await worker.terminate();
+  return !timedOut;
+}
+
+/** The TAP side of openTapLink: its threads do the work, this keeps the fd,
+ *  reads their counters and stops them. */
+class TapLinkDevice implements TapLink {
+  private readonly ctl: Int32Array;
+  private readonly counts: Float64Array;
+  private readonly linkCtl: Int32Array;
+  private readonly exited: Promise<void>[];
+  private closing: Promise<void> | undefined;
+  private threadError: string | undefined;
+
+  constructor(
+    readonly ifname: string,
+    private readonly fd: number,
+    ring: SharedArrayBuffer,
+    private readonly rx: RxLinkWords,
+    private readonly threads: Worker[],
+  ) {
+    this.ctl = new Int32Array(ring, 0, CTL_WORDS);
+    this.counts = new Float64Array(ring, 0, CTL_WORDS / 2);
+    this.linkCtl = new Int32Array(rx.control);
+    this.exited = threads.map((t) => new Promise<void>((resolve) => t.once('exit', () => resolve())));
+    for (const t of threads) t.on('error', (err) => (this.threadError ??= err.message));
+  }
+
+  stats(): TapStats {
+    const ctl = this.ctl;
+    const word = (i: number): number => Atomics.load(ctl, i) >>> 0;
+    const errno = Atomics.load(ctl, CTL_ERRNO) || Atomics.load(ctl, CTL_WRITER_ERRNO);
+    const reader = readerStateName(Atomics.load(ctl, CTL_STATE));
+    const writer = readerStateName(Atomics.load(ctl, CTL_WRITER_STATE));
+    return {
+      framesIn: this.counts[CTL_F64_FRAMES_IN]!,
+      bytesIn: this.counts[CTL_F64_BYTES_IN]!,
+      framesOut: this.counts[CTL_F64_FRAMES_OUT]!,
+      bytesOut: this.counts[CTL_F64_BYTES_OUT]!,
+      dropped: {
+        rx: {
+          ringFull: Atomics.load(this.linkCtl, this.rx.ringFull) >>> 0,
+          badLength: Atomics.load(this.linkCtl, this.rx.badLength) >>> 0,
+          receiverError: 0,
+        },
+        tx: {
+          badLength: word(CTL_TX_BAD_LENGTH),
+          queueFull: word(CTL_TX_QUEUE_FULL),
+          linkDown: word(CTL_TX_LINK_DOWN),
+          detached: word(CTL_TX_DETACHED),
+          closed: 0,
+          error: word(CTL_TX_ERROR),
+        },
+      },
+      // The worse of the two threads' states: "running" only while both run.
+      reader: this.threadError ? 'failed' : reader === 'running' ? writer : reader,
+      ...(this.threadError ? { readerError: this.threadError } : errno ? { readerError: errnoName(errno) } : {}),
+    };
+  }
+
+  close(): Promise<void> {
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  private async shutdown(): Promise<void> {
+    Atomics.store(this.ctl, CTL_STOP, 1);
+    const ended = await Promise.all(this.threads.map((t, i) => stoppedInTime(t, this.exited[i]!)));
+    if (ended.includes(false)) this.threadError = 'did not stop in time and was terminated';
+    closeSync(this.fd);
   }
 }
