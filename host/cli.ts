@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // `uk`: the tender's command line (docs/architecture.md section 7).
 //
-//   uk run [--mem 40M] [--heap SIZE] [--max-connections N] [--net tap:IF | --net user[:hostfwd=tcp:127.0.0.1:HP-:GP,...]]
+//   uk run [--mem 40M] [--heap SIZE] [--max-connections N] [--mtu N] [--net tap:IF | --net user[:hostfwd=tcp:127.0.0.1:HP-:GP,...]]
 //          [--ipv4 ADDR/PREFIX] [--gateway ADDR] [--hotpath wasm|ts]
 //          [--jit optimizing|baseline]
 //          [--pcap FILE] [--stats FILE|-] [--stats-interval MS] APP [ARGS]
@@ -21,6 +21,7 @@ interface RunFlags {
   mem: string;
   heap?: string;
   maxConnections?: string;
+  mtu?: string;
   net: string;
   ipv4?: string;
   gateway?: string;
@@ -74,6 +75,7 @@ function runOptions(app: string, args: string[], f: RunFlags): RunOptions {
     ...(f.gateway !== undefined ? { gateway: f.gateway === 'none' ? null : f.gateway } : {}),
     hotpath: f.hotpath,
     ...(mac ? { mac } : {}),
+    ...(f.mtu !== undefined ? { mtu: count('mtu', f.mtu) } : {}),
     ...(f.pcap !== undefined ? { pcap: f.pcap } : {}),
     ...(f.stats !== undefined ? { stats: f.stats } : {}),
     statsIntervalMs: integer('stats-interval', f.statsInterval),
@@ -164,6 +166,7 @@ function program(): Command {
         .default('optimizing'),
     )
     .option('--mac <mac>', "the guest's MAC (default: random, locally administered)")
+    .option('--mtu <n>', "IP MTU of the guest's link, 576 to 2000 (default 1500); a TAP interface is set to it")
     .option('--pcap <file>', 'capture every frame of the guest link, both ways')
     .option('--stats <file|->', 'write one JSON stats line per interval to a file or stdout')
     .option('--stats-interval <ms>', 'interval of --stats', '1000')

@@ -17,7 +17,7 @@ import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { formatIpv4, parseCidr, parseIpv4, type EngineName, PcapWriter, type TcpOptions, RealClock } from '../stack/index.js';
+import { CHUNK_SIZE, formatIpv4, parseCidr, parseIpv4, type EngineName, PcapWriter, type TcpOptions, RealClock } from '../stack/index.js';
 import { describeArena, scanArena } from './arena-report.js';
 import { censusOfStream } from './heap-census.js';
 import {
@@ -41,6 +41,13 @@ export const DEFAULT_MEM = 40 * 1024 * 1024;
 export const DEFAULT_STATS_INTERVAL_MS = 1000;
 /** How long a stopping guest's connections get to close before they are reset. */
 export const DEFAULT_GRACE_MS = 2000;
+/** The guest link's IP MTU: Ethernet's by default. At most what leaves a
+ *  frame (MTU + 14, and a VLAN tag's 4) inside one arena chunk and one TAP
+ *  ring slot; at least IPv4's 576-byte datagram every host must take. */
+export const DEFAULT_LINK_MTU = 1500;
+export const LINK_MTU_MIN = 576;
+export const LINK_MTU_MAX = 2000;
+
 /** How long after the graceful stop the Worker is terminated regardless. */
 const STOP_TIMEOUT_MS = 10_000;
 const USER_DEFAULTS = { address: '10.0.2.15', prefix: 24, gateway: '10.0.2.2' };
@@ -62,6 +69,9 @@ export interface RunOptions {
   hotpath?: EngineName;
   /** The guest's MAC (default: a random locally administered one). */
   mac?: Uint8Array;
+  /** IP MTU of the guest's link, LINK_MTU_MIN..LINK_MTU_MAX (default 1500);
+   *  a TAP interface is set to it, and the guest's TCP announces MTU - 40. */
+  mtu?: number;
   pcap?: string;
   /** '-' for stdout, or a file. */
   stats?: string;
@@ -208,6 +218,7 @@ interface Plan {
   addresses: { address: string; prefix: number; gateway: string | null };
   engine: EngineName;
   mac: Uint8Array;
+  mtu: number;
   statsIntervalMs: number;
   /** The connection table's size: --tcp's own, or what the budget holds. */
   maxConnections: number;
@@ -218,6 +229,10 @@ function plan(opts: RunOptions): Plan {
   const statsIntervalMs = opts.statsIntervalMs ?? DEFAULT_STATS_INTERVAL_MS;
   if (!(Number.isInteger(statsIntervalMs) && statsIntervalMs >= 10)) {
     throw new UsageError(`--stats-interval ${statsIntervalMs}: must be an integer number of ms, at least 10`);
+  }
+  const mtu = opts.mtu ?? DEFAULT_LINK_MTU;
+  if (!(Number.isInteger(mtu) && mtu >= LINK_MTU_MIN && mtu <= LINK_MTU_MAX)) {
+    throw new UsageError(`--mtu ${mtu}: must be a whole number from ${LINK_MTU_MIN} to ${LINK_MTU_MAX} (a frame fits one ${CHUNK_SIZE}-byte arena chunk)`);
   }
   const split = splitBudget(opts.mem ?? DEFAULT_MEM, opts.heap);
   const given = opts.tcp?.maxConnections;
@@ -235,6 +250,7 @@ function plan(opts: RunOptions): Plan {
     addresses: resolveAddresses(opts, net),
     engine: opts.hotpath ?? 'wasm',
     mac: opts.mac ?? randomMac(),
+    mtu,
     statsIntervalMs,
   };
 }
@@ -309,7 +325,7 @@ async function boot(opts: RunOptions): Promise<GuestRun> {
   const p = plan(opts);
   const outputs = openOutputs(opts);
   const arena = await createSharedArena(p.engine, p.split.arenaPages);
-  const linkConfig = createLinkConfig(p.mac);
+  const linkConfig = createLinkConfig(p.mac, p.mtu);
   const link = new TenderLink(arena.buffer, linkConfig, { mac: TENDER_MAC, capture: outputs.capture });
   let backend: Backend;
   try {

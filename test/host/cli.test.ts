@@ -54,6 +54,12 @@ describe('uk run: bad input', () => {
     await expectUsage(['--mem', '8M', 'echo'], /^uk: memory budget 8M is too small: at least 16M/);
   });
 
+  it('a bad --mtu: not a whole number, or a frame that would not fit one arena chunk', async () => {
+    await expectUsage(['--mtu', 'jumbo', 'echo'], /^uk: --mtu jumbo: expected a whole number/);
+    await expectUsage(['--mtu', '9000', 'echo'], /^uk: --mtu 9000: must be a whole number from 576 to 2000 \(a frame fits one 2048-byte arena chunk\)/);
+    await expectUsage(['--mtu', '575', 'echo'], /^uk: --mtu 575: must be a whole number from 576 to 2000/);
+  });
+
   it('a bad --heap or --max-connections: not a size or count, or more than the budget holds', async () => {
     await expectUsage(['--heap', 'lots', 'echo'], /^uk: --heap: invalid size 'lots'/);
     await expectUsage(['--heap', '8M', 'echo'], /^uk: heap 8M does not fit a 40M budget/);

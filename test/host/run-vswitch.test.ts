@@ -65,4 +65,24 @@ describe('guests on an in-process vswitch', () => {
       local.shutdown();
     }
   });
+
+  it('--mtu 1280: the guest announces MSS 1240, so full segments are 1294-byte frames both ways', async () => {
+    const sw = new VSwitch(clock);
+    let largest = 0;
+    sw.setTap({ write: (frame) => void (largest = Math.max(largest, frame.length)) }, 'sent');
+    const guest = await startGuest({ app: 'echo', net: { kind: 'vswitch', vswitch: sw }, ipv4: '10.0.1.11/24', mtu: 1280, log: () => {} });
+    guests.push(guest);
+    const local = new Stack({ device: sw.attach(), hotpath: await createEngine('wasm', 8 * 1024 * 1024), clock, ipv4: { address: '10.0.1.10', prefix: 24 } });
+    try {
+      const data = randomBytes(256 * 1024, 5);
+      const echoed = await exchange(await local.tcp.connect('10.0.1.11', 7), data);
+      expect(sha256(echoed)).toBe(sha256(data));
+      expect(largest).toBe(1280 + 14);
+    } finally {
+      local.shutdown();
+    }
+    await expect(startGuest({ app: 'echo', net: { kind: 'vswitch', vswitch: sw }, mtu: 2001, log: () => {} })).rejects.toThrow(
+      '--mtu 2001: must be a whole number from 576 to 2000',
+    );
+  });
 });
