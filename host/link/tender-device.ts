@@ -56,6 +56,7 @@ export class TenderLink extends LinkEnd implements NetDevice {
   private readonly capture: FrameCapture | undefined;
   private readonly views: (Uint8Array | undefined)[];
   private receiver: ((frame: Uint8Array) => void) | null = null;
+  private batchEnd: (() => void) | null = null;
   private rxHead: number;
   private txTail: number;
   private ready = false;
@@ -122,6 +123,12 @@ export class TenderLink extends LinkEnd implements NetDevice {
     }
   }
 
+  /** The frames one pass of the TX ring hands over are a batch (NetDevice.setBatchEnd):
+   *  the gateway's stack answers them once per connection. */
+  setBatchEnd(end: () => void): void {
+    this.batchEnd = end;
+  }
+
   stats(): TenderLinkStats {
     return {
       ...readLinkCounters(this.ctl),
@@ -162,6 +169,7 @@ export class TenderLink extends LinkEnd implements NetDevice {
         n++;
         if (this.txTail === head) head = Atomics.load(ctl, W_TX_HEAD);
       }
+      if (n > 0) this.endBatch();
       if (this.closed) break;
       if (n >= batch) {
         await new Promise<void>((resolve) => setImmediate(resolve));
@@ -169,6 +177,15 @@ export class TenderLink extends LinkEnd implements NetDevice {
       }
       const w = waitAsync(ctl, W_TX_HEAD, head);
       if (w.async) await w.value;
+    }
+  }
+
+  private endBatch(): void {
+    try {
+      this.batchEnd?.();
+    } catch (err) {
+      // As a throwing receiver: counted, said once; the link goes on.
+      if (this.receiverErrors++ === 0) process.emitWarning(`link: the backend's batch end threw: ${String(err)}`);
     }
   }
 

@@ -80,6 +80,21 @@ describe('the link', () => {
     guest.stop();
   });
 
+  it('the tender hands the frames of one pass over the TX ring to its receiver, then ends the batch once', async () => {
+    const { hot, buffer } = await guestEngine('ts');
+    const config = createLinkConfig(GUEST_MAC);
+    const guest = new GuestDevice(hot, config);
+    const tender = new TenderLink(buffer, config, { mac: TENDER_MAC });
+    const log: string[] = [];
+    tender.setBatchEnd(() => log.push('end'));
+    tender.setReceiver((f) => log.push(`frame ${f.length}`));
+    for (const len of [60, 61, 62]) expect(guest.send(frame(len, len))).toBe(true);
+    for (let i = 0; i < 100 && log.length < 4; i++) await new Promise((r) => setTimeout(r, 5));
+    expect(log).toEqual(['frame 60', 'frame 61', 'frame 62', 'end']);
+    tender.close();
+    guest.stop();
+  });
+
   it.each(['wasm', 'ts'] as const)('carries TCP between a guest stack (%s, in place) and a tender stack: 1 MB echoed intact', async (engine) => {
     const { hot, buffer } = await guestEngine(engine, 128);
     const config = createLinkConfig(GUEST_MAC);
