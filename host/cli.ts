@@ -156,7 +156,7 @@ function program(): Command {
     .option('--mem <size>', 'memory budget, arena + JS heap (bytes, or 40M, 64m, 1G)', '40M')
     .option('--heap <size>', "the JS heap's share of --mem (default 40%, at least 12M); the arena gets the rest")
     .option('--max-connections <n>', 'control blocks in the arena (default: half the arena; the boot line says the most it takes)')
-    .option('--net <net>', 'user[:hostfwd=tcp:127.0.0.1:HOSTPORT-:GUESTPORT,...] or tap:IFNAME', 'user')
+    .option('--net <net>', 'user[:hostfwd=tcp:127.0.0.1:HOSTPORT-:GUESTPORT,guestfwd=tcp:PORT,restrict=off,...] or tap:IFNAME (user: the guest reaches host ports only as guestfwd or restrict=off grant)', 'user')
     .option('--ipv4 <addr/prefix>', "the guest's address (default 10.0.2.15/24)")
     .option('--gateway <addr>', "the guest's gateway (default 10.0.2.2 on user networking; 'none' for none)")
     .addOption(new Option('--hotpath <engine>', 'hot path engine').choices(['wasm', 'ts']).default('wasm'))

@@ -12,10 +12,10 @@ import { connectionsFitting } from './budget.js';
 import { bridge } from './link/bridge.js';
 import { LinkState, linkTables, W_RX_BAD_LENGTH, W_RX_HEAD, W_RX_NOT_READY, W_RX_RING_FULL, W_RX_TAIL, W_STATE, W_TX_HEAD, W_TX_TAIL, type LinkConfig } from './link/layout.js';
 import type { TenderLink } from './link/tender-device.js';
-import { parseHostForwards, startUserNet, UsageError, type HostForward } from './net/user.js';
+import { parseUserNet, startUserNet, UsageError, type HostForward } from './net/user.js';
 
 export type NetSpec =
-  | { kind: 'user'; hostfwd: HostForward[] }
+  | { kind: 'user'; hostfwd: HostForward[]; guestfwd?: number[]; restrict?: boolean }
   | { kind: 'tap'; ifname: string }
   | { kind: 'vswitch'; vswitch: VSwitch; port?: PortOptions };
 
@@ -56,8 +56,8 @@ export function gatewayConnections(arenaBytes: number): number {
 
 /** Parse --net: `user`, `user:hostfwd=...`, `tap:IFNAME`. */
 export function parseNet(text: string): NetSpec {
-  if (text === 'user') return { kind: 'user', hostfwd: [] };
-  if (text.startsWith('user:')) return { kind: 'user', hostfwd: parseHostForwards(text.slice(5)) };
+  if (text === 'user') return { kind: 'user', hostfwd: [], guestfwd: [], restrict: true };
+  if (text.startsWith('user:')) return { kind: 'user', ...parseUserNet(text.slice(5)) };
   if (text === 'tap' || text === 'tap:') throw new UsageError('--net tap: missing interface name (--net tap:IFNAME)');
   if (text.startsWith('tap:')) {
     const ifname = text.slice(4);
@@ -71,7 +71,7 @@ export function parseNet(text: string): NetSpec {
 }
 
 export async function openBackend(spec: NetSpec, ctx: BackendContext): Promise<Backend> {
-  if (spec.kind === 'user') return openUser(spec.hostfwd, ctx);
+  if (spec.kind === 'user') return openUser(spec, ctx);
   if (spec.kind === 'tap') return openTapBackend(spec.ifname, ctx);
   const backend = attachToVSwitch(ctx.link, spec.vswitch, { mac: ctx.guest.mac, ...spec.port });
   return {
@@ -81,7 +81,10 @@ export async function openBackend(spec: NetSpec, ctx: BackendContext): Promise<B
   };
 }
 
-async function openUser(hostfwd: HostForward[], ctx: BackendContext): Promise<Backend> {
+async function openUser(spec: Extract<NetSpec, { kind: 'user' }>, ctx: BackendContext): Promise<Backend> {
+  const { hostfwd } = spec;
+  const restrict = spec.restrict ?? true;
+  const guestfwd = spec.guestfwd ?? [];
   const { guest } = ctx;
   if (guest.gateway === null) throw new UsageError('--net user needs a gateway address (--gateway)');
   const arenaBytes = Math.max(GATEWAY_MIN_ARENA, ctx.arenaBytes);
@@ -95,13 +98,16 @@ async function openUser(hostfwd: HostForward[], ctx: BackendContext): Promise<Ba
     gatewayAddress: guest.gateway,
     prefix: guest.prefix,
     hostfwd,
+    guestfwd,
+    restrict,
   });
   await net.ready;
   const rules = hostfwd.map((f) => `${f.proto} ${f.hostAddress}:${f.hostPort} -> guest:${f.guestPort}`);
   return {
     description:
       `user: guest ${guest.address}/${guest.prefix}, gateway ${guest.gateway}` +
-      (rules.length > 0 ? `; hostfwd ${rules.join(', ')}` : '; no host forwards'),
+      (rules.length > 0 ? `; hostfwd ${rules.join(', ')}` : '; no host forwards') +
+      `; guest to host: ${!restrict ? 'every port (restrict=off)' : guestfwd.length > 0 ? `tcp ${guestfwd.join(', ')}` : 'nothing'}`,
     stats: () => net.stats(),
     close: () => net.close(),
   };

@@ -1,10 +1,13 @@
-// The `--net user:...` option text: host port forwards in QEMU's hostfwd
-// syntax, `hostfwd=[tcp|udp]:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT`,
-// separated by commas.
-//
-//   hostfwd=tcp:127.0.0.1:9000-:9000    host 127.0.0.1:9000 -> guest port 9000
-//   hostfwd=udp::5353-:53               empty host address -> 127.0.0.1
-//   hostfwd=:127.0.0.1:8080-:80         empty protocol -> tcp (as QEMU)
+// The `--net user:...` option text, items separated by commas:
+// - host port forwards in QEMU's hostfwd syntax,
+//   `hostfwd=[tcp|udp]:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT`:
+//     hostfwd=tcp:127.0.0.1:9000-:9000    host 127.0.0.1:9000 -> guest port 9000
+//     hostfwd=udp::5353-:53               empty host address -> 127.0.0.1
+//     hostfwd=:127.0.0.1:8080-:80         empty protocol -> tcp (as QEMU)
+// - what the guest may reach on the host: nothing by default (QEMU's
+//   restrict=on), a port at a time with `guestfwd=tcp:PORT` (the guest's
+//   connections to the gateway address on PORT reach 127.0.0.1:PORT), or
+//   every port with `restrict=off`.
 //
 // Unlike QEMU, the host address must be a loopback address: user networking
 // runs without root to let programs on this machine reach the guest, and
@@ -32,7 +35,48 @@ export const DEFAULT_HOST_ADDRESS = '127.0.0.1';
 
 const SYNTAX = 'hostfwd=[tcp|udp]:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT';
 
-/** Parse the text after `user:`; an empty text means no forwards. */
+/** Everything `--net user:...` says. */
+export interface UserNetSpec {
+  hostfwd: HostForward[];
+  /** Host loopback ports the guest may connect to through the gateway address. */
+  guestfwd: number[];
+  /** false (restrict=off): every host loopback port; guestfwd is then moot. */
+  restrict: boolean;
+}
+
+const GUESTFWD_SYNTAX = 'guestfwd=tcp:PORT';
+
+/** Parse the text after `user:` (empty: no forwards, nothing reachable on the host). */
+export function parseUserNet(spec: string): UserNetSpec {
+  const out: UserNetSpec = { hostfwd: [], guestfwd: [], restrict: true };
+  if (spec.trim() === '') return out;
+  const forwards: string[] = [];
+  for (const raw of spec.split(',')) {
+    const item = raw.trim();
+    if (item.startsWith('guestfwd=')) out.guestfwd.push(parseGuestForward(item, out.guestfwd));
+    else if (item.startsWith('restrict=')) out.restrict = parseRestrict(item);
+    else forwards.push(raw);
+  }
+  out.hostfwd = parseHostForwards(forwards.join(','));
+  return out;
+}
+
+function parseGuestForward(item: string, seen: number[]): number {
+  const m = /^guestfwd=(?:tcp)?:(\d{1,5})$/.exec(item);
+  const port = m ? Number(m[1]) : NaN;
+  if (!(port >= 1 && port <= 65535)) throw new UsageError(`--net user: '${item}' is malformed (expected ${GUESTFWD_SYNTAX}, a port 1-65535)`);
+  if (seen.includes(port)) throw new UsageError(`--net user: duplicate ${item}`);
+  return port;
+}
+
+function parseRestrict(item: string): boolean {
+  const value = item.slice('restrict='.length);
+  if (value === 'on' || value === 'yes') return true;
+  if (value === 'off' || value === 'no') return false;
+  throw new UsageError(`--net user: '${item}' is malformed (restrict=on or restrict=off)`);
+}
+
+/** Parse a list of hostfwd items; an empty text means no forwards. */
 export function parseHostForwards(spec: string): HostForward[] {
   const forwards: HostForward[] = [];
   if (spec.trim() === '') return forwards;
@@ -52,7 +96,7 @@ function parseItem(item: string): HostForward {
   const eq = item.indexOf('=');
   const key = eq < 0 ? item : item.slice(0, eq);
   if (key !== 'hostfwd') {
-    throw new UsageError(`--net user: unknown option '${item}' (expected ${SYNTAX})`);
+    throw new UsageError(`--net user: unknown option '${item}' (expected ${SYNTAX}, ${GUESTFWD_SYNTAX} or restrict=on|off)`);
   }
   const rule = item.slice(eq + 1);
   const dash = rule.indexOf('-');

@@ -1,7 +1,8 @@
 // Guest-initiated TCP connections to the gateway address, carried to the same
 // port on the host's loopback (as QEMU's user networking maps 10.0.2.2 to the
-// host): the gateway stack accepts SYNs for any port, and each new connection
-// is joined to a node:net connection to 127.0.0.1:PORT.
+// host): the gateway stack accepts SYNs on the ports it was granted (or on
+// any port, restrict=off: user.ts makes the listeners), and each new
+// connection is joined to a node:net connection to 127.0.0.1:PORT.
 //
 // The gateway completes the guest's handshake before the host connect is
 // tried, so a refused host connect shows up in the guest as a reset right
@@ -25,15 +26,15 @@ export class Outbound {
   private closing = false;
 
   constructor(
-    private readonly listener: Listener,
+    private readonly listeners: Listener[],
     private readonly hostAddress: string,
   ) {
-    listener.onConnection = this.onConnection;
+    for (const listener of listeners) listener.onConnection = this.onConnection;
   }
 
   close(): void {
     this.closing = true;
-    this.listener.close();
+    for (const listener of this.listeners) listener.close();
     // Each abort runs the connection's onClose below, which drops its socket.
     for (const conn of [...this.opening.keys()]) conn.abort();
     this.splices.resetAll();

@@ -27,7 +27,7 @@ import type { RelayCounters } from './splice.js';
 import { TcpForward } from './tcp-forward.js';
 import { UdpForward } from './udp-forward.js';
 
-export { parseHostForwards, UsageError, type HostForward } from './hostfwd.js';
+export { parseHostForwards, parseUserNet, UsageError, type HostForward, type UserNetSpec } from './hostfwd.js';
 
 export const USER_NET_DEFAULTS = {
   guestAddress: '10.0.2.15',
@@ -51,6 +51,13 @@ export interface UserNetOptions {
   /** Default 24. */
   prefix?: number;
   hostfwd: HostForward[];
+  /** Ports the guest's TCP connections to the gateway address may reach on
+   *  the host (default none: connections to any other port are reset by the
+   *  gateway, counted in its tcp.counters.rstSentClosedPort). */
+  guestfwd?: number[];
+  /** false: every port of the host's loopback is reachable (QEMU's
+   *  restrict=off). Default true: only `guestfwd`'s. */
+  restrict?: boolean;
   /** Address guest connections to the gateway are carried to (default 127.0.0.1). */
   hostLoopback?: string;
   /** Give up on the guest's handshake for a forwarded connection after this many ms (default 10 s). */
@@ -142,7 +149,11 @@ class UserNetwork implements UserNet {
         );
       }
     }
-    this.outbound = new Outbound(this.stack.tcp.listenAny(), opts.hostLoopback ?? '127.0.0.1');
+    // Restricted, the gateway listens on the granted ports only: a SYN for
+    // any other is answered with a reset by its TCP, and no host socket is tried.
+    const tcp = this.stack.tcp;
+    const listeners = opts.restrict === false ? [tcp.listenAny()] : (opts.guestfwd ?? []).map((port) => tcp.listen(port));
+    this.outbound = new Outbound(listeners, opts.hostLoopback ?? '127.0.0.1');
     this.ready = this.listenAll();
     this.ready.catch(() => {}); // handled by whoever awaits it; never an unhandled rejection
   }

@@ -67,6 +67,11 @@ describe('uk run: bad input', () => {
     await expectUsage(['--max-connections', '900000', 'echo'], /^uk: max connections 900000: this budget's arena holds 1 to 83968 control blocks/);
   });
 
+  it('a malformed guestfwd or restrict', async () => {
+    await expectUsage(['--net', 'user:guestfwd=tcp:10.0.2.100:80-cmd:nc', 'echo'], /^uk: --net user: 'guestfwd=tcp:10\.0\.2\.100:80-cmd:nc' is malformed \(expected guestfwd=tcp:PORT/);
+    await expectUsage(['--net', 'user:restrict=partly', 'echo'], /^uk: --net user: 'restrict=partly' is malformed/);
+  });
+
   it('a malformed or non-loopback hostfwd', async () => {
     await expectUsage(['--net', 'user:hostfwd=tcp:127.0.0.1:9000', 'echo'], /^uk: --net user: .*hostfwd=tcp:127\.0\.0\.1:9000/);
     await expectUsage(['--net', 'user:hostfwd=tcp:10.1.2.3:9000-:7', 'echo'], /^uk: --net user: .*10\.1\.2\.3/);
@@ -151,7 +156,7 @@ describe('uk run: a guest from boot to SIGTERM', () => {
     try {
       await uk.waitFor(/app: echo on the wasm hot path/);
       expect(uk.stderr).toMatch(/^uk: mem: 40M = arena 24M \(384 pages, \d+ chunks\) \+ heap 16M \(old 13M, young 3M\)$/m);
-      expect(uk.stderr).toMatch(new RegExp(`net: user: guest 10\\.0\\.2\\.15/24, gateway 10\\.0\\.2\\.2; hostfwd tcp 127\\.0\\.0\\.1:${port} -> guest:7`));
+      expect(uk.stderr).toMatch(new RegExp(`net: user: guest 10\\.0\\.2\\.15/24, gateway 10\\.0\\.2\\.2; hostfwd tcp 127\\.0\\.0\\.1:${port} -> guest:7; guest to host: nothing$`, "m"));
       const data = randomBytes(200_000, 3);
       expect(Buffer.compare(await echoThrough(port, data), data)).toBe(0);
 

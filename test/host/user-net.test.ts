@@ -9,7 +9,7 @@ import { once } from 'node:events';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createEngine } from '../../host/hotpath.js';
-import { parseHostForwards, startUserNet, UsageError, type HostForward, type UserNet } from '../../host/net/user.js';
+import { parseHostForwards, parseUserNet, startUserNet, UsageError, type HostForward, type UserNet } from '../../host/net/user.js';
 import type { EngineName } from '../../stack/hotpath/engine.js';
 import { CHUNK_SIZE } from '../../stack/hotpath/layout.js';
 import { Stack } from '../../stack/stack.js';
@@ -232,6 +232,8 @@ interface RigOptions {
   chargenBytes?: number;
   digestPaused?: boolean;
   udpIdleMs?: number;
+  guestfwd?: number[];
+  restrict?: boolean;
 }
 
 async function startRig(
@@ -271,6 +273,8 @@ async function startRig(
     tcp: TCP,
     limits: LIMITS,
     udpIdleMs: opts.udpIdleMs,
+    guestfwd: opts.guestfwd,
+    restrict: opts.restrict,
   });
   const rig: Rig = {
     guest,
@@ -359,6 +363,28 @@ describe('parseHostForwards', () => {
     expect(caught).toBeInstanceOf(UsageError);
     expect((caught as Error).message).toMatch(message);
     expect((caught as Error).message).not.toContain('\n');
+  });
+
+  it('parseUserNet: nothing on the host is reachable unless granted, a port at a time or all (restrict=off)', () => {
+    expect(parseUserNet('')).toEqual({ hostfwd: [], guestfwd: [], restrict: true });
+    expect(parseUserNet('hostfwd=tcp::9000-:9000,guestfwd=tcp:5432,guestfwd=:8080')).toEqual({
+      hostfwd: [{ proto: 'tcp', hostAddress: '127.0.0.1', hostPort: 9000, guestPort: 9000 }],
+      guestfwd: [5432, 8080],
+      restrict: true,
+    });
+    expect(parseUserNet('restrict=off').restrict).toBe(false);
+    expect(parseUserNet('restrict=no,restrict=on').restrict).toBe(true);
+    const rejects = (spec: string, message: RegExp): void => {
+      expect(() => parseUserNet(spec)).toThrow(UsageError);
+      expect(() => parseUserNet(spec)).toThrow(message);
+    };
+    // QEMU's guestfwd runs a command or a chardev: not here.
+    rejects('guestfwd=tcp:10.0.2.100:80-cmd:x', /'guestfwd=tcp:10\.0\.2\.100:80-cmd:x' is malformed \(expected guestfwd=tcp:PORT/);
+    rejects('guestfwd=udp:53', /is malformed/);
+    rejects('guestfwd=tcp:0', /a port 1-65535/);
+    rejects('guestfwd=tcp:80,guestfwd=tcp:80', /duplicate guestfwd=tcp:80/);
+    rejects('restrict=maybe', /restrict=on or restrict=off/);
+    rejects('hostfwd=tcp::9000-:9000,bogus=1', /unknown option 'bogus=1' \(expected hostfwd=.*, guestfwd=tcp:PORT or restrict=on\|off\)/);
   });
 
   it('startUserNet refuses a rule naming another guest address', async () => {
@@ -546,12 +572,22 @@ describe.each(ENGINES)('user networking, %s engines', (engine) => {
     await expectBaseline(rig, baseline);
   });
 
-  it('carries guest connections to the gateway address to the host loopback', async () => {
-    const rig = await startRig(engine, []);
-    const server = createServer({ allowHalfOpen: true }, (s) => s.pipe(s));
+  /** A host echo server on 127.0.0.1; its port and how many connections it took. */
+  async function hostEcho(): Promise<{ port: number; accepted: () => number }> {
+    let accepted = 0;
+    const server = createServer({ allowHalfOpen: true }, (s) => {
+      accepted++;
+      s.on('error', () => {}); // a guest that resets its end (abort()) is no failure here
+      s.pipe(s);
+    });
     clients.push(server);
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const port = (server.address() as { port: number }).port;
+    return { port: (server.address() as { port: number }).port, accepted: () => accepted };
+  }
+
+  it('carries guest connections to the gateway address on a granted port (guestfwd) to the host loopback', async () => {
+    const { port } = await hostEcho();
+    const rig = await startRig(engine, [], { guestfwd: [port] });
 
     const conn = await rig.guest.tcp.connect(GATEWAY, port, { timeout: 5_000 });
     const data = randomBytes(256 * 1024);
@@ -573,9 +609,40 @@ describe.each(ENGINES)('user networking, %s engines', (engine) => {
     expect(rig.net.stats().outbound).toMatchObject({ total: 1, errors: 0, refused: 0, bytesToHost: data.length });
   });
 
-  it('resets a guest connection to a gateway port closed on the host', async () => {
+  it('by default the guest reaches no host port: the gateway resets the connection (counted) and tries no host connect', async () => {
+    const host = await hostEcho();
     const rig = await startRig(engine, []);
+    const before = rig.gatewayStats().tcp.counters.rstSentClosedPort;
+    const outcome = await rig.guest.tcp.connect(GATEWAY, host.port, { timeout: 5_000 }).then(
+      () => 'connected',
+      (err: { code?: string }) => err.code,
+    );
+    expect(outcome).toBe('ECONNREFUSED');
+    expect(rig.gatewayStats().tcp.counters.rstSentClosedPort - before).toBe(1);
+    expect(rig.net.stats().outbound).toMatchObject({ total: 0, refused: 0 });
+    expect(host.accepted()).toBe(0);
+    // A granted port on another rig is no grant for this one's other ports.
+    const granted = await startRig(engine, [], { guestfwd: [host.port + 1 > 65535 ? 1 : host.port + 1] });
+    await expect(granted.guest.tcp.connect(GATEWAY, host.port, { timeout: 5_000 })).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+    expect(host.accepted()).toBe(0);
+  });
+
+  it('restrict=off: every host loopback port is reachable through the gateway address', async () => {
+    const host = await hostEcho();
+    const rig = await startRig(engine, [], { restrict: false });
+    const conn = await rig.guest.tcp.connect(GATEWAY, host.port, { timeout: 5_000 });
+    const echoed = new Promise<number>((resolve) => {
+      conn.onData = (view) => resolve(view[0]!);
+    });
+    expect(conn.write(Uint8Array.of(42))).toBe(1);
+    expect(await echoed).toBe(42);
+    conn.abort();
+    expect(host.accepted()).toBe(1);
+  });
+
+  it('resets a guest connection to a granted gateway port closed on the host', async () => {
     const closed = await freePort();
+    const rig = await startRig(engine, [], { guestfwd: [closed] });
     // The gateway accepts first, then learns the host port is closed: the
     // guest's connection is reset (or, if the RST wins the race, refused).
     const outcome = await rig.guest.tcp.connect(GATEWAY, closed, { timeout: 5_000 }).then(
