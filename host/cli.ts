@@ -7,7 +7,8 @@
 //          [--pcap FILE] [--stats FILE|-] [--stats-interval MS] APP [ARGS]
 //
 // Exit status: 0 stopped cleanly (SIGINT, SIGTERM), 1 the app failed,
-// 2 usage, 3 guest out of memory, 4 device error. Messages go to stderr;
+// 2 usage, 3 guest out of memory, 4 device error, 5 guest stuck (not booted
+// within --boot-timeout, or no heartbeat for --stuck-after). Messages go to stderr;
 // stdout carries only `--stats -`.
 
 import { Command, CommanderError, Option } from 'commander';
@@ -32,6 +33,8 @@ interface RunFlags {
   stats?: string;
   statsInterval: string;
   grace: string;
+  bootTimeout: string;
+  stuckAfter: string;
 }
 
 function say(line: string): void {
@@ -80,6 +83,8 @@ function runOptions(app: string, args: string[], f: RunFlags): RunOptions {
     ...(f.stats !== undefined ? { stats: f.stats } : {}),
     statsIntervalMs: integer('stats-interval', f.statsInterval),
     graceMs: integer('grace', f.grace),
+    bootTimeoutMs: integer('boot-timeout', f.bootTimeout),
+    stuckAfterMs: integer('stuck-after', f.stuckAfter),
   };
 }
 
@@ -97,13 +102,15 @@ function censusOnSignal(): (run: GuestRun) => void {
   };
 }
 
-/** SIGINT and SIGTERM stop the guest gracefully; a second one ends it at once. */
-function stopOnSignals(run: GuestRun): void {
+/** SIGINT and SIGTERM stop the guest gracefully (before its boot ends too:
+ *  installed before anything starts); a second one ends it at once. */
+function stopOnSignals(): AbortSignal {
+  const stop = new AbortController();
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals): void => {
     if (++signals === 1) {
       say(`${signal}: stopping the guest`);
-      void run.stop();
+      stop.abort();
     } else {
       say(`${signal} again: ending now`);
       process.exit(1);
@@ -111,6 +118,7 @@ function stopOnSignals(run: GuestRun): void {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  return stop.signal;
 }
 
 function summary(r: RunResult): string {
@@ -128,17 +136,17 @@ function summary(r: RunResult): string {
 }
 
 async function run(app: string, args: string[], flags: RunFlags): Promise<number> {
-  const options = runOptions(app, args, flags);
+  const signal = stopOnSignals();
+  const options = { ...runOptions(app, args, flags), signal };
   // Before the guest's code is loaded, so that all of it compiles on these tiers.
   applyJitMode(flags.jit);
   if (flags.jit !== 'optimizing') say(describeJitMode(flags.jit));
   const censusFor = censusOnSignal();
   const guest = await startGuest(options);
-  stopOnSignals(guest);
   censusFor(guest);
   const r = await guest.done;
   if (r.code === 0) say(summary(r));
-  else if (r.code !== 3) say(`guest ${r.reason}: ${r.message ?? ''}`);
+  else if (r.code !== 3 && r.code !== 5) say(`guest ${r.reason}: ${r.message ?? ''}`);
   return r.code;
 }
 
@@ -171,6 +179,8 @@ function program(): Command {
     .option('--stats <file|->', 'write one JSON stats line per interval to a file or stdout')
     .option('--stats-interval <ms>', 'interval of --stats', '1000')
     .option('--grace <ms>', 'on stop, how long connections get to close before they are reset', '2000')
+    .option('--boot-timeout <ms>', 'a guest not booted after this long is stuck: reported, ended, exit 5', '30000')
+    .option('--stuck-after <ms>', "a guest whose event loop misses its heartbeat this long is stuck: reported, ended, exit 5", '10000')
     .passThroughOptions()
     .action(async (app: string, args: string[], flags: RunFlags) => {
       process.exitCode = await run(app, args, flags);
@@ -186,7 +196,8 @@ async function main(): Promise<void> {
       // Commander has printed its message; help and version are not errors.
       process.exitCode = err.exitCode === 0 ? 0 : 2;
     } else if (err instanceof RunError) {
-      say(err.message);
+      // A report (out of memory, stuck) is already out, line by line.
+      if (err.code !== 3 && err.code !== 5) say(err.message);
       process.exitCode = err.code;
     } else if (err instanceof UsageError) {
       say(err.message);

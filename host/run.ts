@@ -25,7 +25,7 @@ import {
   type MemorySplit,
 } from './budget.js';
 import { DeviceError } from './devices/tap.js';
-import { BUILTIN_APPS, type AppSpec, type BuiltinApp, type GuestBoot, type GuestMessage, type GuestSnapshot } from './guest/protocol.js';
+import { BUILTIN_APPS, LIVE_BEATS, LIVENESS_BYTES, type AppSpec, type BuiltinApp, type GuestBoot, type GuestMessage, type GuestSnapshot } from './guest/protocol.js';
 import { createSharedArena, type SharedArena } from './hotpath-shared.js';
 import { packageRoot } from './hotpath.js';
 import { createLinkConfig, type LinkConfig } from './link/layout.js';
@@ -48,8 +48,14 @@ export const DEFAULT_LINK_MTU = 1500;
 export const LINK_MTU_MIN = 576;
 export const LINK_MTU_MAX = 2000;
 
-/** How long after the graceful stop the Worker is terminated regardless. */
+/** How long after the graceful stop the Worker is terminated regardless (reported stuck). */
 const STOP_TIMEOUT_MS = 10_000;
+/** Liveness defaults (--boot-timeout, --stuck-after) and bounds. */
+export const DEFAULT_BOOT_TIMEOUT_MS = 30_000;
+export const DEFAULT_STUCK_AFTER_MS = 10_000;
+const MIN_LIVENESS_MS = 1_000;
+/** How often the guest's heartbeat ticks and the tender looks at it. */
+const HEARTBEAT_MS = 250;
 const USER_DEFAULTS = { address: '10.0.2.15', prefix: 24, gateway: '10.0.2.2' };
 
 export interface RunOptions {
@@ -78,14 +84,21 @@ export interface RunOptions {
   statsIntervalMs?: number;
   graceMs?: number;
   tcp?: Partial<TcpOptions>;
+  /** A guest that has not booted after this many ms is stuck (exit 5; default 30 s). */
+  bootTimeoutMs?: number;
+  /** A guest whose heartbeat stops for this many ms is stuck (exit 5; default 10 s). */
+  stuckAfterMs?: number;
+  /** Aborting it stops the guest, at any time from now on: before its boot
+   *  ends too (the CLI's SIGINT and SIGTERM, from its first instruction). */
+  signal?: AbortSignal;
   /** Where boot lines, reports and the app's log go (default: stderr, prefixed "uk: "). */
   log?: (line: string) => void;
 }
 
 export interface RunResult {
-  /** 0 stopped cleanly, 1 the app failed, 2 not a guest app, 3 out of memory. */
-  code: 0 | 1 | 2 | 3;
-  reason: 'stopped' | 'failed' | 'usage' | 'out-of-memory';
+  /** 0 stopped cleanly, 1 the app failed, 2 not a guest app, 3 out of memory, 5 stuck. */
+  code: 0 | 1 | 2 | 3 | 5;
+  reason: 'stopped' | 'failed' | 'usage' | 'out-of-memory' | 'stuck';
   message?: string;
   /** The last stats record (the final one after a graceful stop). */
   final?: StatsRecord;
@@ -120,7 +133,7 @@ export class RunError extends Error {
   override readonly name = 'RunError';
   constructor(
     message: string,
-    readonly code: 1 | 2 | 3 | 4,
+    readonly code: 0 | 1 | 2 | 3 | 4 | 5,
   ) {
     super(message);
   }
@@ -222,6 +235,8 @@ interface Plan {
   statsIntervalMs: number;
   /** The connection table's size: --tcp's own, or what the budget holds. */
   maxConnections: number;
+  bootTimeoutMs: number;
+  stuckAfterMs: number;
 }
 
 function plan(opts: RunOptions): Plan {
@@ -234,6 +249,8 @@ function plan(opts: RunOptions): Plan {
   if (!(Number.isInteger(mtu) && mtu >= LINK_MTU_MIN && mtu <= LINK_MTU_MAX)) {
     throw new UsageError(`--mtu ${mtu}: must be a whole number from ${LINK_MTU_MIN} to ${LINK_MTU_MAX} (a frame fits one ${CHUNK_SIZE}-byte arena chunk)`);
   }
+  const bootTimeoutMs = livenessMs('--boot-timeout', opts.bootTimeoutMs ?? DEFAULT_BOOT_TIMEOUT_MS);
+  const stuckAfterMs = livenessMs('--stuck-after', opts.stuckAfterMs ?? DEFAULT_STUCK_AFTER_MS);
   const split = splitBudget(opts.mem ?? DEFAULT_MEM, opts.heap);
   const given = opts.tcp?.maxConnections;
   if (given !== undefined && !(Number.isInteger(given) && given >= 1 && given <= maxConnectionCapacity(split))) {
@@ -252,7 +269,14 @@ function plan(opts: RunOptions): Plan {
     mac: opts.mac ?? randomMac(),
     mtu,
     statsIntervalMs,
+    bootTimeoutMs,
+    stuckAfterMs,
   };
+}
+
+function livenessMs(flag: string, ms: number): number {
+  if (!(Number.isInteger(ms) && ms >= MIN_LIVENESS_MS)) throw new UsageError(`${flag} ${ms}: must be a whole number of ms, at least ${MIN_LIVENESS_MS}`);
+  return ms;
 }
 
 /** The --pcap and --stats files; a path that cannot be written is a usage error. */
@@ -290,8 +314,10 @@ function openOutputs(opts: RunOptions): Outputs {
   };
 }
 
-function startWorker(p: Plan, arena: SharedArena, link: LinkConfig, opts: RunOptions): Worker {
+function startWorker(p: Plan, arena: SharedArena, link: LinkConfig, liveness: SharedArrayBuffer, opts: RunOptions): Worker {
   const boot: GuestBoot = {
+    liveness,
+    heartbeatMs: HEARTBEAT_MS,
     engine: p.engine,
     memory: arena.memory,
     ...(arena.module ? { wasmModule: arena.module } : {}),
@@ -344,8 +370,9 @@ async function boot(opts: RunOptions): Promise<GuestRun> {
     outputs.close();
     throw err;
   }
-  const worker = startWorker(p, arena, linkConfig, opts);
-  const tender = new Tender(opts, log, p, arena, link, backend, worker, outputs);
+  const liveness = new SharedArrayBuffer(LIVENESS_BYTES);
+  const worker = startWorker(p, arena, linkConfig, liveness, opts);
+  const tender = new Tender(opts, log, p, arena, link, backend, worker, outputs, liveness);
   const chunks = await tender.booted;
   tender.announce([
     describeSplit(p.split, chunks),
@@ -372,6 +399,11 @@ class Tender {
   private stopping: Promise<RunResult> | undefined;
   /** The app's log lines until the boot lines are out. */
   private held: string[] | null = [];
+  /** The guest's heartbeat count, when it last changed, and the timer that looks. */
+  private readonly beats: Int32Array;
+  private lastBeats = 0;
+  private lastBeatAt = performance.now();
+  private readonly watchdog: ReturnType<typeof setInterval>;
 
   constructor(
     private readonly opts: RunOptions,
@@ -382,6 +414,7 @@ class Tender {
     private readonly backend: Backend,
     private readonly worker: Worker,
     private readonly outputs: Outputs,
+    liveness: SharedArrayBuffer,
   ) {
     this.booted = new Promise((resolve, reject) => {
       this.settleBooted = { resolve, reject };
@@ -392,6 +425,29 @@ class Tender {
     worker.on('message', (msg: GuestMessage) => this.onMessage(msg));
     worker.on('error', (err: Error & { code?: string }) => this.onError(err));
     worker.on('exit', () => this.onExit());
+    this.beats = new Int32Array(liveness);
+    this.watchdog = setInterval(() => this.watch(), HEARTBEAT_MS);
+    const signal = opts.signal;
+    if (signal?.aborted) void this.stop();
+    else signal?.addEventListener('abort', () => void this.stop(), { once: true });
+  }
+
+  /** Boot within bootTimeoutMs, then a heartbeat at least every stuckAfterMs. */
+  private watch(): void {
+    const now = performance.now();
+    const beats = Atomics.load(this.beats, LIVE_BEATS);
+    if (beats !== this.lastBeats) {
+      this.lastBeats = beats;
+      this.lastBeatAt = now;
+    }
+    const { bootTimeoutMs, stuckAfterMs } = this.plan;
+    if (!this.ready && now - this.started > bootTimeoutMs) this.stuck(`it did not finish booting within ${seconds(bootTimeoutMs)}`);
+    else if (now - this.lastBeatAt > stuckAfterMs) this.stuck(`no heartbeat for ${seconds(now - this.lastBeatAt)}: its event loop is blocked`);
+  }
+
+  /** Report it with what the arena shows (the guest cannot answer), and end it. */
+  private stuck(why: string): void {
+    void this.finish({ code: 5, reason: 'stuck', message: this.memoryReport(`guest stuck: ${why}`).join('\n') });
   }
 
   /** The boot lines come first; the app's lines held until then follow. */
@@ -455,7 +511,11 @@ class Tender {
 
   private onError(err: Error & { code?: string }): void {
     if (err.code === 'ERR_WORKER_OUT_OF_MEMORY') {
-      void this.finish({ code: 3, reason: 'out-of-memory', message: this.oomReport().join('\n') });
+      const s = this.plan.split;
+      const headline =
+        `guest out of memory: JS heap limit ${formatBytes(s.heapBytes)} reached ` +
+        `(old ${s.maxOldGenerationSizeMb}M, young ${s.youngChargeMb}M; budget ${formatBytes(s.budget)})`;
+      void this.finish({ code: 3, reason: 'out-of-memory', message: this.memoryReport(headline).join('\n') });
     } else {
       void this.finish({ code: 1, reason: 'failed', message: err.stack ?? err.message });
     }
@@ -466,14 +526,11 @@ class Tender {
     void this.finish({ code: 1, reason: 'failed', message: 'the guest exited unexpectedly' });
   }
 
-  /** What the guest held when its heap ran out (solo5's Out_of_memory, with owners). */
-  private oomReport(): string[] {
-    const s = this.plan.split;
-    const lines = [
-      `guest out of memory: JS heap limit ${formatBytes(s.heapBytes)} reached ` +
-        `(old ${s.maxOldGenerationSizeMb}M, young ${s.youngChargeMb}M; budget ${formatBytes(s.budget)})`,
-      ...describeArena(scanArena(this.arena.buffer)),
-    ];
+  /** What the guest held when it ended without a word (its heap ran out, as
+   *  solo5's Out_of_memory, or it is stuck): the arena by owner, read from
+   *  shared memory, and its last snapshot. */
+  private memoryReport(headline: string): string[] {
+    const lines = [headline, ...describeArena(scanArena(this.arena.buffer))];
     const last = this.last;
     if (last) {
       const states = Object.entries(last.tcp.byState).filter(([, n]) => n > 0).map(([k, n]) => `${k} ${n}`);
@@ -505,13 +562,15 @@ class Tender {
 
   private stop(): Promise<RunResult> {
     if (this.result) return this.done;
+    // Not booted yet: nothing of the app's to close.
+    if (!this.ready) void this.finish({ code: 0, reason: 'stopped', message: 'stopped before the guest finished booting' });
     this.stopping ??= this.stopGuest();
     return this.stopping;
   }
 
   private async stopGuest(): Promise<RunResult> {
     this.worker.postMessage({ type: 'stop', graceMs: this.opts.graceMs ?? DEFAULT_GRACE_MS });
-    const timer = setTimeout(() => void this.worker.terminate(), STOP_TIMEOUT_MS);
+    const timer = setTimeout(() => this.stuck(`it did not stop within ${seconds(STOP_TIMEOUT_MS)}`), STOP_TIMEOUT_MS);
     const r = await this.done;
     clearTimeout(timer);
     return r;
@@ -521,13 +580,15 @@ class Tender {
   private async finish(r: RunResult): Promise<void> {
     if (this.result) return;
     this.result = r;
+    clearInterval(this.watchdog);
     if (!this.ready) {
+      // The error carries a report too (logged below as well); stopped by a signal is a clean end.
       const what = r.code === 1 ? `guest failed: ${r.message ?? ''}` : (r.message ?? r.reason);
-      this.settleBooted.reject(new RunError(what, r.code === 0 ? 1 : r.code));
+      this.settleBooted.reject(new RunError(what, r.code));
     }
     for (const line of this.held ?? []) this.log(line);
     this.held = null;
-    if (r.code === 3) for (const line of (r.message ?? '').split('\n')) this.log(line);
+    if (r.code === 3 || r.code === 5) for (const line of (r.message ?? '').split('\n')) this.log(line);
     for (const request of this.pending.values()) request.reject(new Error(`the guest has ended (${r.reason})`));
     this.pending.clear();
     void this.worker.terminate();
@@ -536,4 +597,8 @@ class Tender {
     this.outputs.close();
     this.settleDone({ ...r, final: r.final ?? this.last });
   }
+}
+
+function seconds(ms: number): string {
+  return `${(ms / 1000).toFixed(1)} s`;
 }

@@ -66,6 +66,8 @@ export interface StatsRecord {
   appStats?: unknown;
   link: TenderLinkStats;
   net?: unknown;
+  /** CPU time of the guest's thread so far, ms (Linux). */
+  cpu?: { userMs: number; systemMs: number };
 }
 
 export function statsRecord(
@@ -106,6 +108,7 @@ export function statsRecord(
     ...(snap.appStats === undefined ? {} : { appStats: snap.appStats }),
     link,
     ...(net === undefined ? {} : { net }),
+    ...(snap.cpu === undefined ? {} : { cpu: { userMs: Math.round(snap.cpu.userMs), systemMs: Math.round(snap.cpu.systemMs) } }),
   };
 }
 

@@ -16,7 +16,8 @@ import { fileURLToPath } from 'node:url';
 import { createTsEngineOver, createWasmEngineOnMemory, type HeapProbe, type HotPath, Stack } from '../../stack/index.js';
 import { GuestDevice } from '../link/guest-device.js';
 import { createAppArena, type AppArena, type GuestContext, type GuestMain } from './app.js';
-import type { AppSpec, GuestBoot, GuestMessage, GuestSnapshot, HeapSnapshot, TenderMessage } from './protocol.js';
+import { LIVE_BEATS, type AppSpec, type GuestBoot, type GuestMessage, type GuestSnapshot, type HeapSnapshot, type TenderMessage } from './protocol.js';
+import { threadCpu } from './thread-cpu.js';
 
 /** How often a stopping guest looks whether its connections have closed. */
 const DRAIN_POLL_MS = 10;
@@ -151,6 +152,7 @@ class Guest {
       app: this.arena.stats(),
       ...(this.appStats ? { appStats: this.appStats() } : {}),
       device: { framesIn: this.device.framesIn, framesOut: this.device.framesOut },
+      ...withCpu(threadCpu()),
     };
   }
 
@@ -186,8 +188,20 @@ class Guest {
   }
 }
 
+function withCpu(cpu: GuestSnapshot['cpu'] | null): { cpu?: GuestSnapshot['cpu'] } {
+  return cpu ? { cpu } : {};
+}
+
+/** The heartbeat the tender watches (GuestBoot.liveness): from a timer, so it
+ *  stops with the event loop (a loop at import, or in the app). */
+function beat(boot: GuestBoot): void {
+  const words = new Int32Array(boot.liveness);
+  setInterval(() => Atomics.add(words, LIVE_BEATS, 1), boot.heartbeatMs).unref();
+}
+
 async function main(): Promise<void> {
   const boot = workerData as GuestBoot;
+  beat(boot);
   const hot = createEngine(boot);
   const device = new GuestDevice(hot, boot.link);
   const stack = new Stack({

@@ -28,7 +28,16 @@ export interface GuestBoot {
   /** The old generation's limit (resourceLimits.maxOldGenerationSizeMb), bytes:
    *  what the heap guard measures against (stack/admission.ts). */
   oldGenerationBytes: number;
+  /** Liveness (run.ts watches it): the guest adds 1 to word LIVE_BEATS every
+   *  heartbeatMs from its first instruction, from a timer, so the count
+   *  stops when its event loop does. */
+  liveness: SharedArrayBuffer;
+  heartbeatMs: number;
 }
+
+/** Int32 word of GuestBoot.liveness: heartbeats so far. */
+export const LIVE_BEATS = 0;
+export const LIVENESS_BYTES = 4;
 
 export type TenderMessage =
   | { type: 'stop'; graceMs: number }
@@ -56,6 +65,8 @@ export interface GuestSnapshot {
   /** What the app published (GuestContext.publishStats), if anything. */
   appStats?: unknown;
   device: { framesIn: number; framesOut: number };
+  /** CPU time of the guest's thread (getrusage RUSAGE_THREAD), ms; absent where it cannot be read. */
+  cpu?: { userMs: number; systemMs: number };
 }
 
 export type GuestMessage =
