@@ -318,6 +318,7 @@ function startWorker(p: Plan, arena: SharedArena, link: LinkConfig, liveness: Sh
   const boot: GuestBoot = {
     liveness,
     heartbeatMs: HEARTBEAT_MS,
+    heapShareBytes: p.split.heapBytes,
     engine: p.engine,
     memory: arena.memory,
     ...(arena.module ? { wasmModule: arena.module } : {}),
@@ -500,6 +501,14 @@ class Tender {
       case 'failed':
         void this.finish({ code: msg.usage ? 2 : 1, reason: msg.usage ? 'usage' : 'failed', message: msg.message });
         return;
+      case 'over-budget': {
+        const s = this.plan.split;
+        const headline =
+          `guest out of memory: JS heap ${formatBytes(msg.heapUsed)} and buffers outside the arena ${formatBytes(msg.external)} ` +
+          `passed the heap's share ${formatBytes(msg.share)} (budget ${formatBytes(s.budget)})`;
+        void this.finish({ code: 3, reason: 'out-of-memory', message: this.memoryReport(headline).join('\n') });
+        return;
+      }
       case 'stopped': {
         const final = this.record(msg.snapshot);
         this.outputs.stats?.write(final);

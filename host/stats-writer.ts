@@ -46,6 +46,8 @@ export interface StatsRecord {
     heapSpaces: Record<string, number>;
     /** The program's part of heapUsed: compiled code and bytecode, each with its metadata. */
     heapCode: { codeAndMetadata: number; bytecodeAndMetadata: number };
+    /** The guest's external memory: ArrayBuffers outside the arena (charged with heapUsed to the heap's share). */
+    external: number;
     /** Only in lines written for a census (SIGUSR2, GuestRun.census()):
      *  the heap split into program and data from a heap snapshot. */
     heapCensus?: HeapCensus;
@@ -93,6 +95,7 @@ export function statsRecord(
       heapAfterGc: snap.heap.afterGc,
       heapSpaces: snap.heap.spaces,
       heapCode: snap.heap.code,
+      external: snap.heap.external,
     },
     arena: s.arena.byKind,
     tcp: s.tcp,

@@ -18,6 +18,7 @@ import { GuestDevice } from '../link/guest-device.js';
 import { createAppArena, type AppArena, type GuestContext, type GuestMain } from './app.js';
 import { LIVE_BEATS, type AppSpec, type GuestBoot, type GuestMessage, type GuestSnapshot, type HeapSnapshot, type TenderMessage } from './protocol.js';
 import { threadCpu } from './thread-cpu.js';
+import { guardBufferConstructors, overShare } from './memory-guard.js';
 
 /** How often a stopping guest looks whether its connections have closed. */
 const DRAIN_POLL_MS = 10;
@@ -163,7 +164,7 @@ class Guest {
     for (const space of getHeapSpaceStatistics()) spaces[space.space_name] = space.space_used_size;
     const c = getHeapCodeStatistics();
     const code = { codeAndMetadata: c.code_and_metadata_size, bytecodeAndMetadata: c.bytecode_and_metadata_size };
-    return { used: h.used_heap_size, total: h.total_heap_size, limit: h.heap_size_limit, afterGc: this.gc !== null, spaces, code };
+    return { used: h.used_heap_size, total: h.total_heap_size, limit: h.heap_size_limit, afterGc: this.gc !== null, spaces, code, external: h.external_memory };
   }
 
   /** Ask the app to close everything, give connections graceMs to end
@@ -193,15 +194,26 @@ function withCpu(cpu: GuestSnapshot['cpu'] | null): { cpu?: GuestSnapshot['cpu']
 }
 
 /** The heartbeat the tender watches (GuestBoot.liveness): from a timer, so it
- *  stops with the event loop (a loop at import, or in the app). */
+ *  stops with the event loop (a loop at import, or in the app). With it, the
+ *  sampled check of memory outside the arena (memory-guard.ts), said once. */
 function beat(boot: GuestBoot): void {
   const words = new Int32Array(boot.liveness);
-  setInterval(() => Atomics.add(words, LIVE_BEATS, 1), boot.heartbeatMs).unref();
+  const gc = findGc();
+  let said = false;
+  setInterval(() => {
+    Atomics.add(words, LIVE_BEATS, 1);
+    if (said) return;
+    const over = overShare(boot.heapShareBytes, gc);
+    if (!over) return;
+    said = true;
+    post({ type: 'over-budget', ...over, share: boot.heapShareBytes });
+  }, boot.heartbeatMs).unref();
 }
 
 async function main(): Promise<void> {
   const boot = workerData as GuestBoot;
   beat(boot);
+  guardBufferConstructors(boot.heapShareBytes);
   const hot = createEngine(boot);
   const device = new GuestDevice(hot, boot.link);
   const stack = new Stack({

@@ -33,6 +33,9 @@ export interface GuestBoot {
    *  stops when its event loop does. */
   liveness: SharedArrayBuffer;
   heartbeatMs: number;
+  /** The heap's share of the budget, bytes: it covers the JS heap and the
+   *  guest's ArrayBuffers outside the arena together (memory-guard.ts). */
+  heapShareBytes: number;
 }
 
 /** Int32 word of GuestBoot.liveness: heartbeats so far. */
@@ -44,6 +47,8 @@ export type TenderMessage =
   | { type: 'stats'; id: number };
 
 export interface HeapSnapshot {
+  /** The isolate's external memory (ArrayBuffer backing stores outside the arena). */
+  external: number;
   used: number;
   total: number;
   limit: number;
@@ -75,4 +80,6 @@ export type GuestMessage =
   | { type: 'log'; text: string }
   /** The app could not start: `usage` when the module is not a guest app. */
   | { type: 'failed'; message: string; usage: boolean }
-  | { type: 'stopped'; snapshot: GuestSnapshot; graceful: number; reset: number };
+  | { type: 'stopped'; snapshot: GuestSnapshot; graceful: number; reset: number }
+  /** The JS heap and the guest's external memory together passed the heap's share. */
+  | { type: 'over-budget'; heapUsed: number; external: number; share: number };

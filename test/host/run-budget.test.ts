@@ -9,7 +9,7 @@ import net from 'node:net';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { RunError, startGuest } from '../../host/run.js';
-import { echoThrough, FIXTURES, freePort, lineClient, randomBytes, runUk, sha256 } from '../helpers/uk.js';
+import { echoThrough, FIXTURES, freePort, lineClient, randomBytes, runUk, sha256, spawnUk } from '../helpers/uk.js';
 
 const HEAP_HOG = join(FIXTURES, 'heap-hog.mjs');
 const ARENA_HOG = join(FIXTURES, 'arena-hog.mjs');
@@ -86,6 +86,33 @@ describe('a guest over its heap budget', () => {
     expect(r.stderr).toMatch(/^uk: guest out of memory: JS heap limit 12M reached/m);
     expect(r.stderr).toMatch(/^uk:   by owner kind: .*device 512/m);
     expect(r.stderr).toMatch(/^uk:   largest owners: .*device#1 256/m);
+  });
+});
+
+describe('a guest that holds ArrayBuffers outside its arena', () => {
+  const BUFFER_HOG = join(FIXTURES, 'buffer-hog.mjs');
+
+  it('is out of memory once its heap and buffers pass the heap\'s share: exit 3, a report, not 512 MiB later', async () => {
+    const r = await runUk(['run', '--mem', '16M', '--heap', '12M', BUFFER_HOG, 'typed'], [], 60_000);
+    expect(r.code, r.stderr).toBe(3);
+    expect(r.stderr).toMatch(/^uk: guest out of memory: JS heap [\d.]+[KM]? and buffers outside the arena [\d.]+M passed the heap's share 12M \(budget 16M\)$/m);
+    expect(r.stderr).toMatch(/^uk:   by owner kind: .*device/m);
+    expect(r.stderr).not.toMatch(/holding 512 MiB/);
+  });
+
+  it('a large `new ArrayBuffer` is refused at once with a RangeError the guest can catch, and the guest goes on', async () => {
+    const uk = spawnUk(['run', '--mem', '16M', '--heap', '12M', '--stats', '-', '--stats-interval', '200', BUFFER_HOG, 'direct']);
+    try {
+      await uk.waitFor(/refused: RangeError: new ArrayBuffer\(536870912\): the guest's memory budget has \d+ bytes left \(heap and buffers share 12582912\)/);
+      await uk.waitFor(/app: /);
+      for (let i = 0; i < 100 && !uk.stdout.includes('\n'); i++) await new Promise((resolve) => setTimeout(resolve, 50));
+      const rec = JSON.parse(uk.stdout.split('\n')[0]!) as { mem: { external: number; heapUsed: number } };
+      expect(rec.mem.external).toBeGreaterThan(0);
+      expect(rec.mem.external + rec.mem.heapUsed).toBeLessThan(12 * 1024 * 1024);
+    } finally {
+      uk.child.kill('SIGTERM');
+      expect((await uk.exited).code).toBe(0);
+    }
   });
 });
 
