@@ -4,6 +4,8 @@
 
 import { describe, expect, it } from 'vitest';
 import { ACK, add, FIN, PSH, RST, SYN, TcpPeer } from '../../helpers/tcp-peer.js';
+import { OwnerKind, ownerTag } from '../../../stack/hotpath/engine.js';
+import { TX_RETRY_MS } from '../../../stack/tcp/timer-kinds.js';
 
 const ENGINES = ['wasm', 'ts'] as const;
 
@@ -42,9 +44,10 @@ describe.each(ENGINES)('TCP timers (%s)', (engine) => {
     }
     p.fireNext();
     p.expectNone();
-    expect(await pending).toMatchObject({ code: 'ETIMEDOUT' });
+    expect(await pending).toMatchObject({ code: 'ETIMEDOUT', message: expect.stringMatching(/connection timed out: timeout \(syn\)$/) });
     expect(p.tcp.stats().connections).toBe(0);
     expect(p.tcp.stats().counters.giveUpSyn).toBe(1);
+    expect(p.tcp.stats().counters.synRetransmits).toBe(3);
   });
 
   it('SYN-ACK retransmission, then the embryonic connection is dropped', async () => {
@@ -66,8 +69,7 @@ describe.each(ENGINES)('TCP timers (%s)', (engine) => {
     const pending = p.tcp.connect('10.0.0.2', 80, { timeout: 2500 }).then(() => null, (e: unknown) => e);
     p.advance(2500);
     const err = (await pending) as Error;
-    expect(err).toMatchObject({ code: 'ETIMEDOUT' });
-    expect(err.message).toMatch(/connect/);
+    expect(err).toMatchObject({ code: 'ETIMEDOUT', message: expect.stringMatching(/connection timed out: timeout \(connect\)$/) });
     expect(p.tcp.stats().counters.giveUpConnectTimeout).toBe(1);
     expect(p.timers.size).toBe(0);
   });
@@ -197,6 +199,7 @@ describe.each(ENGINES)('TCP timers (%s)', (engine) => {
     }
     p.fireNext();
     expect(await conn.closed).toEqual({ reason: 'timeout', detail: 'persist' });
+    expect(p.tcp.stats().counters.giveUpPersist).toBe(1);
   });
 
   it('keepalive: probes after the idle time, ends the connection when unanswered', async () => {
@@ -232,6 +235,26 @@ describe.each(ENGINES)('TCP timers (%s)', (engine) => {
     expect(p.tcp.stats().timers.keepalive).toBe(1);
     conn.setKeepAlive(false);
     expect(p.tcp.stats().timers.keepalive).toBe(0);
+  });
+
+  it('a write the arena has no chunk for: the Retry timer tells the writer to come back, and then the bytes go', async () => {
+    const p = await TcpPeer.create(engine);
+    const { conn, ours } = await p.accept();
+    let wakes = 0;
+    conn.onWritable = () => wakes++;
+    const held: number[] = [];
+    for (let c = p.hot.alloc(ownerTag(OwnerKind.App, 1)); c !== 0; c = p.hot.alloc(ownerTag(OwnerKind.App, 1))) held.push(c);
+    expect(conn.write(new Uint8Array(1000).fill(7))).toBe(0);
+    expect(p.tcp.stats().timers.retry).toBe(1);
+    p.advance(TX_RETRY_MS);
+    expect(wakes).toBe(1); // the timer fired: the writer is told to come back
+    p.expectNone(); // with nothing queued there is nothing to send
+    for (const c of held) p.hot.free(c);
+    expect(conn.write(new Uint8Array(1000).fill(7))).toBe(1000);
+    p.expect({ flags: ACK | PSH, seq: ours, len: 1000 });
+    p.advance(TX_RETRY_MS);
+    expect(wakes).toBe(1); // a write that fit arms no retry
+    expect(p.tcp.stats().timers.retry).toBe(0);
   });
 
   it('a FIN is retransmitted like data', async () => {
