@@ -162,6 +162,9 @@ interface StatsLine {
   };
   arena: Record<string, number>;
   tcp: { connections: number; byState?: Record<string, number>; counters: Record<string, unknown> };
+  /** Frames the link dropped towards the guest because its RX ring was full
+   *  (the tender's count; on TAP the device's threads add theirs there too). */
+  link?: { rxRingFull: number };
   admission?: { pressure: boolean; heapPressure?: boolean; connectionPressure?: boolean; heapHighWater: number; counters: Record<string, number> };
 }
 
@@ -599,7 +602,18 @@ interface Summary {
   admission: Record<string, number>;
   stopReason: string;
   guestAlive: boolean;
-  release: { connections: number; heapUsed: number; arenaUsed: number; arenaChunksInUse: number; seconds: number; settled: boolean } | null;
+  release: {
+    connections: number;
+    heapUsed: number;
+    arenaUsed: number;
+    arenaChunksInUse: number;
+    seconds: number;
+    settled: boolean;
+    /** The states the connections still held are in (those above 0). */
+    states: string;
+    /** Frames dropped at the guest's full RX ring while everything closed. */
+    rxRingFull: number;
+  } | null;
 }
 
 interface PartResult {
@@ -744,12 +758,16 @@ async function measure(guest: Guest, clients: Clients, o: MeasureOptions): Promi
   if (guest.alive()) {
     const t0 = Date.now();
     const mark = guest.count;
+    const dropsBefore = guest.latest?.link?.rxRingFull ?? 0;
     await clients.closeAll();
     const r = await guest.lineAfter(mark, 60_000, (l) => l.tcp.connections === 0);
     if (r.line) {
+      const states = Object.entries(r.line.tcp.byState ?? {}).filter(([name, k]) => k > 0 && name !== 'LISTEN');
       release = {
         connections: r.line.tcp.connections, heapUsed: r.line.mem.heapUsed, arenaUsed: r.line.mem.arenaUsed,
         arenaChunksInUse: r.line.mem.arenaChunksInUse, seconds: (Date.now() - t0) / 1000, settled: r.met,
+        states: states.map(([name, k]) => `${name} ${k}`).join(', ') || 'none',
+        rxRingFull: (r.line.link?.rxRingFull ?? 0) - dropsBefore,
       };
     }
   }
@@ -945,7 +963,7 @@ function partText(title: string, p: PartResult | { skipped: string }): string[] 
     `| held by the clients but not by the guest, at N | ${int(s.clientHeldNotInGuest)} |`,
     `| stopped because | ${s.stopReason} |`,
     `| guest alive at the end / exit | ${s.guestAlive ? 'yes' : '**NO**'} / ${p.guestExit ?? 'n/a'} |`,
-    `| after closing everything | ${s.release ? `${int(s.release.connections)} connections, heap ${mib(s.release.heapUsed)}, arena ${mib(s.release.arenaUsed)} (${s.release.arenaChunksInUse} chunks), ${s.release.seconds.toFixed(1)} s` : 'n/a'} |`,
+    `| after closing everything | ${s.release ? `${int(s.release.connections)} connections (${s.release.states}), heap ${mib(s.release.heapUsed)}, arena ${mib(s.release.arenaUsed)} (${s.release.arenaChunksInUse} chunks), ${s.release.seconds.toFixed(1)} s; frames dropped at the guest's full RX ring meanwhile ${int(s.release.rxRingFull)}` : 'n/a'} |`,
     '',
     'Per step (counts since step 0; "closed by peer": connected, then closed by the guest or, on user networking, reset by the gateway when the guest did not answer):',
     '',
