@@ -70,7 +70,7 @@ export interface GuestSnapshot {
   /** What the app published (GuestContext.publishStats), if anything. */
   appStats?: unknown;
   device: { framesIn: number; framesOut: number };
-  /** CPU time of the guest's thread (getrusage RUSAGE_THREAD), ms; absent where it cannot be read. */
+  /** CPU time of the guest's thread (/proc/thread-self/stat), ms; absent where it cannot be read. */
   cpu?: { userMs: number; systemMs: number };
 }
 
