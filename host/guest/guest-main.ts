@@ -40,18 +40,22 @@ function createEngine(boot: GuestBoot): HotPath {
   return createTsEngineOver(buffer);
 }
 
-/** A full GC before measuring the heap, if V8 lets us have one. */
+/** A full GC before measuring the heap, if V8 lets us have one. Found once:
+ *  each lookup makes a vm context, a good part of a 40 MB guest's heap. */
+let gcFound: (() => void) | null | undefined;
 function findGc(): (() => void) | null {
+  if (gcFound !== undefined) return gcFound;
   const g = (globalThis as { gc?: () => void }).gc;
-  if (typeof g === 'function') return g;
+  if (typeof g === 'function') return (gcFound = g);
   try {
     // Worker execArgv cannot carry --expose-gc; the flag takes effect for
     // contexts made after it is set, and gc() collects the whole isolate.
     setFlagsFromString('--expose-gc');
-    return runInNewContext('gc') as () => void;
+    gcFound = runInNewContext('gc') as () => void;
   } catch {
-    return null;
+    gcFound = null;
   }
+  return gcFound;
 }
 
 /** Young-generation spaces: short-lived objects, collected by scavenges,
