@@ -39,14 +39,15 @@
 //   --connect-timeout MS (8000), --stats-interval MS (1000), --jit baseline|optimizing,
 //   --time-limit S (1800, per part)
 
-import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
-import { closeSync, existsSync, mkdtempSync, openSync, readSync, rmSync, statSync } from 'node:fs';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { closeSync, existsSync, mkdtempSync, openSync, readSync, statSync } from 'node:fs';
 import { constants, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { maxConnectionCapacity, parseSize, splitBudget } from '../host/budget.js';
 import { packageRoot } from '../host/hotpath.js';
+import { children, cleanupNow, deleteNamespace, hookExit, namespaces, run, sweepStale, tempDirs } from './cleanup.js';
 import { describeMachine, freePort, isMain, writeMarkdownSection, writeResults, type Machine } from './common.js';
 import { FD_RESERVE, IdleHolder, openFileLimit, type HolderTotals } from './density-client.js';
 
@@ -282,77 +283,6 @@ class Guest {
       children.delete(this.child);
       return this.code;
     })());
-  }
-}
-
-// ---- cleanup -------------------------------------------------------------------------
-
-/** Child processes alive now, and namespaces made by this run: what the exit
- *  hooks remove if the benchmark ends early. */
-const children = new Set<ChildProcess>();
-const namespaces = new Set<string>();
-const tempDirs = new Set<string>();
-
-function run(file: string, args: string[]): string {
-  return execFileSync(file, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-}
-
-function quiet(file: string, args: string[]): string {
-  try {
-    return run(file, args);
-  } catch {
-    return '';
-  }
-}
-
-/** Kill what is left in namespace `ns` (only processes this benchmark put
- *  there), then delete it, which deletes its TAP. */
-function deleteNamespace(ns: string): void {
-  for (const pid of quiet('ip', ['netns', 'pids', ns]).split(/\s+/).filter(Boolean)) {
-    try {
-      process.kill(Number(pid), 'SIGKILL');
-    } catch {
-      // gone already
-    }
-  }
-  quiet('ip', ['netns', 'del', ns]);
-  namespaces.delete(ns);
-}
-
-function cleanupNow(): void {
-  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  children.clear();
-  for (const ns of [...namespaces]) deleteNamespace(ns);
-  for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
-  tempDirs.clear();
-}
-
-let hooked = false;
-function hookExit(): void {
-  if (hooked) return;
-  hooked = true;
-  process.on('exit', cleanupNow);
-  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-    process.once(sig, () => {
-      console.error(`density: ${sig}: removing the namespace, the clients and the guests`);
-      cleanupNow();
-      process.kill(process.pid, sig);
-    });
-  }
-}
-
-/** Namespaces left by an earlier run of this benchmark that was killed outright. */
-function sweepStale(): void {
-  for (const line of quiet('ip', ['netns', 'list']).split('\n')) {
-    const m = new RegExp(`^(${NS_PREFIX}(\\d+)-density)\\b`).exec(line);
-    if (!m || Number(m[2]) === process.pid) continue;
-    let alive = true;
-    try {
-      process.kill(Number(m[2]), 0);
-    } catch (err) {
-      alive = (err as NodeJS.ErrnoException).code === 'EPERM';
-    }
-    if (!alive) deleteNamespace(m[1]!);
   }
 }
 
@@ -812,7 +742,7 @@ function statsArgs(o: Options, statsFile: string): string[] {
 }
 
 async function overTap(o: Options, dir: string): Promise<PartResult> {
-  sweepStale();
+  sweepStale(new RegExp(`^(${NS_PREFIX}(\\d+)-density)\\b`));
   const ns = `${NS_PREFIX}${process.pid}-density`;
   const tap = `ukb${process.pid.toString(36)}d`;
   namespaces.add(ns);
@@ -1013,7 +943,7 @@ function report(machine: Machine, command: string, o: Options, capacity: Awaited
 
 export async function runDensityBench(argv: string[] = process.argv.slice(2)): Promise<void> {
   const o = parseOptions(argv);
-  hookExit();
+  hookExit('density');
   const machine = describeMachine();
   const command = ['npm run bench:density', ...(argv.length ? ['--', ...argv] : [])].join(' ');
   const dir = mkdtempSync(join(tmpdir(), 'uk-density-'));

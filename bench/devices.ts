@@ -33,12 +33,13 @@
 //
 //   npm run bench:devices [-- --mb 1000 --rounds 3]
 
-import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { packageRoot } from '../host/hotpath.js';
 import { createLinkConfig } from '../host/link/layout.js';
+import { children, cleanupNow, hookExit, namespaces, quiet, run, sweepStale } from './cleanup.js';
 import { describeMachine, freePort, isMain, median, writeMarkdownSection, writeResults, type Machine } from './common.js';
 import { STALL_MS, type Transfer } from './devices-client.js';
 import { CHARGEN_PORT, DISCARD_PORT } from './devices-guest.js';
@@ -103,22 +104,6 @@ function transferDeadlineMs(bytes: number): number {
 
 // ---- processes and namespaces --------------------------------------------------------
 
-/** Child processes alive now and namespaces made by this run: what cleanup removes. */
-const children = new Set<ChildProcess>();
-const namespaces = new Set<string>();
-
-function run(file: string, args: string[]): string {
-  return execFileSync(file, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-}
-
-function quiet(file: string, args: string[]): string {
-  try {
-    return run(file, args);
-  } catch {
-    return '';
-  }
-}
-
 function inNamespace(ns: string): string[] {
   return ['ip', 'netns', 'exec', ns];
 }
@@ -130,50 +115,6 @@ function spawnNode(wrap: string[], script: string, args: string[], stdin: 'ignor
   children.add(child);
   child.once('close', () => children.delete(child));
   return child;
-}
-
-/** Kill what is left in our namespace `ns` (only processes this benchmark put
- *  there), then delete it, which deletes the TAP or veth end inside it. */
-function deleteNamespace(ns: string): void {
-  for (const pid of quiet('ip', ['netns', 'pids', ns]).split(/\s+/).filter(Boolean)) {
-    try {
-      process.kill(Number(pid), 'SIGKILL');
-    } catch {
-      // gone already
-    }
-  }
-  quiet('ip', ['netns', 'del', ns]);
-  namespaces.delete(ns);
-}
-
-function cleanupNow(): void {
-  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  children.clear();
-  for (const ns of [...namespaces]) deleteNamespace(ns);
-}
-
-function hookExit(): void {
-  process.on('exit', cleanupNow);
-  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-    process.once(sig, () => {
-      console.error(`devices: ${sig}: removing the namespaces, the guests and the clients`);
-      cleanupNow();
-      process.kill(process.pid, sig);
-    });
-  }
-}
-
-/** Namespaces left by an earlier run of this benchmark that was killed outright. */
-function sweepStale(): void {
-  for (const line of quiet('ip', ['netns', 'list']).split('\n')) {
-    const m = new RegExp(`^(${NS_PREFIX}(\\d+)${NS_SUFFIX}\\w+)`).exec(line);
-    if (!m || Number(m[2]) === process.pid) continue;
-    try {
-      process.kill(Number(m[2]), 0);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EPERM') deleteNamespace(m[1]!);
-    }
-  }
 }
 
 /** A new namespace of this run with its loopback up. */
@@ -617,7 +558,7 @@ function section(machine: Machine, loadAfter: number, command: string, o: Option
 
 export async function runDevicesBench(argv: string[] = process.argv.slice(2)): Promise<void> {
   const o = parseOptions(argv);
-  hookExit();
+  hookExit('devices');
   const machine = describeMachine();
   const command = ['npm run bench:devices', ...(argv.length ? ['--', ...argv] : [])].join(' ');
   const setting: Setting = { tapMtu: null, userLinkMtu: createLinkConfig(new Uint8Array(6)).mtu, vethMtu: null, skipped: {} };
@@ -630,7 +571,7 @@ export async function runDevicesBench(argv: string[] = process.argv.slice(2)): P
       setting.skipped.tap = tapWhy;
       console.log(`devices: TAP rows skipped: ${tapWhy}`);
     } else {
-      sweepStale();
+      sweepStale(new RegExp(`^(${NS_PREFIX}(\\d+)${NS_SUFFIX}\\w+)`));
       try {
         const tap = tapPath();
         paths.push(tap);

@@ -142,6 +142,34 @@ const EAGAIN = 11;
 const EBADFD = 77;
 const ENOBUFS = 105;
 
+/** What a poller's wait() answers besides a ReaderState that ends the reader. */
+const READY = -1; // frames are waiting
+const AGAIN = -2; // a timeout or EINTR: look at STOP and wait again
+
+/** poll(2) on the TAP fd for input, pollMs at a time: READY, AGAIN, or the
+ *  ReaderState that ends the reader (CTL_ERRNO set when it failed). */
+function fdPoller(fd: number, pollMs: number, poll: koffi.KoffiFunction, ctl: Int32Array): () => number {
+  // struct pollfd { int fd; short events; short revents; }
+  const pfd = new Int32Array(2);
+  const pfd16 = new Int16Array(pfd.buffer);
+  pfd[0] = fd;
+  pfd16[2] = POLLIN;
+  return () => {
+    pfd16[3] = 0;
+    const r = poll(pfd, 1, pollMs) as number;
+    if (r < 0) {
+      const e = koffi.errno();
+      if (e === EINTR) return AGAIN;
+      Atomics.store(ctl, CTL_ERRNO, e);
+      return ReaderState.failed;
+    }
+    if (r === 0) return AGAIN;
+    // The tun driver reports POLLERR once the interface is gone.
+    if (pfd16[3] & (POLLERR | POLLHUP | POLLNVAL)) return ReaderState.detached;
+    return READY;
+  };
+}
+
 export function runReader(d: ReaderData, port: { postMessage(v: unknown): void }): void {
   const ctl = new Int32Array(d.ring, 0, CTL_WORDS);
   const layout = ringLayout(d.slots);
@@ -163,12 +191,7 @@ export function runReader(d: ReaderData, port: { postMessage(v: unknown): void }
   // would be dropped there, as TX drops of the interface, after a delay).
   const scratch = new Uint8Array(SLOT_SIZE);
 
-  // struct pollfd { int fd; short events; short revents; }
-  const pfd = new Int32Array(2);
-  const pfd16 = new Int16Array(pfd.buffer);
-  pfd[0] = d.fd;
-  pfd16[2] = POLLIN;
-
+  const wait = fdPoller(d.fd, d.pollMs, poll, ctl);
   let head = Atomics.load(ctl, CTL_HEAD);
   let end: number = ReaderState.stopped;
 
@@ -176,19 +199,10 @@ export function runReader(d: ReaderData, port: { postMessage(v: unknown): void }
   port.postMessage('ready');
 
   run: while (Atomics.load(ctl, CTL_STOP) === 0) {
-    pfd16[3] = 0;
-    const r = poll(pfd, 1, d.pollMs) as number;
-    if (r < 0) {
-      const e = koffi.errno();
-      if (e === EINTR) continue;
-      Atomics.store(ctl, CTL_ERRNO, e);
-      end = ReaderState.failed;
-      break;
-    }
-    if (r === 0) continue;
-    if (pfd16[3] & (POLLERR | POLLHUP | POLLNVAL)) {
-      // The tun driver reports POLLERR once the interface is gone.
-      end = ReaderState.detached;
+    const w = wait();
+    if (w === AGAIN) continue;
+    if (w !== READY) {
+      end = w;
       break;
     }
 
@@ -254,28 +268,17 @@ export function runLinkReader(d: LinkReaderData, port: { postMessage(v: unknown)
     return slotViews;
   };
 
-  const pfd = new Int32Array(2);
-  const pfd16 = new Int16Array(pfd.buffer);
-  pfd[0] = d.fd;
-  pfd16[2] = POLLIN;
+  const wait = fdPoller(d.fd, d.pollMs, poll, ctl);
   let head = Atomics.load(lctl, link.head);
   let end: number = ReaderState.stopped;
   Atomics.store(ctl, CTL_STATE, ReaderState.running);
   port.postMessage('ready');
 
   run: while (Atomics.load(ctl, CTL_STOP) === 0) {
-    pfd16[3] = 0;
-    const r = poll(pfd, 1, d.pollMs) as number;
-    if (r < 0) {
-      const e = koffi.errno();
-      if (e === EINTR) continue;
-      Atomics.store(ctl, CTL_ERRNO, e);
-      end = ReaderState.failed;
-      break;
-    }
-    if (r === 0) continue;
-    if (pfd16[3] & (POLLERR | POLLHUP | POLLNVAL)) {
-      end = ReaderState.detached;
+    const w = wait();
+    if (w === AGAIN) continue;
+    if (w !== READY) {
+      end = w;
       break;
     }
     let unannounced = 0;
