@@ -16,7 +16,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { Worker } from 'node:worker_threads';
+import { Worker, type WorkerOptions } from 'node:worker_threads';
 import { CHUNK_SIZE, formatIpv4, parseCidr, parseIpv4, type EngineName, PcapWriter, type TcpOptions, RealClock } from '../stack/index.js';
 import { describeArena, scanArena } from './arena-report.js';
 import { censusOfStream } from './heap-census.js';
@@ -26,6 +26,7 @@ import {
 } from './budget.js';
 import { DeviceError } from './devices/tap.js';
 import { BUILTIN_APPS, LIVE_BEATS, LIVENESS_BYTES, type AppSpec, type BuiltinApp, type GuestBoot, type GuestMessage, type GuestSnapshot } from './guest/protocol.js';
+import { startSealedWorker } from './guest/sandbox-worker.js';
 import { createSharedArena, type SharedArena } from './hotpath-shared.js';
 import { packageRoot } from './hotpath.js';
 import { createLinkConfig, type LinkConfig } from './link/layout.js';
@@ -330,15 +331,19 @@ function startWorker(p: Plan, arena: SharedArena, link: LinkConfig, liveness: Sh
     statsIntervalMs: opts.stats === undefined ? 0 : p.statsIntervalMs,
     oldGenerationBytes: p.split.maxOldGenerationSizeMb * 1024 * 1024,
   };
-  const worker = new Worker(guestScript(), {
-    workerData: boot,
-    resourceLimits: {
-      maxOldGenerationSizeMb: p.split.maxOldGenerationSizeMb,
-      maxYoungGenerationSizeMb: p.split.maxYoungGenerationSizeMb,
-    },
-    // The tender's stdout carries only `--stats -`: an app's console.log goes to stderr.
-    stdout: true,
-  });
+  const make = (extra: Partial<WorkerOptions>): Worker =>
+    new Worker(guestScript(), {
+      workerData: boot,
+      resourceLimits: {
+        maxOldGenerationSizeMb: p.split.maxOldGenerationSizeMb,
+        maxYoungGenerationSizeMb: p.split.maxYoungGenerationSizeMb,
+      },
+      // The tender's stdout carries only `--stats -`: an app's console.log goes to stderr.
+      stdout: true,
+      ...extra,
+    });
+  // A module guest's Worker is sealed for its sandbox (guest/sandbox-worker.ts).
+  const worker = 'module' in p.app ? startSealedWorker(make) : make({});
   worker.stdout.pipe(process.stderr, { end: false });
   return worker;
 }

@@ -16,9 +16,11 @@ import { fileURLToPath } from 'node:url';
 import { createTsEngineOver, createWasmEngineOnMemory, type HeapProbe, type HotPath, Stack } from '../../stack/index.js';
 import { GuestDevice } from '../link/guest-device.js';
 import { createAppArena, type AppArena, type GuestContext, type GuestMain } from './app.js';
-import { LIVE_BEATS, type AppSpec, type GuestBoot, type GuestMessage, type GuestSnapshot, type HeapSnapshot, type TenderMessage } from './protocol.js';
+import { BUILTIN_APPS, LIVE_BEATS, type AppSpec, type GuestBoot, type GuestMessage, type GuestSnapshot, type HeapSnapshot, type TenderMessage } from './protocol.js';
 import { threadCpu } from './thread-cpu.js';
 import { guardBufferConstructors, overShare } from './memory-guard.js';
+import { createSandbox, type Sandbox } from './sandbox.js';
+import { runtimeContextSealed } from './sandbox-worker.js';
 
 /** How often a stopping guest looks whether its connections have closed. */
 const DRAIN_POLL_MS = 10;
@@ -82,13 +84,28 @@ function heapProbe(oldGenerationBytes: number): HeapProbe {
   };
 }
 
-async function loadApp(spec: AppSpec): Promise<GuestMain> {
-  const url =
-    'builtin' in spec ? new URL(`./apps/${spec.builtin}.js`, import.meta.url).href : spec.module;
-  const where = url.startsWith('file:') ? fileURLToPath(url) : url;
-  let mod: { default?: unknown; main?: unknown };
+/** A guest's main and the context it is called with. Built-in apps are the
+ *  runtime's own code and run in the Worker's context; a module guest runs
+ *  in a sandbox of its own (sandbox.ts) and gets its view of the context. */
+interface LoadedApp {
+  main: GuestMain;
+  context(ctx: GuestContext): GuestContext;
+}
+
+function builtinApp(name: string): Promise<unknown> {
+  if (!(BUILTIN_APPS as readonly string[]).includes(name)) return Promise.resolve(undefined);
+  return import(new URL(`./apps/${name}.js`, import.meta.url).href).then((m: { default?: unknown }) => m.default);
+}
+
+async function loadApp(spec: AppSpec, boot: GuestBoot, log: (line: string) => void): Promise<LoadedApp> {
+  if ('builtin' in spec) return { main: (await builtinApp(spec.builtin)) as GuestMain, context: (ctx) => ctx };
+  const where = spec.module.startsWith('file:') ? fileURLToPath(spec.module) : spec.module;
+  if (!runtimeContextSealed()) throw new AppLoadError(`cannot load ${where}: the runtime's context is not sealed (frozen, no code from strings); a module guest runs only in a Worker the tender started for one`);
+  let mod: Record<string, unknown>;
+  let sandbox: Sandbox;
   try {
-    mod = (await import(url)) as typeof mod;
+    sandbox = createSandbox({ log, heapShareBytes: boot.heapShareBytes, builtin: builtinApp }, spec.module);
+    mod = await sandbox.load(spec.module);
   } catch (err) {
     throw new AppLoadError(`cannot load ${where}: ${(err as Error).message ?? String(err)}`);
   }
@@ -96,7 +113,16 @@ async function loadApp(spec: AppSpec): Promise<GuestMain> {
   if (typeof main !== 'function') {
     throw new AppLoadError(`${where} exports no guest main (export default async function main(ctx) { ... })`);
   }
-  return main as GuestMain;
+  return {
+    main: main as GuestMain,
+    context: (ctx) =>
+      sandbox.guestContext({
+        ...ctx,
+        log: (line: string) => ctx.log(line),
+        // The guest's figures cross as JSON text (sandbox.ts).
+        publishStats: (provide) => ctx.publishStats(() => JSON.parse((provide() as string | undefined) ?? 'null') as unknown),
+      }) as GuestContext,
+  };
 }
 
 class Guest {
@@ -118,13 +144,14 @@ class Guest {
   async start(): Promise<void> {
     parentPort!.on('message', (msg: TenderMessage) => this.onMessage(msg));
     void this.device.run();
-    const main = await loadApp(this.boot.app);
     const app = this.boot.app;
     const name = 'builtin' in app ? app.builtin : basename(fileURLToPath(app.module)).replace(/\.[cm]?js$/, '');
+    const log = (line: string): void => post({ type: 'log', text: `${name}: ${line}` });
+    const loaded = await loadApp(app, this.boot, log);
     const ctx: GuestContext = {
       stack: this.stack,
       args: this.boot.args,
-      log: (...values: unknown[]) => post({ type: 'log', text: `${name}: ${values.map(String).join(' ')}` }),
+      log: (...values: unknown[]) => log(values.map(String).join(' ')),
       signal: this.stop.signal,
       arena: this.arena,
       publishStats: (provide) => {
@@ -135,7 +162,7 @@ class Guest {
       this.statsTimer = setInterval(() => post({ type: 'stats', id: null, snapshot: this.snapshot() }), this.boot.statsIntervalMs);
     }
     // Ready once main's synchronous part (listen, bind) has run.
-    const running = main(ctx);
+    const running = loaded.main(loaded.context(ctx));
     post({ type: 'ready', chunks: this.hot.chunkCount, arenaBytes: this.hot.bytes.length, engine: this.hot.name });
     await running;
   }

@@ -20,10 +20,12 @@ export function chargedBytes(): { heapUsed: number; external: number } {
   return { heapUsed: h.used_heap_size, external: h.external_memory };
 }
 
-/** Make the guest's ArrayBuffer and SharedArrayBuffer constructors refuse a
- *  size the share cannot hold (`share` bytes in all). */
-export function guardBufferConstructors(share: number): void {
-  const g = globalThis as unknown as Record<string, unknown>;
+/** Make the ArrayBuffer and SharedArrayBuffer constructors of a context
+ *  (the guest Worker's, or a module guest's own, sandbox.ts) refuse a size
+ *  the share cannot hold (`share` bytes in all). */
+export function guardBufferConstructors(share: number, global: typeof globalThis = globalThis): void {
+  const g = global as unknown as Record<string, unknown>;
+  const Refusal = global.RangeError;
   for (const name of ['ArrayBuffer', 'SharedArrayBuffer'] as const) {
     const original = g[name] as new (...args: unknown[]) => object;
     g[name] = new Proxy(original, {
@@ -32,7 +34,7 @@ export function guardBufferConstructors(share: number): void {
         const { heapUsed, external } = chargedBytes();
         const left = share - heapUsed - external;
         if (size > left) {
-          throw new RangeError(`new ${name}(${size}): the guest's memory budget has ${Math.max(0, left)} bytes left (heap and buffers share ${share})`);
+          throw new Refusal(`new ${name}(${size}): the guest's memory budget has ${Math.max(0, left)} bytes left (heap and buffers share ${share})`);
         }
         return Reflect.construct(target, args, newTarget) as object;
       },
