@@ -4,7 +4,7 @@
 //   uk run [--mem 40M] [--heap SIZE] [--max-connections N] [--mtu N] [--net tap:IF | --net user[:hostfwd=tcp:127.0.0.1:HP-:GP,...]]
 //          [--ipv4 ADDR/PREFIX] [--gateway ADDR] [--hotpath wasm|ts]
 //          [--jit optimizing|baseline]
-//          [--pcap FILE] [--stats FILE|-] [--stats-interval MS] APP [ARGS]
+//          [--pcap FILE] [--stats FILE|-] [--stats-interval MS] [--isolate thread|process] APP [ARGS]
 //
 // Exit status: 0 stopped cleanly (SIGINT, SIGTERM), 1 the app failed,
 // 2 usage, 3 guest out of memory, 4 device error, 5 guest stuck (not booted
@@ -16,6 +16,7 @@ import { parseMac } from '../stack/index.js';
 import { formatBytes, parseSize } from './budget.js';
 import { applyJitMode, describeJitMode, JIT_MODES, type JitMode } from './jit.js';
 import { parseNet } from './net-backend.js';
+import { runIsolated } from './isolate/process-run.js';
 import { RunError, startGuest, UsageError, type GuestRun, type RunOptions, type RunResult } from './run.js';
 
 interface RunFlags {
@@ -35,6 +36,7 @@ interface RunFlags {
   grace: string;
   bootTimeout: string;
   stuckAfter: string;
+  isolate: 'thread' | 'process';
 }
 
 function say(line: string): void {
@@ -141,6 +143,13 @@ async function run(app: string, args: string[], flags: RunFlags): Promise<number
   // Before the guest's code is loaded, so that all of it compiles on these tiers.
   applyJitMode(flags.jit);
   if (flags.jit !== 'optimizing') say(describeJitMode(flags.jit));
+  if (flags.isolate === 'process') {
+    // The guest process's own tender prints its lines and summary; this one
+    // says only what it saw itself (the kernel's memory limit, a crash).
+    const r = await runIsolated({ ...options, jit: flags.jit });
+    if (r.message) say(`guest ${r.reason}: ${r.message}`);
+    return r.code;
+  }
   const censusFor = censusOnSignal();
   const guest = await startGuest(options);
   censusFor(guest);
@@ -181,6 +190,11 @@ function program(): Command {
     .option('--grace <ms>', 'on stop, how long connections get to close before they are reset', '2000')
     .option('--boot-timeout <ms>', 'a guest not booted after this long is stuck: reported, ended, exit 5', '30000')
     .option('--stuck-after <ms>', "a guest whose event loop misses its heartbeat this long is stuck: reported, ended, exit 5", '10000')
+    .addOption(
+      new Option('--isolate <how>', "thread: the guest is a Worker in this process; process: a process of its own, behind the OS's walls (memory limit, empty network namespace, nobody, Node's permissions)")
+        .choices(['thread', 'process'])
+        .default('thread'),
+    )
     .passThroughOptions()
     .action(async (app: string, args: string[], flags: RunFlags) => {
       process.exitCode = await run(app, args, flags);

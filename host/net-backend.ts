@@ -3,21 +3,27 @@
 //                       (host/net/user.ts) forwarding 127.0.0.1 ports
 //   tap:IFNAME          a Linux TAP interface (host/devices/tap.ts)
 //   vswitch             a port of an in-process VSwitch (API only: tests, benchmarks)
+//   fd:N                frames over an inherited stream: the guest process of
+//                       `--isolate process`, whose network is its parent's
 
-import { CHUNK_SIZE, formatMac, type Clock, type EngineName, type PortOptions, type VSwitch } from '../stack/index.js';
-import { openTap, openTapLink, type LinkWords, type RxLinkWords } from './devices/tap.js';
+import { CHUNK_SIZE, formatMac, type Clock, type NetDevice, type EngineName, type PortOptions, type VSwitch } from '../stack/index.js';
+import type { LinkWords, RxLinkWords } from './devices/tap.js';
 import { attachToVSwitch } from './devices/vswitch-backend.js';
 import { createEngine } from './hotpath.js';
 import { connectionsFitting } from './budget.js';
+import { Socket } from 'node:net';
 import { bridge } from './link/bridge.js';
+import { FrameStream } from './isolate/frame-stream.js';
 import { LinkState, linkTables, W_RX_BAD_LENGTH, W_RX_HEAD, W_RX_NOT_READY, W_RX_RING_FULL, W_RX_TAIL, W_STATE, W_TX_HEAD, W_TX_TAIL, type LinkConfig } from './link/layout.js';
-import type { TenderLink } from './link/tender-device.js';
 import { parseUserNet, startUserNet, UsageError, type HostForward } from './net/user.js';
 
 export type NetSpec =
   | { kind: 'user'; hostfwd: HostForward[]; guestfwd?: number[]; restrict?: boolean }
   | { kind: 'tap'; ifname: string }
-  | { kind: 'vswitch'; vswitch: VSwitch; port?: PortOptions };
+  | { kind: 'vswitch'; vswitch: VSwitch; port?: PortOptions }
+  /** Frames over a stream on an inherited descriptor (the guest process of
+   *  `--isolate process`, whose network is its parent's; frame-stream.ts). */
+  | { kind: 'fd'; fd: number };
 
 export interface Backend {
   /** One line for the boot log. */
@@ -28,11 +34,14 @@ export interface Backend {
 }
 
 export interface BackendContext {
-  link: TenderLink;
-  /** The guest's arena and the link's configuration: a backend may serve
-   *  the guest's rings itself, past the tender link (a TAP's threads). */
-  arena: SharedArrayBuffer;
-  linkConfig: LinkConfig;
+  /** The guest's link as this process sees it: the tender link, or the
+   *  stream to a guest process (`--isolate process`). */
+  link: NetDevice;
+  /** The guest's arena and the link's configuration, when they are in this
+   *  process: a backend may serve the guest's rings itself, past the
+   *  tender link (a TAP's threads). */
+  arena?: SharedArrayBuffer;
+  linkConfig?: LinkConfig;
   /** Frames are being captured (--pcap): they must pass through `link`. */
   capturing: boolean;
   engine: EngineName;
@@ -67,12 +76,18 @@ export function parseNet(text: string): NetSpec {
     }
     return { kind: 'tap', ifname };
   }
+  if (text.startsWith('fd:')) {
+    const fd = Number(text.slice(3));
+    if (!/^\d+$/.test(text.slice(3)) || fd < 3) throw new UsageError(`--net ${text}: expected fd:N, N an inherited descriptor of 3 or more`);
+    return { kind: 'fd', fd };
+  }
   throw new UsageError(`--net: unknown network '${text}' (expected user[:hostfwd=...] or tap:IFNAME)`);
 }
 
 export async function openBackend(spec: NetSpec, ctx: BackendContext): Promise<Backend> {
   if (spec.kind === 'user') return openUser(spec, ctx);
   if (spec.kind === 'tap') return openTapBackend(spec.ifname, ctx);
+  if (spec.kind === 'fd') return openFdBackend(spec.fd, ctx);
   const backend = attachToVSwitch(ctx.link, spec.vswitch, { mac: ctx.guest.mac, ...spec.port });
   return {
     description: `vswitch port ${backend.port.index}, guest ${ctx.guest.address}/${ctx.guest.prefix}`,
@@ -117,8 +132,10 @@ async function openUser(spec: Extract<NetSpec, { kind: 'user' }>, ctx: BackendCo
  *  frame on the tender's main thread); with a capture, frames go through the
  *  tender link instead, where the capture sees them. */
 async function openTapBackend(ifname: string, ctx: BackendContext): Promise<Backend> {
+  // Loaded when used: it loads a native library (koffi).
+  const { openTap, openTapLink } = await import('./devices/tap.js');
   let tap;
-  if (ctx.capturing) {
+  if (ctx.capturing || ctx.arena === undefined || ctx.linkConfig === undefined) {
     tap = await openTap(ifname, { mtu: ctx.link.mtu });
     bridge(ctx.link, tap);
   } else {
@@ -131,6 +148,23 @@ async function openTapBackend(ifname: string, ctx: BackendContext): Promise<Back
       (guest.gateway ? `, gateway ${guest.gateway}` : '') + (ctx.capturing ? ' (through the tender, for --pcap)' : ''),
     stats: () => tap.stats(),
     close: () => tap.close(),
+  };
+}
+
+/** The guest process's end of its link to the tender process: the tender
+ *  link bridged to the frame stream on an inherited descriptor. */
+function openFdBackend(fd: number, ctx: BackendContext): Backend {
+  let stream: FrameStream;
+  try {
+    stream = new FrameStream(new Socket({ fd, readable: true, writable: true }), ctx.guest.mac, ctx.link.mtu);
+  } catch (err) {
+    throw new UsageError(`--net fd:${fd}: not a stream this process inherited (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
+  }
+  bridge(ctx.link, stream);
+  return {
+    description: `fd:${fd}: frames to and from the tender process`,
+    stats: () => stream.stats(),
+    close: async () => stream.close(),
   };
 }
 

@@ -24,7 +24,7 @@ import {
   APP_HEAP_PER_CONNECTION, BudgetError, CONNECTION_ARENA_BYTES, connectionCapacity, describeCapacity, describeSplit, formatBytes, maxConnectionCapacity, splitBudget,
   type MemorySplit,
 } from './budget.js';
-import { DeviceError } from './devices/tap.js';
+import { DeviceError } from './devices/device-error.js';
 import { BUILTIN_APPS, LIVE_BEATS, LIVENESS_BYTES, type AppSpec, type BuiltinApp, type GuestBoot, type GuestMessage, type GuestSnapshot } from './guest/protocol.js';
 import { startSealedWorker } from './guest/sandbox-worker.js';
 import { createSharedArena, type SharedArena } from './hotpath-shared.js';
@@ -225,7 +225,7 @@ function defaultLog(line: string): void {
 }
 
 /** Everything decided from the options, checked before anything starts. */
-interface Plan {
+export interface Plan {
   app: AppSpec;
   split: MemorySplit;
   net: NetSpec;
@@ -240,7 +240,7 @@ interface Plan {
   stuckAfterMs: number;
 }
 
-function plan(opts: RunOptions): Plan {
+export function plan(opts: RunOptions): Plan {
   const net = opts.net ?? { kind: 'user', hostfwd: [] };
   const statsIntervalMs = opts.statsIntervalMs ?? DEFAULT_STATS_INTERVAL_MS;
   if (!(Number.isInteger(statsIntervalMs) && statsIntervalMs >= 10)) {
@@ -281,14 +281,14 @@ function livenessMs(flag: string, ms: number): number {
 }
 
 /** The --pcap and --stats files; a path that cannot be written is a usage error. */
-interface Outputs {
+export interface Outputs {
   pcap: PcapFileSink | undefined;
   capture: PcapWriter | undefined;
   stats: StatsSink | undefined;
   close(): void;
 }
 
-function openOutputs(opts: RunOptions): Outputs {
+export function openOutputs(opts: RunOptions): Outputs {
   const open = <T>(flag: string, path: string, fn: () => T): T => {
     try {
       return fn();

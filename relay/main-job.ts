@@ -4,7 +4,7 @@
 // the first run's memory never came back).
 //
 //   node dist/relay/main-job.js [--pairs 256] [--runs 8] [--size BYTES]
-//     [--mem 40M] [--hotpath wasm|ts] [--jit baseline|optimizing]
+//     [--mem 40M] [--hotpath wasm|ts] [--jit baseline|optimizing] [--isolate thread|process]
 //     [--port 9000] [--secure-port 9001] [--concurrency 16] [--warmup 1] [--json]
 //
 // It boots `uk run --mem M relay` as a child on user networking, forwarding
@@ -175,6 +175,8 @@ interface JobOptions {
   mem: string;
   hotpath: 'wasm' | 'ts';
   jit: JitMode;
+  /** `uk run --isolate`: the relay as a Worker of the tender, or a process of its own. */
+  isolate: 'thread' | 'process';
   port?: number;
   securePort?: number;
   concurrency: number;
@@ -186,7 +188,7 @@ class UsageError extends Error {}
 
 const USAGE =
   'usage: main-job [--pairs 256] [--runs 8] [--size BYTES] [--mem 40M] [--hotpath wasm|ts] [--jit baseline|optimizing] ' +
-  '[--port 9000] [--secure-port 9001] [--concurrency 16] [--warmup 1] [--json]';
+  '[--isolate thread|process] [--port 9000] [--secure-port 9001] [--concurrency 16] [--warmup 1] [--json]';
 
 function parseOptions(argv: string[]): JobOptions {
   const { values } = parseArgs({
@@ -198,6 +200,7 @@ function parseOptions(argv: string[]): JobOptions {
       mem: { type: 'string', default: '40M' },
       hotpath: { type: 'string', default: 'wasm' },
       jit: { type: 'string', default: 'baseline' },
+      isolate: { type: 'string', default: 'thread' },
       port: { type: 'string' },
       'secure-port': { type: 'string' },
       concurrency: { type: 'string', default: String(STRESS_DEFAULT_CONCURRENCY) },
@@ -215,7 +218,9 @@ function parseOptions(argv: string[]): JobOptions {
   if (values.hotpath !== 'wasm' && values.hotpath !== 'ts') throw new UsageError(`--hotpath ${values.hotpath}: expected wasm or ts`);
   const jit = values.jit as JitMode;
   if (!JIT_MODES.includes(jit)) throw new UsageError(`--jit ${values.jit}: expected ${JIT_MODES.join(' or ')}`);
+  if (values.isolate !== 'thread' && values.isolate !== 'process') throw new UsageError(`--isolate ${values.isolate}: expected thread or process`);
   return {
+    isolate: values.isolate,
     pairs: int('pairs', values.pairs, 1)!,
     runs: int('runs', values.runs, 1)!,
     size: int('size', values.size, 0)!,
@@ -293,7 +298,7 @@ export async function mainJob(argv: string[]): Promise<number> {
   const out = (line: string): void => void process.stdout.write(line + '\n');
   const ports = await choosePorts(options, say);
   say(`booting uk run --mem ${options.mem} --hotpath ${options.hotpath} --jit ${options.jit} relay (127.0.0.1:${ports.handshake} -> 9000, :${ports.secure} -> 9001)`);
-  const guest = await startRelayGuest({ mem: options.mem, hotpath: options.hotpath, jit: options.jit, ports });
+  const guest = await startRelayGuest({ mem: options.mem, hotpath: options.hotpath, jit: options.jit, ports, ukArgs: ['--isolate', options.isolate] });
   // Ctrl-C must not leave the guest behind.
   const onSignal = (): void => void guest.stop().then(() => process.exit(1));
   process.once('SIGINT', onSignal);

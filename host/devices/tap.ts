@@ -38,6 +38,7 @@ import { constants as osConstants } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import koffi from 'koffi';
+import { DeviceError, type DeviceErrorCode } from './device-error.js';
 import type { NetDevice } from '../../stack/index.js';
 import {
   CTL_DROP_BAD_LENGTH,
@@ -74,29 +75,7 @@ export type { LinkWords, RxLinkWords } from './tap-reader.js';
 
 // ---- Errors -------------------------------------------------------------------
 
-export type DeviceErrorCode =
-  | 'ENOTUN' // no /dev/net/tun (module not loaded, device not passed into the container)
-  | 'EPERM' // not allowed (needs CAP_NET_ADMIN)
-  | 'ENODEV' // the interface exists but cannot be attached (not a TAP interface)
-  | 'EBUSY' // the interface is already attached to another fd
-  | 'EINVAL' // a bad argument (interface name, MAC, MTU, ring size)
-  | 'EIO'; // anything else
-
-/** A device that cannot be opened or used. The message is one line meant for
- *  users, e.g. "tap:uk0: cannot open /dev/net/tun: permission denied (needs
- *  CAP_NET_ADMIN)"; `code` is for programs; `errno` names the system error
- *  behind it, if any. */
-export class DeviceError extends Error {
-  override readonly name = 'DeviceError';
-  constructor(
-    readonly code: DeviceErrorCode,
-    readonly device: string,
-    what: string,
-    readonly errno?: string,
-  ) {
-    super(`${device}: ${what}`);
-  }
-}
+export { DeviceError, type DeviceErrorCode } from './device-error.js';
 
 /** The step of opening that failed, for tapError. */
 export type TapStep = 'open' | 'attach' | 'mtu';
