@@ -19,7 +19,7 @@ import { openBackend, type Backend } from '../net-backend.js';
 import { openOutputs, plan, RunError, type Outputs, type RunOptions, type RunResult } from '../run.js';
 import type { StatsRecord } from '../stats-writer.js';
 import { FrameStream } from './frame-stream.js';
-import { buildWalls, commandAvailable, killedByMemoryLimit, releaseWalls, type Walls } from './walls.js';
+import { buildWalls, commandAvailable, killedByMemoryLimit, memoryUsage, releaseWalls, type Walls } from './walls.js';
 
 export interface IsolatedRunOptions extends RunOptions {
   /** The V8 tiers (--jit) the guest process runs on. */
@@ -125,7 +125,8 @@ function watchChild(child: ChildProcess, walls: Walls, backend: Backend, outputs
       } catch {
         return;
       }
-      record.isolate = { pid: child.pid, link: record.net };
+      const memory = memoryUsage(walls);
+      record.isolate = { pid: child.pid, link: record.net, ...(memory ? { memory: { ...memory, limit: walls.memoryLimit } } : {}) };
       record.net = backend.stats() as StatsRecord['net'];
       last = record;
       outputs.stats?.write(record);

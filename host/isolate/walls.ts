@@ -23,9 +23,10 @@ import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'n
 import { join } from 'node:path';
 
 /** Memory a guest process needs beyond the budget: Node itself, the guest
- *  process's tender, V8's code and the Worker's fixed costs (measured idle
- *  at about 75 MiB; BENCHMARKS.md "Guest isolation"). */
-export const RUNTIME_ALLOWANCE = 128 * 1024 * 1024;
+ *  process's tender, V8's code, the Worker's fixed costs, and a heap census
+ *  (SIGUSR2), which parses a snapshot of the guest's heap in that tender
+ *  (the peaks are in BENCHMARKS.md "Guest isolation"). */
+export const RUNTIME_ALLOWANCE = 256 * 1024 * 1024;
 const NOBODY = 65534;
 
 export interface Walls {
@@ -131,6 +132,21 @@ export function buildWalls(opts: WallOptions): Walls {
   ];
   said.push(`Node permissions: read ${opts.readable.join(', ')}; no writes, no processes, no native addons`);
   return { prefix, nodeFlags, cgroup, memoryLimit, description: said.join('; ') };
+}
+
+/** The cgroup's memory now and at its peak, bytes (null without a cgroup). */
+export function memoryUsage(walls: Walls): { current: number; peak: number } | null {
+  if (!walls.cgroup) return null;
+  const read = (file: string): number | null => {
+    try {
+      return Number(readFileSync(join(walls.cgroup!, file), 'utf8').trim());
+    } catch {
+      return null;
+    }
+  };
+  const current = read('memory.usage_in_bytes') ?? read('memory.current');
+  const peak = read('memory.max_usage_in_bytes') ?? read('memory.peak');
+  return current === null ? null : { current, peak: peak ?? current };
 }
 
 /** Whether the cgroup's limit killed a process in it. */

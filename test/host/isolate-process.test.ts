@@ -32,17 +32,22 @@ root.describe('a guest process', () => {
     uk.child.kill('SIGINT');
     const r = await uk.exited;
     expect(r.code).toBe(0);
-    expect(r.stderr).toMatch(/^uk: isolate: process \d+: memory limit 168M \(cgroup .*\); empty network namespace; user nobody; Node permissions: read .*; no writes, no processes, no native addons$/m);
+    expect(r.stderr).toMatch(/^uk: isolate: process \d+: memory limit 296M \(cgroup .*: budget 40M \+ 256M for Node and the guest.s tender\); empty network namespace; user nobody; Node permissions: read .*; no writes, no processes, no native addons$/m);
     expect(r.stderr).toMatch(/^uk: net: user: guest 10\.0\.2\.15\/24, gateway 10\.0\.2\.2; hostfwd tcp/m);
     expect(r.stderr).toMatch(/^uk: stopped after [\d.]+s: connections/m);
     expect(r.stderr).not.toMatch(/ExperimentalWarning|SecurityWarning/);
-    const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { net: { gateway?: unknown }; isolate: { pid: number; link: { framesIn: number; framesOut: number } } });
+    const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { net: { gateway?: unknown }; isolate: { pid: number; link: { framesIn: number; framesOut: number }; memory: { current: number; peak: number; limit: number } } });
     const last = lines.at(-1)!;
     expect(last.isolate.pid).toBeGreaterThan(0);
     // The guest process's side of the link carried the echoed bytes both ways.
     expect(last.isolate.link.framesIn).toBeGreaterThan(10);
     expect(last.isolate.link.framesOut).toBeGreaterThan(10);
     expect(last.net).toHaveProperty('gateway');
+    // The cgroup's account of the guest process: in use, at its peak, under the limit.
+    expect(last.isolate.memory.limit).toBe((40 + 256) * 1024 * 1024);
+    expect(last.isolate.memory.current).toBeGreaterThan(1024 * 1024);
+    expect(last.isolate.memory.peak).toBeGreaterThanOrEqual(last.isolate.memory.current);
+    expect(last.isolate.memory.peak).toBeLessThan(last.isolate.memory.limit);
   }, 30_000);
 
   it('leaves no cgroup behind', () => {
@@ -127,7 +132,7 @@ root.describe('memory in a guest process', () => {
     expect(r.stderr).not.toMatch(/held 629145600/);
     expect(r.code).toBe(3);
     // Whichever comes first: the kernel's limit, or the guest's own sample of its buffers.
-    expect(r.stderr).toMatch(/guest out-of-memory: the guest process passed its memory limit \(168M\) and the kernel ended it|guest out of memory/);
+    expect(r.stderr).toMatch(/guest out-of-memory: the guest process passed its memory limit \(296M\) and the kernel ended it|guest out of memory/);
   }, 40_000);
 
   it('an allocation V8 cannot refuse in time ends the whole tender in thread mode, only the guest\'s process in process mode', async () => {
