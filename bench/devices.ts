@@ -50,7 +50,7 @@ const ENGINES = ['wasm', 'ts'] as const;
 type Engine = (typeof ENGINES)[number];
 const DIRECTIONS = ['push', 'pull'] as const;
 type Direction = (typeof DIRECTIONS)[number];
-type PathName = 'TAP' | 'user' | 'Linux veth';
+type PathName = 'TAP' | 'TAP, offloads off' | 'user' | 'Linux veth';
 
 /** The TAP's namespace: the kernel's side and the guest. */
 const TAP_KERNEL = '10.77.0.1';
@@ -357,24 +357,27 @@ const cpuPerGB = (s: Sample) => (s.cpuSeconds ?? 0) / (s.bytes / 1e9);
 
 /** A way to run the guest: how to start it, and where its clients reach it. */
 interface GuestPath {
-  name: 'TAP' | 'user';
+  name: Exclude<PathName, 'Linux veth'>;
   start(engine: Engine): Promise<{ guest: UkGuest; at: Endpoint }>;
 }
 
 /** A namespace holding a persistent TAP with the kernel's address; guests
  *  started inside it attach to the TAP by name. */
-function tapPath(): GuestPath & { ns: string; tap: string } {
+function tapPaths(): [GuestPath & { ns: string; tap: string }, GuestPath] {
   const ns = makeNamespace('tap');
   const tap = ifname('t');
   run('ip', ['-n', ns, 'tuntap', 'add', 'dev', tap, 'mode', 'tap']);
   configure(ns, tap, TAP_KERNEL);
+  return [{ ...tapPath(ns, tap, 'on'), ns, tap }, tapPath(ns, tap, 'off')];
+}
+
+/** Guests on that TAP, with the device's segmentation offload on (the default) or off. */
+function tapPath(ns: string, tap: string, offloads: 'on' | 'off'): GuestPath {
   const at: Endpoint = { wrap: inNamespace(ns), host: TAP_GUEST, ports: { push: DISCARD_PORT, pull: CHARGEN_PORT } };
   return {
-    name: 'TAP',
-    ns,
-    tap,
+    name: offloads === 'on' ? 'TAP' : 'TAP, offloads off',
     async start(engine) {
-      const args = ['--hotpath', engine, '--net', `tap:${tap}`, '--ipv4', `${TAP_GUEST}/${PREFIX}`, '--mac', GUEST_MAC, GUEST];
+      const args = ['--hotpath', engine, '--net', `tap:${tap}`, '--offloads', offloads, '--ipv4', `${TAP_GUEST}/${PREFIX}`, '--mac', GUEST_MAC, GUEST];
       const guest = await UkGuest.start(args, inNamespace(ns), `ip netns exec ${ns} uk run ${args.join(' ')}`);
       return { guest, at };
     },
@@ -521,8 +524,10 @@ function methodText(o: Options, s: Setting): string[] {
     '',
     `- TAP: a network namespace made by the benchmark holds a persistent TAP, the kernel's side ${TAP_KERNEL}/${PREFIX}; the guest,`,
     `  started inside the namespace, attaches to it with \`--net tap:IF --ipv4 ${TAP_GUEST}/${PREFIX}\`; the client runs in the namespace`,
-    `  (\`ip netns exec\`), so it is the kernel's TCP. MTU ${mtu(s.tapMtu)} (the interface's, which uk sets to its link's), without offloads: the`,
-    '  TAP is opened without IFF_VNET_HDR, so no TSO, GSO or checksum offload; the kernel segments and checksums every frame.',
+    `  (\`ip netns exec\`), so it is the kernel's TCP. MTU ${mtu(s.tapMtu)} (the interface's, which uk sets to its link's). "TAP": the`,
+    '  default `--offloads on`: the TAP is opened with IFF_VNET_HDR and its writer joins the guest\'s waiting TCP segments into',
+    '  super-segments (host/devices/gso.ts; TSO as the kernel sees it), one write(2) each; no receive offload (the kernel segments',
+    '  and checksums what it sends). "TAP, offloads off": `--offloads off`, one write(2) per frame.',
     `- user: \`--net user:hostfwd=tcp:127.0.0.1:P-:${DISCARD_PORT},hostfwd=tcp:127.0.0.1:Q-:${CHARGEN_PORT}\`; the client connects to 127.0.0.1:P or :Q`,
     `  on loopback; the gateway stack in the tender carries the bytes over the tender-guest link at its MTU, ${s.userLinkMtu} (the link's`,
     '  default in host/link/layout.ts), no offloads either.',
@@ -573,8 +578,8 @@ export async function runDevicesBench(argv: string[] = process.argv.slice(2)): P
     } else {
       sweepStale(new RegExp(`^(${NS_PREFIX}(\\d+)${NS_SUFFIX}\\w+)`));
       try {
-        const tap = tapPath();
-        paths.push(tap);
+        const [tap, tapOff] = tapPaths();
+        paths.push(tap, tapOff);
         setting.tapMtu = interfaceMtu(tap.ns, tap.tap);
       } catch (err) {
         setting.skipped.tap = `the namespace with its TAP could not be made: ${(err as Error).message.trim()}`;
@@ -604,7 +609,7 @@ export async function runDevicesBench(argv: string[] = process.argv.slice(2)): P
       if (veth) await vethRound(veth, o, round, rows);
     }
     // The TAP keeps the MTU the guests set on it.
-    const tap = paths.find((p): p is ReturnType<typeof tapPath> => p.name === 'TAP');
+    const tap = paths.find((p): p is ReturnType<typeof tapPaths>[0] => p.name === 'TAP');
     if (tap) setting.tapMtu = interfaceMtu(tap.ns, tap.tap) ?? setting.tapMtu;
     const done = rows.done();
     const loadAfter = describeMachine().load;

@@ -37,6 +37,7 @@ interface RunFlags {
   bootTimeout: string;
   stuckAfter: string;
   isolate: 'thread' | 'process';
+  offloads: 'on' | 'off';
 }
 
 function say(line: string): void {
@@ -81,6 +82,7 @@ function runOptions(app: string, args: string[], f: RunFlags): RunOptions {
     hotpath: f.hotpath,
     ...(mac ? { mac } : {}),
     ...(f.mtu !== undefined ? { mtu: count('mtu', f.mtu) } : {}),
+    offloads: f.offloads === 'on',
     ...(f.pcap !== undefined ? { pcap: f.pcap } : {}),
     ...(f.stats !== undefined ? { stats: f.stats } : {}),
     statsIntervalMs: integer('stats-interval', f.statsInterval),
@@ -184,6 +186,11 @@ function program(): Command {
     )
     .option('--mac <mac>', "the guest's MAC (default: random, locally administered)")
     .option('--mtu <n>', "IP MTU of the guest's link, 576 to 2000 (default 1500); a TAP interface is set to it")
+    .addOption(
+      new Option('--offloads <on|off>', 'TCP segmentation offload on a TAP link (the guest\'s segments leave joined, behind a virtio-net header), where the kernel offers it')
+        .choices(['on', 'off'])
+        .default('on'),
+    )
     .option('--pcap <file>', 'capture every frame of the guest link, both ways')
     .option('--stats <file|->', 'write one JSON stats line per interval to a file or stdout')
     .option('--stats-interval <ms>', 'interval of --stats', '1000')

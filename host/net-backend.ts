@@ -44,6 +44,8 @@ export interface BackendContext {
   linkConfig?: LinkConfig;
   /** Frames are being captured (--pcap): they must pass through `link`. */
   capturing: boolean;
+  /** Segmentation offload on a TAP link where the kernel offers it (default on). */
+  offloads?: boolean;
   engine: EngineName;
   clock: Clock;
   /** The guest's arena size: the gateway's arena matches it. */
@@ -140,15 +142,22 @@ async function openTapBackend(ifname: string, ctx: BackendContext): Promise<Back
     bridge(ctx.link, tap);
   } else {
     const words = linkThreadWords(ctx.arena, ctx.linkConfig);
-    tap = await openTapLink(ifname, words.rx, words.tx, { mtu: ctx.link.mtu });
+    tap = await openTapLink(ifname, words.rx, words.tx, { mtu: ctx.link.mtu, offloads: ctx.offloads ?? true });
   }
   const { guest } = ctx;
   return {
     description: `tap:${tap.ifname}: guest ${guest.address}/${guest.prefix} mac ${formatMac(guest.mac)}` +
-      (guest.gateway ? `, gateway ${guest.gateway}` : '') + (ctx.capturing ? ' (through the tender, for --pcap)' : ''),
+      (guest.gateway ? `, gateway ${guest.gateway}` : '') + tapPath(ctx, tap.stats().offloads?.on ?? false),
     stats: () => tap.stats(),
     close: () => tap.close(),
   };
+}
+
+/** How frames reach the TAP, for the boot line. */
+function tapPath(ctx: BackendContext, offloads: boolean): string {
+  if (ctx.capturing) return ' (through the tender, for --pcap; no offloads)';
+  if (ctx.arena === undefined) return ' (through the tender; no offloads)';
+  return offloads ? '; offloads: TCP segmentation (virtio-net header)' : ctx.offloads === false ? '; offloads off' : '; offloads: none (the kernel refused IFF_VNET_HDR)';
 }
 
 /** The guest process's end of its link to the tender process: the tender

@@ -76,6 +76,8 @@ export interface RunOptions {
   hotpath?: EngineName;
   /** The guest's MAC (default: a random locally administered one). */
   mac?: Uint8Array;
+  /** TCP segmentation offload on a TAP link, where the kernel offers it (default true). */
+  offloads?: boolean;
   /** IP MTU of the guest's link, LINK_MTU_MIN..LINK_MTU_MAX (default 1500);
    *  a TAP interface is set to it, and the guest's TCP announces MTU - 40. */
   mtu?: number;
@@ -366,6 +368,7 @@ async function boot(opts: RunOptions): Promise<GuestRun> {
       arena: arena.buffer,
       linkConfig,
       capturing: outputs.capture !== undefined,
+      offloads: opts.offloads ?? true,
       engine: p.engine,
       clock: new RealClock(),
       arenaBytes: p.split.arenaBytes,

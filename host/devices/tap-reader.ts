@@ -24,6 +24,7 @@
 
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import koffi from 'koffi';
+import { continues, fitsSuper, joinablePayload, joinSegments, plainHeader, SUPER_FRAME_BYTES, VNET_HDR_LEN } from './gso.js';
 
 // ---- Ring layout, shared with tap.ts ------------------------------------------
 
@@ -56,6 +57,9 @@ export const CTL_F64_FRAMES_IN = 8;
 export const CTL_F64_BYTES_IN = 9;
 export const CTL_F64_FRAMES_OUT = 10;
 export const CTL_F64_BYTES_OUT = 11;
+/** With offloads: write(2) calls made, and the super-segments among them. */
+export const CTL_F64_WRITES = 12;
+export const CTL_F64_SUPER_SEGMENTS = 13;
 export const CTL_WORDS = 32; // room to grow; keeps the length table 64-byte aligned
 
 export const ReaderState = {
@@ -118,6 +122,9 @@ interface LinkThreadCommon {
   ring: SharedArrayBuffer;
   mtu: number;
   pollMs: number;
+  /** The fd was attached with IFF_VNET_HDR: every frame has a virtio-net
+   *  header in front (gso.ts), and the writer joins TCP segments. */
+  vnetHdr: boolean;
 }
 export interface LinkReaderData extends LinkThreadCommon {
   role: 'tap-link-reader';
@@ -258,6 +265,11 @@ export function runLinkReader(d: LinkReaderData, port: { postMessage(v: unknown)
   const poll = libc.func('int poll(void *fds, unsigned long nfds, int timeout)');
   const read = libc.func('long read(int fd, void *buf, unsigned long count)');
   const scratch = new Uint8Array(SLOT_SIZE);
+  // readv(2)'s two pieces with offloads: the virtio-net header, then the slot.
+  const header = new Uint8Array(VNET_HDR_LEN);
+  const iov: { base: Uint8Array; len: number }[] = [{ base: header, len: VNET_HDR_LEN }, { base: scratch, len: 0 }];
+  const iovec = koffi.struct({ base: 'void *', len: 'size_t' });
+  const readv = libc.func('readv', 'long', ['int', koffi.pointer(iovec), 'int']);
   // The slots' views, made once the guest has written their offsets.
   let slotViews: Uint8Array[] | null = null;
   const viewsOnceReady = (): Uint8Array[] | null => {
@@ -287,7 +299,15 @@ export function runLinkReader(d: LinkReaderData, port: { postMessage(v: unknown)
       const full = ((head - Atomics.load(lctl, link.tail)) | 0) > mask;
       const slot = head & mask;
       const into = views === null || full ? scratch : views[slot]!;
-      const n = read(d.fd, into, into.length) as number;
+      // Behind a virtio-net header: the header to its own buffer, the frame straight into its slot.
+      let n: number;
+      if (d.vnetHdr) {
+        iov[1]!.base = into;
+        iov[1]!.len = into.length;
+        n = readv(d.fd, iov, 2) as number;
+      } else {
+        n = read(d.fd, into, into.length) as number;
+      }
       if (n < 0) {
         const e = koffi.errno();
         if (e === EAGAIN) break;
@@ -296,11 +316,15 @@ export function runLinkReader(d: LinkReaderData, port: { postMessage(v: unknown)
         end = e === EBADFD || e === EIO ? ReaderState.detached : ReaderState.failed;
         break run;
       }
+      if (d.vnetHdr && n >= 0) {
+        // No receive offload was asked for (TUNSETOFFLOAD): a frame is never a super-segment.
+        n = header[1] === 0 ? n - VNET_HDR_LEN : -1;
+      }
       // Read and dropped, counted where the tender's own path counts them.
       if (views === null) Atomics.add(lctl, link.notReady, 1);
       else if (full) Atomics.add(lctl, link.ringFull, 1);
       else if (n > maxFrame || n < 14) Atomics.add(lctl, link.badLength, 1);
-      if (into === scratch || n > maxFrame || n < 14) continue;
+      if (views === null || full || n > maxFrame || n < 14) continue;
       lctl[link.lengths + slot] = n;
       head = (head + 1) | 0;
       Atomics.store(lctl, link.head, head);
@@ -330,6 +354,44 @@ export function runLinkWriter(d: LinkWriterData, port: { postMessage(v: unknown)
   let slotViews: Uint8Array[] | null = null;
   let tail = Atomics.load(lctl, link.tail);
   let end: number = ReaderState.stopped;
+  // With offloads: the frame written, behind its virtio-net header (gso.ts).
+  const superFrame = new Uint8Array(d.vnetHdr ? SUPER_FRAME_BYTES : 0);
+  const runFrames: Uint8Array[] = [];
+  const runLengths: number[] = [];
+  /** Put the run of TX slots from `from` that can leave as one frame into
+   *  superFrame: one segment (behind a plain header) or several joined. */
+  const joinRun = (views: Uint8Array[], words: Int32Array, ring: LinkWords, from: number, to: number, len: number) => {
+    const first = views[from & mask]!;
+    const gsoSize = joinablePayload(first, len);
+    runFrames.length = 0;
+    runLengths.length = 0;
+    runFrames.push(first);
+    runLengths.push(len);
+    let payload = gsoSize;
+    let prev = first;
+    let prevPayload = gsoSize;
+    const headerBytes = len - gsoSize;
+    for (let at = (from + 1) | 0; gsoSize > 0 && at !== to && prevPayload === gsoSize; at = (at + 1) | 0) {
+      const next = views[at & mask]!;
+      const nextLen = words[ring.lengths + (at & mask)]!;
+      const nextPayload = nextLen >= 14 && nextLen <= d.mtu + 14 ? joinablePayload(next, nextLen) : -1;
+      if (nextPayload <= 0 || nextPayload > gsoSize || !continues(prev, prevPayload, next) || !fitsSuper(headerBytes, payload, nextPayload)) break;
+      runFrames.push(next);
+      runLengths.push(nextLen);
+      payload += nextPayload;
+      prev = next;
+      prevPayload = nextPayload;
+    }
+    if (runFrames.length === 1) {
+      plainHeader(superFrame);
+      superFrame.set(first.subarray(0, len), VNET_HDR_LEN);
+      return { frames: 1, bytes: len, writeBytes: VNET_HDR_LEN + len };
+    }
+    const writeBytes = joinSegments(superFrame, runFrames, runLengths, gsoSize);
+    let bytes = 0;
+    for (const l of runLengths) bytes += l;
+    return { frames: runFrames.length, bytes, writeBytes };
+  };
   Atomics.store(ctl, CTL_WRITER_STATE, ReaderState.running);
   port.postMessage('ready');
 
@@ -350,24 +412,38 @@ export function runLinkWriter(d: LinkWriterData, port: { postMessage(v: unknown)
     while (tail !== head) {
       const slot = tail & mask;
       const len = lctl[link.lengths + slot]!;
+      let taken = 1;
+      let bytes = len;
+      let n: number;
       if (len < 14 || len > d.mtu + 14 || len > link.slotBytes) {
         Atomics.add(ctl, CTL_TX_BAD_LENGTH, 1);
-      } else if ((write(d.fd, slotViews[slot]!, len) as number) < 0) {
+        n = 0;
+      } else if (!d.vnetHdr) {
+        n = write(d.fd, slotViews[slot]!, len) as number;
+      } else {
+        const run = joinRun(slotViews, lctl, link, tail, head, len);
+        taken = run.frames;
+        bytes = run.bytes;
+        n = write(d.fd, superFrame, run.writeBytes) as number;
+        counts[CTL_F64_WRITES]! += 1;
+        if (taken > 1) counts[CTL_F64_SUPER_SEGMENTS]! += 1;
+      }
+      if (n < 0) {
         const e = koffi.errno();
-        if (e === EAGAIN || e === ENOBUFS) Atomics.add(ctl, CTL_TX_QUEUE_FULL, 1);
-        else if (e === EIO) Atomics.add(ctl, CTL_TX_LINK_DOWN, 1); // the tun driver refuses writes while the link is down
+        if (e === EAGAIN || e === ENOBUFS) Atomics.add(ctl, CTL_TX_QUEUE_FULL, taken);
+        else if (e === EIO) Atomics.add(ctl, CTL_TX_LINK_DOWN, taken); // the tun driver refuses writes while the link is down
         else if (e === EBADFD) {
-          Atomics.add(ctl, CTL_TX_DETACHED, 1);
+          Atomics.add(ctl, CTL_TX_DETACHED, taken);
           Atomics.store(ctl, CTL_WRITER_ERRNO, e);
           end = ReaderState.detached;
           break run;
-        } else Atomics.add(ctl, CTL_TX_ERROR, 1);
-      } else {
-        counts[CTL_F64_FRAMES_OUT]! += 1;
-        counts[CTL_F64_BYTES_OUT]! += len;
+        } else Atomics.add(ctl, CTL_TX_ERROR, taken);
+      } else if (n > 0) {
+        counts[CTL_F64_FRAMES_OUT]! += taken;
+        counts[CTL_F64_BYTES_OUT]! += bytes;
       }
-      tail = (tail + 1) | 0;
-      Atomics.store(lctl, link.tail, tail); // the slot is the guest's again
+      tail = (tail + taken) | 0;
+      Atomics.store(lctl, link.tail, tail); // the slots are the guest's again
     }
   }
   Atomics.store(ctl, CTL_WRITER_STATE, end);

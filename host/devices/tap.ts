@@ -21,8 +21,11 @@
 // the fd stays attached.
 //
 // Opening sets the interface's MTU to the device's (default 1500) so that the
-// kernel never hands us a frame larger than the stack expects. Offloads stay
-// off (no TUNSETOFFLOAD): the kernel segments and checksums everything itself.
+// kernel never hands us a frame larger than the stack expects. Receive
+// offloads stay off (no TUNSETOFFLOAD): the kernel segments and checksums
+// what it sends us. A TAP link sends with segmentation offload where the
+// kernel takes IFF_VNET_HDR (gso.ts): its writer joins the guest's TCP
+// segments into super-segments the kernel splits, or takes whole.
 //
 // Two ways to move frames:
 // - openTap: a NetDevice. Receiving happens on a reader thread
@@ -53,6 +56,8 @@ import {
   CTL_F64_BYTES_OUT,
   CTL_F64_FRAMES_IN,
   CTL_F64_FRAMES_OUT,
+  CTL_F64_SUPER_SEGMENTS,
+  CTL_F64_WRITES,
   CTL_TX_BAD_LENGTH,
   CTL_TX_DETACHED,
   CTL_TX_ERROR,
@@ -165,6 +170,10 @@ export interface TapStats {
   reader: ReaderStateName;
   /** Why the reader ended early: an errno name, or what went wrong. */
   readerError?: string;
+  /** A TAP link's segmentation offload (gso.ts): on when the kernel took
+   *  IFF_VNET_HDR; how many write(2)s carried framesOut, and how many of
+   *  them were super-segments. */
+  offloads?: { on: boolean; writes: number; superSegments: number };
 }
 
 export interface TapDevice extends NetDevice {
@@ -183,6 +192,8 @@ const SIOCGIFMTU = 0x8921;
 const SIOCSIFMTU = 0x8922;
 const IFF_TAP = 0x0002;
 const IFF_NO_PI = 0x1000; // frames without the 4-byte packet-information prefix
+const IFF_VNET_HDR = 0x4000; // a virtio-net header before every frame (offloads, gso.ts)
+const EINVAL = 22;
 const AF_INET = 2;
 const SOCK_DGRAM = 2;
 const SOCK_CLOEXEC = 0o2000000;
@@ -222,25 +233,31 @@ export interface TapLink {
 
 /** Open `ifname` (as openTap does) and join it to the link whose RX and TX
  *  rings `rx` and `tx` describe (host/link/layout.ts linkThreadWords). */
-export async function openTapLink(ifname: string, rx: RxLinkWords, tx: LinkWords, opts: { mtu?: number } = {}): Promise<TapLink> {
-  return withTap(ifname, opts.mtu, async (fd, name, mtu, dev) => {
+export async function openTapLink(ifname: string, rx: RxLinkWords, tx: LinkWords, opts: { mtu?: number; offloads?: boolean } = {}): Promise<TapLink> {
+  const wanted = opts.offloads ?? true;
+  return withTap(ifname, opts.mtu, async (fd, name, mtu, dev, vnetHdr) => {
     const ring = new SharedArrayBuffer(CTL_WORDS * 4);
     const threads: Worker[] = [];
     try {
-      threads.push(await startThread({ role: 'tap-link-reader', fd, ring, mtu, pollMs: POLL_MS, link: rx }, dev));
-      threads.push(await startThread({ role: 'tap-link-writer', fd, ring, mtu, pollMs: POLL_MS, link: tx }, dev));
+      threads.push(await startThread({ role: 'tap-link-reader', fd, ring, mtu, pollMs: POLL_MS, link: rx, vnetHdr }, dev));
+      threads.push(await startThread({ role: 'tap-link-writer', fd, ring, mtu, pollMs: POLL_MS, link: tx, vnetHdr }, dev));
     } catch (err) {
       Atomics.store(new Int32Array(ring), CTL_STOP, 1);
       await Promise.all(threads.map((t) => t.terminate()));
       throw err;
     }
-    return new TapLinkDevice(name, fd, ring, rx, threads);
-  });
+    return new TapLinkDevice(name, fd, ring, rx, threads, vnetHdr);
+  }, wanted);
 }
 
 /** Check the MTU and name, open /dev/net/tun, attach `ifname`, set its MTU,
  *  then `start` what reads and writes it; the fd is closed if that fails. */
-async function withTap<T>(ifname: string, mtuOpt: number | undefined, start: (fd: number, name: string, mtu: number, dev: string) => Promise<T>): Promise<T> {
+async function withTap<T>(
+  ifname: string,
+  mtuOpt: number | undefined,
+  start: (fd: number, name: string, mtu: number, dev: string, vnetHdr: boolean) => Promise<T>,
+  vnetHdr = false,
+): Promise<T> {
   checkName(ifname);
   const dev = deviceLabel(ifname);
   const mtu = mtuOpt ?? 1500;
@@ -257,11 +274,19 @@ async function withTap<T>(ifname: string, mtuOpt: number | undefined, start: (fd
     throw tapError(ifname, 'open', (err as NodeJS.ErrnoException).code ?? 'EIO');
   }
   try {
-    const ifr = { ifr_name: ifname, ifr_flags: IFF_TAP | IFF_NO_PI };
-    if (sys.ioctl(fd, TUNSETIFF, sys.ifreqFlags, ifr) < 0) throw tapError(ifname, 'attach', koffi.errno());
+    // Offloads where the kernel offers them: a kernel without IFF_VNET_HDR
+    // refuses the flag (EINVAL), and the interface is attached without it.
+    let ifr = { ifr_name: ifname, ifr_flags: IFF_TAP | IFF_NO_PI | (vnetHdr ? IFF_VNET_HDR : 0) };
+    let attached = sys.ioctl(fd, TUNSETIFF, sys.ifreqFlags, ifr) >= 0;
+    if (!attached && vnetHdr && koffi.errno() === EINVAL) {
+      vnetHdr = false;
+      ifr = { ifr_name: ifname, ifr_flags: IFF_TAP | IFF_NO_PI };
+      attached = sys.ioctl(fd, TUNSETIFF, sys.ifreqFlags, ifr) >= 0;
+    }
+    if (!attached) throw tapError(ifname, 'attach', koffi.errno());
     const name = ifr.ifr_name;
     setMtu(sys, name, mtu);
-    return await start(fd, name, mtu, dev);
+    return await start(fd, name, mtu, dev, vnetHdr);
   } catch (err) {
     closeSync(fd);
     throw err;
@@ -351,7 +376,8 @@ function setMtu(sys: Libc, ifname: string, mtu: number): void {
 // From sources (vitest runs .ts directly; Node 20 cannot run a .ts worker):
 // tap-reader.ts is transpiled once with the TypeScript compiler (a dev
 // dependency, present wherever the sources are) and run as an eval worker.
-// That is why tap-reader.ts imports nothing but node builtins and koffi.
+// That is why tap-reader.ts imports nothing but node builtins, koffi and
+// READER_SIBLINGS (transpiled with it).
 const READER_JS = new URL('./tap-reader.js', import.meta.url);
 const READER_TS = new URL('./tap-reader.ts', import.meta.url);
 let readerFromSource: Promise<string> | undefined;
@@ -393,17 +419,29 @@ async function startThread(data: ReaderData | LinkThreadData, dev: string): Prom
 
 async function transpileReader(file: string): Promise<string> {
   const ts = (await import('typescript')).default;
-  const out = ts.transpileModule(readFileSync(file, 'utf8'), {
-    fileName: file,
-    compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022, esModuleInterop: true },
-  }).outputText;
-  // Resolve the script's own imports (koffi) from its real location.
+  const commonJs = (path: string): string =>
+    ts.transpileModule(readFileSync(path, 'utf8'), {
+      fileName: path,
+      compilerOptions: { module: ts.ModuleKind.CommonJS, target: ts.ScriptTarget.ES2022, esModuleInterop: true },
+    }).outputText;
+  // Its own imports: koffi from its real location, and the few sibling
+  // modules it uses (READER_SIBLINGS), transpiled the same way.
+  const siblings = READER_SIBLINGS.map((name) => {
+    const path = fileURLToPath(new URL(name.replace(/\.js$/, '.ts'), READER_TS));
+    return `local[${JSON.stringify(name)}] = load(${JSON.stringify(commonJs(path))});\n`;
+  }).join('');
   return (
-    `const m = { exports: {} };\n` +
-    `(function (require, module, exports) {\n${out}\n})(` +
-    `require('node:module').createRequire(${JSON.stringify(file)}), m, m.exports);\n`
+    `const real = require('node:module').createRequire(${JSON.stringify(file)});\n` +
+    `const local = {};\n` +
+    `const need = (id) => (id in local ? local[id] : real(id));\n` +
+    `function load(source) { const m = { exports: {} }; new Function('require', 'module', 'exports', source)(need, m, m.exports); return m.exports; }\n` +
+    siblings +
+    `load(${JSON.stringify(commonJs(file))});\n`
   );
 }
+
+/** Modules of this folder that tap-reader.ts imports (plain functions, no imports of their own). */
+const READER_SIBLINGS = ['./gso.js'];
 
 // Atomics.waitAsync is in Node 20 but not in the ES2023 lib typings.
 type WaitAsyncResult = { async: false; value: 'not-equal' | 'timed-out' } | { async: true; value: Promise<'ok' | 'timed-out'> };
@@ -613,6 +651,7 @@ class TapLinkDevice implements TapLink {
     ring: SharedArrayBuffer,
     private readonly rx: RxLinkWords,
     private readonly threads: Worker[],
+    private readonly offloadsOn: boolean,
   ) {
     this.ctl = new Int32Array(ring, 0, CTL_WORDS);
     this.counts = new Float64Array(ring, 0, CTL_WORDS / 2);
@@ -647,6 +686,7 @@ class TapLinkDevice implements TapLink {
           error: word(CTL_TX_ERROR),
         },
       },
+      offloads: { on: this.offloadsOn, writes: this.offloadsOn ? this.counts[CTL_F64_WRITES]! : this.counts[CTL_F64_FRAMES_OUT]!, superSegments: this.counts[CTL_F64_SUPER_SEGMENTS]! },
       // The worse of the two threads' states: "running" only while both run.
       reader: this.threadError ? 'failed' : reader === 'running' ? writer : reader,
       ...(this.threadError ? { readerError: this.threadError } : errno ? { readerError: errnoName(errno) } : {}),

@@ -1,7 +1,8 @@
 // Guests on a Linux TAP interface against the kernel's own TCP/IP, inside
 // network namespaces the tests create (test/helpers/netns.ts): the kernel is
 // 10.77.0.1, the guest 10.77.0.2. The kernel pings the guest; kernel TCP
-// echoes 50 MB through `echo`, pushes 100 MB into `discard`, opens 1,000
+// echoes 100 MB through `echo` (with the TAP's segmentation offload on and
+// off), pushes 100 MB into `discard`, opens 1,000
 // connections, and the guest's stats come back to their baseline. A second
 // guest, started by `uk run` inside its namespace as one would deploy it,
 // writes a capture that tshark finds clean.
@@ -41,9 +42,12 @@ async function settled(run: GuestRun, cond: (r: StatsRecord) => boolean, ms = 10
 
 // Twice: with a capture the frames pass through the tender's link (where it
 // sees them); without one the TAP's own threads serve the guest's rings.
-for (const [how, capture] of [
-  ['with --pcap: frames through the tender', true],
-  ['without a capture: the TAP threads serve the guest rings', false],
+// Without a capture, once with TCP segmentation offload (the default: the
+// writer joins the guest's segments, host/devices/gso.ts) and once without.
+for (const [how, capture, offloads] of [
+  ['with --pcap: frames through the tender', true, true],
+  ['without a capture: the TAP threads serve the guest rings, offloads on', false, true],
+  ['without a capture: the TAP threads serve the guest rings, offloads off', false, false],
 ] as const) kernel.describe(`uk run on TAP against the kernel, ${how}`, () => {
   let ns: Netns;
   let run: GuestRun;
@@ -51,7 +55,7 @@ for (const [how, capture] of [
   const pcap = join(dir, 'run.pcap');
 
   beforeAll(async () => {
-    ns = createNetns(capture ? 'ukrun' : 'ukrund');
+    ns = createNetns(capture ? 'ukrun' : offloads ? 'ukrund' : 'ukrunf');
     // The tender opens the TAP in this (root) namespace; the harness then
     // moves it into the test's namespace and configures the kernel's side.
     run = await startGuest({
@@ -59,6 +63,7 @@ for (const [how, capture] of [
       net: { kind: 'tap', ifname: ns.tapName },
       ipv4: `${ns.peerIp}/24`,
       pcap: capture ? pcap : undefined,
+      offloads,
       log: () => {},
     });
     ns.adoptTap();
@@ -76,9 +81,21 @@ for (const [how, capture] of [
     expect(r.stdout).toMatch(/3 received/);
   });
 
-  it('echoes 50 MB of kernel TCP intact', async () => {
-    const r = await client(ns, `echo ${ns.peerIp} 7 ${50 * 1024 * 1024}`);
-    expect(r).toEqual({ sent: 50 * 1024 * 1024, received: 50 * 1024 * 1024, same: true });
+  it('echoes 100 MB of kernel TCP intact, both ways', async () => {
+    const r = await client(ns, `echo ${ns.peerIp} 7 ${100 * 1024 * 1024}`);
+    expect(r).toEqual({ sent: 100 * 1024 * 1024, received: 100 * 1024 * 1024, same: true });
+    const net = (await run.stats()).net as { offloads?: { on: boolean; writes: number; superSegments: number }; framesOut: number };
+    if (capture) return;
+    expect(net.offloads!.on).toBe(offloads);
+    // With offloads, segments that waited together in the TX ring left
+    // joined (how many wait depends on how far the writer lags the guest).
+    if (offloads) {
+      expect(net.offloads!.superSegments).toBeGreaterThan(100);
+      expect(net.offloads!.writes).toBeLessThan(net.framesOut - net.offloads!.superSegments);
+    } else {
+      expect(net.offloads!.superSegments).toBe(0);
+      expect(net.offloads!.writes).toBe(net.framesOut);
+    }
   });
 
   it('takes 100 MB into discard', async () => {
