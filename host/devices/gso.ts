@@ -127,3 +127,120 @@ export function joinSegments(out: Uint8Array, frames: readonly Uint8Array[], len
 export function fitsSuper(headerBytes: number, payloadSoFar: number, payload: number): boolean {
   return headerBytes - ETH + payloadSoFar + payload <= MAX_IP_LENGTH;
 }
+
+// ---- Receiving: the kernel's super-segments taken apart --------------------
+//
+// With TUNSETOFFLOAD(TUN_F_CSUM | TUN_F_TSO4) the kernel may hand the TAP a
+// TCP super-segment of up to 64 KB (its own TSO, or GRO) whose checksum it
+// left partial, and single frames with a partial checksum. The stack takes
+// frames of at most one MTU with their checksums done, so the reader thread
+// does what a NIC does on the way out: one frame per gso_size bytes, each
+// with the first one's headers, its sequence number, IPv4 identification
+// and lengths advanced, FIN and PSH only on the last, CWR only on the first,
+// and both checksums computed.
+
+const VIRTIO_NET_HDR_GSO_ECN = 0x80;
+const FIN = 0x01;
+const CWR = 0x80;
+
+/** One's complement sum of bytes [from, to), added to `sum` (RFC 1071). */
+function sumBytes(b: Uint8Array, from: number, to: number, sum: number): number {
+  let i = from;
+  for (; i + 1 < to; i += 2) sum += (b[i]! << 8) | b[i + 1]!;
+  if (i < to) sum += b[i]! << 8;
+  while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+  return sum;
+}
+
+/** Finish a partial checksum (VIRTIO_NET_HDR_F_NEEDS_CSUM): the field at
+ *  csumStart + csumOffset holds the pseudo-header's sum; the rest is summed
+ *  from csumStart to the end. False when the offsets do not fit the frame. */
+export function completeChecksum(f: Uint8Array, len: number, vnet: Uint8Array): boolean {
+  const start = vnet[6]! | (vnet[7]! << 8);
+  const field = start + (vnet[8]! | (vnet[9]! << 8));
+  if (field + 2 > len) return false;
+  const sum = ~sumBytes(f, start, len, 0) & 0xffff;
+  f[field] = sum >> 8;
+  f[field + 1] = sum & 0xff;
+  return true;
+}
+
+export type VnetKind = 'plain' | 'partial' | 'tcp4' | 'unknown';
+
+/** What the kernel's virtio-net header says of the frame behind it. */
+export function vnetKind(vnet: Uint8Array): VnetKind {
+  const gso = vnet[1]! & ~VIRTIO_NET_HDR_GSO_ECN;
+  if (gso === VIRTIO_NET_HDR_GSO_TCPV4) return 'tcp4';
+  if (gso !== VIRTIO_NET_HDR_GSO_NONE) return 'unknown';
+  return (vnet[0]! & VIRTIO_NET_HDR_F_NEEDS_CSUM) !== 0 ? 'partial' : 'plain';
+}
+
+/** The gso_size of a super-segment's header. */
+export function gsoSizeOf(vnet: Uint8Array): number {
+  return vnet[4]! | (vnet[5]! << 8);
+}
+
+/**
+ * Take the TCP/IPv4 super-segment `f` (`len` bytes, a frame with Ethernet
+ * header) apart into frames of at most `gsoSize` payload bytes, each written
+ * into the buffer `slot(i)` gives (null: no room, the rest is dropped).
+ * `publish(i, length)` is called for each frame made. Returns how many
+ * frames `f` holds (those made, and those there was no room for), or -1
+ * when `f` is not a TCP/IPv4 segment that can be taken apart.
+ */
+export function splitSegments(
+  f: Uint8Array,
+  len: number,
+  gsoSize: number,
+  slot: (i: number) => Uint8Array | null,
+  publish: (i: number, length: number) => void,
+): number {
+  if (len < TCP_AT + 20 || f[12] !== 0x08 || f[13] !== 0x00 || (f[ETH]! >> 4) !== 4 || f[ETH + 9] !== 6) return -1;
+  const ihl = (f[ETH]! & 0x0f) * 4;
+  const tcp = ETH + ihl;
+  const doff = (f[tcp + 12]! >> 4) * 4;
+  const headers = tcp + doff;
+  if (ihl < 20 || doff < 20 || headers > len || gsoSize <= 0) return -1;
+  const payload = len - headers;
+  const count = Math.max(1, Math.ceil(payload / gsoSize));
+  const id0 = u16(f, ETH + 4);
+  const seq0 = u32(f, tcp + 4);
+  const flags = f[tcp + 13]!;
+  // The pseudo-header's addresses and protocol, the same for every frame.
+  const pseudo = sumBytes(f, ETH + 12, ETH + 20, 6);
+  for (let i = 0; i < count; i++) {
+    const out = slot(i);
+    if (out === null) return count;
+    const from = headers + i * gsoSize;
+    const size = Math.min(gsoSize, len - from);
+    const total = ihl + doff + size;
+    out.set(f.subarray(0, headers));
+    out.set(f.subarray(from, from + size), headers);
+    out[ETH + 2] = total >> 8;
+    out[ETH + 3] = total & 0xff;
+    const id = (id0 + i) & 0xffff;
+    out[ETH + 4] = id >> 8;
+    out[ETH + 5] = id & 0xff;
+    out[ETH + 10] = 0;
+    out[ETH + 11] = 0;
+    const ipSum = ~sumBytes(out, ETH, tcp, 0) & 0xffff;
+    out[ETH + 10] = ipSum >> 8;
+    out[ETH + 11] = ipSum & 0xff;
+    const seq = (seq0 + i * gsoSize) >>> 0;
+    out[tcp + 4] = seq >>> 24;
+    out[tcp + 5] = (seq >>> 16) & 0xff;
+    out[tcp + 6] = (seq >>> 8) & 0xff;
+    out[tcp + 7] = seq & 0xff;
+    let fl = flags;
+    if (i !== count - 1) fl &= ~(FIN | PSH);
+    if (i !== 0) fl &= ~CWR;
+    out[tcp + 13] = fl;
+    out[tcp + 16] = 0;
+    out[tcp + 17] = 0;
+    const sum = ~sumBytes(out, tcp, headers + size, pseudo + doff + size) & 0xffff;
+    out[tcp + 16] = sum >> 8;
+    out[tcp + 17] = sum & 0xff;
+    publish(i, headers + size);
+  }
+  return count;
+}

@@ -24,7 +24,7 @@
 
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import koffi from 'koffi';
-import { continues, fitsSuper, joinablePayload, joinSegments, plainHeader, SUPER_FRAME_BYTES, VNET_HDR_LEN } from './gso.js';
+import { completeChecksum, continues, fitsSuper, gsoSizeOf, joinablePayload, joinSegments, plainHeader, splitSegments, SUPER_FRAME_BYTES, vnetKind, VNET_HDR_LEN } from './gso.js';
 
 // ---- Ring layout, shared with tap.ts ------------------------------------------
 
@@ -60,6 +60,8 @@ export const CTL_F64_BYTES_OUT = 11;
 /** With offloads: write(2) calls made, and the super-segments among them. */
 export const CTL_F64_WRITES = 12;
 export const CTL_F64_SUPER_SEGMENTS = 13;
+/** With receive offloads: the kernel's super-segments taken apart. */
+export const CTL_F64_SUPER_IN = 14;
 export const CTL_WORDS = 32; // room to grow; keeps the length table 64-byte aligned
 
 export const ReaderState = {
@@ -125,6 +127,9 @@ interface LinkThreadCommon {
   /** The fd was attached with IFF_VNET_HDR: every frame has a virtio-net
    *  header in front (gso.ts), and the writer joins TCP segments. */
   vnetHdr: boolean;
+  /** TUNSETOFFLOAD took TUN_F_CSUM | TUN_F_TSO4: the kernel may send partial
+   *  checksums and TCP super-segments, which the reader completes and splits. */
+  rxOffloads: boolean;
 }
 export interface LinkReaderData extends LinkThreadCommon {
   role: 'tap-link-reader';
@@ -267,7 +272,34 @@ export function runLinkReader(d: LinkReaderData, port: { postMessage(v: unknown)
   const scratch = new Uint8Array(SLOT_SIZE);
   // readv(2)'s two pieces with offloads: the virtio-net header, then the slot.
   const header = new Uint8Array(VNET_HDR_LEN);
-  const iov: { base: Uint8Array; len: number }[] = [{ base: header, len: VNET_HDR_LEN }, { base: scratch, len: 0 }];
+  // With receive offloads the kernel may send up to 64 KB at once: what does
+  // not fit the slot lands in `overflow`, and the whole is taken apart.
+  const overflow = new Uint8Array(d.rxOffloads ? SUPER_FRAME_BYTES : 0);
+  const whole = new Uint8Array(d.rxOffloads ? SUPER_FRAME_BYTES : 0);
+  const iov: { base: Uint8Array; len: number }[] = [
+    { base: header, len: VNET_HDR_LEN },
+    { base: scratch, len: 0 },
+    { base: overflow, len: overflow.length },
+  ];
+  /** A super-segment read into `first` (and overflow): its frames into the
+   *  free slots from HEAD on, as many as there are (the rest dropped, counted). */
+  const takeApart = (views: Uint8Array[], first: Uint8Array, n: number, publish: (length: number) => void): void => {
+    const inFirst = Math.min(n, first.length);
+    whole.set(first.subarray(0, inFirst));
+    if (n > inFirst) whole.set(overflow.subarray(0, n - inFirst), inFirst);
+    const free = mask + 1 - ((head - Atomics.load(lctl, link.tail)) | 0);
+    let made = 0;
+    const frames = splitSegments(whole, n, gsoSizeOf(header), (i) => (i < free ? views[head & mask]! : null), (_i, length) => {
+      made++;
+      publish(length);
+    });
+    if (frames < 0) {
+      Atomics.add(lctl, link.badLength, 1);
+      return;
+    }
+    if (made < frames) Atomics.add(lctl, link.ringFull, frames - made);
+    counts[CTL_F64_SUPER_IN]! += 1;
+  };
   const iovec = koffi.struct({ base: 'void *', len: 'size_t' });
   const readv = libc.func('readv', 'long', ['int', koffi.pointer(iovec), 'int']);
   // The slots' views, made once the guest has written their offsets.
@@ -294,17 +326,30 @@ export function runLinkReader(d: LinkReaderData, port: { postMessage(v: unknown)
       break;
     }
     let unannounced = 0;
+    /** Hand the frame in the slot at HEAD to the guest. */
+    const publish = (length: number): void => {
+      lctl[link.lengths + (head & mask)] = length;
+      head = (head + 1) | 0;
+      Atomics.store(lctl, link.head, head);
+      counts[CTL_F64_FRAMES_IN]! += 1;
+      counts[CTL_F64_BYTES_IN]! += length;
+      if (++unannounced === NOTIFY_EVERY) {
+        Atomics.notify(lctl, link.head);
+        unannounced = 0;
+      }
+    };
     while (Atomics.load(ctl, CTL_STOP) === 0) {
       const views = viewsOnceReady();
       const full = ((head - Atomics.load(lctl, link.tail)) | 0) > mask;
       const slot = head & mask;
       const into = views === null || full ? scratch : views[slot]!;
-      // Behind a virtio-net header: the header to its own buffer, the frame straight into its slot.
+      // Behind a virtio-net header: the header to its own buffer, the frame
+      // straight into its slot (and a super-segment's rest after it).
       let n: number;
       if (d.vnetHdr) {
         iov[1]!.base = into;
         iov[1]!.len = into.length;
-        n = readv(d.fd, iov, 2) as number;
+        n = readv(d.fd, iov, d.rxOffloads ? 3 : 2) as number;
       } else {
         n = read(d.fd, into, into.length) as number;
       }
@@ -316,24 +361,22 @@ export function runLinkReader(d: LinkReaderData, port: { postMessage(v: unknown)
         end = e === EBADFD || e === EIO ? ReaderState.detached : ReaderState.failed;
         break run;
       }
-      if (d.vnetHdr && n >= 0) {
-        // No receive offload was asked for (TUNSETOFFLOAD): a frame is never a super-segment.
-        n = header[1] === 0 ? n - VNET_HDR_LEN : -1;
-      }
+      const kind = d.vnetHdr ? vnetKind(header) : 'plain';
+      if (d.vnetHdr) n -= VNET_HDR_LEN;
       // Read and dropped, counted where the tender's own path counts them.
       if (views === null) Atomics.add(lctl, link.notReady, 1);
       else if (full) Atomics.add(lctl, link.ringFull, 1);
-      else if (n > maxFrame || n < 14) Atomics.add(lctl, link.badLength, 1);
-      if (views === null || full || n > maxFrame || n < 14) continue;
-      lctl[link.lengths + slot] = n;
-      head = (head + 1) | 0;
-      Atomics.store(lctl, link.head, head);
-      counts[CTL_F64_FRAMES_IN]! += 1;
-      counts[CTL_F64_BYTES_IN]! += n;
-      if (++unannounced === NOTIFY_EVERY) {
-        Atomics.notify(lctl, link.head);
-        unannounced = 0;
+      if (views === null || full) continue;
+      if (kind === 'tcp4' && d.rxOffloads) {
+        takeApart(views, into, n, publish);
+        continue;
       }
+      const ok = n <= maxFrame && n >= 14 && kind !== 'unknown' && kind !== 'tcp4' && (kind !== 'partial' || completeChecksum(into, n, header));
+      if (!ok) {
+        Atomics.add(lctl, link.badLength, 1);
+        continue;
+      }
+      publish(n);
     }
     if (unannounced > 0) Atomics.notify(lctl, link.head);
   }

@@ -56,6 +56,7 @@ import {
   CTL_F64_BYTES_OUT,
   CTL_F64_FRAMES_IN,
   CTL_F64_FRAMES_OUT,
+  CTL_F64_SUPER_IN,
   CTL_F64_SUPER_SEGMENTS,
   CTL_F64_WRITES,
   CTL_TX_BAD_LENGTH,
@@ -173,7 +174,7 @@ export interface TapStats {
   /** A TAP link's segmentation offload (gso.ts): on when the kernel took
    *  IFF_VNET_HDR; how many write(2)s carried framesOut, and how many of
    *  them were super-segments. */
-  offloads?: { on: boolean; writes: number; superSegments: number };
+  offloads?: { on: boolean; writes: number; superSegments: number; receive: boolean; superSegmentsIn: number };
 }
 
 export interface TapDevice extends NetDevice {
@@ -193,6 +194,9 @@ const SIOCSIFMTU = 0x8922;
 const IFF_TAP = 0x0002;
 const IFF_NO_PI = 0x1000; // frames without the 4-byte packet-information prefix
 const IFF_VNET_HDR = 0x4000; // a virtio-net header before every frame (offloads, gso.ts)
+const TUNSETOFFLOAD = 0x400454d0;
+const TUN_F_CSUM = 0x01; // we take partial checksums
+const TUN_F_TSO4 = 0x02; // we take TCP/IPv4 super-segments
 const EINVAL = 22;
 const AF_INET = 2;
 const SOCK_DGRAM = 2;
@@ -238,15 +242,18 @@ export async function openTapLink(ifname: string, rx: RxLinkWords, tx: LinkWords
   return withTap(ifname, opts.mtu, async (fd, name, mtu, dev, vnetHdr) => {
     const ring = new SharedArrayBuffer(CTL_WORDS * 4);
     const threads: Worker[] = [];
+    // Receive offloads: partial checksums and TCP super-segments from the
+    // kernel, which the reader completes and takes apart (gso.ts).
+    const rxOffloads = vnetHdr && libc(dev).ioctl(fd, TUNSETOFFLOAD, 'unsigned long', TUN_F_CSUM | TUN_F_TSO4) >= 0;
     try {
-      threads.push(await startThread({ role: 'tap-link-reader', fd, ring, mtu, pollMs: POLL_MS, link: rx, vnetHdr }, dev));
-      threads.push(await startThread({ role: 'tap-link-writer', fd, ring, mtu, pollMs: POLL_MS, link: tx, vnetHdr }, dev));
+      threads.push(await startThread({ role: 'tap-link-reader', fd, ring, mtu, pollMs: POLL_MS, link: rx, vnetHdr, rxOffloads }, dev));
+      threads.push(await startThread({ role: 'tap-link-writer', fd, ring, mtu, pollMs: POLL_MS, link: tx, vnetHdr, rxOffloads }, dev));
     } catch (err) {
       Atomics.store(new Int32Array(ring), CTL_STOP, 1);
       await Promise.all(threads.map((t) => t.terminate()));
       throw err;
     }
-    return new TapLinkDevice(name, fd, ring, rx, threads, vnetHdr);
+    return new TapLinkDevice(name, fd, ring, rx, threads, vnetHdr, rxOffloads);
   }, wanted);
 }
 
@@ -652,6 +659,7 @@ class TapLinkDevice implements TapLink {
     private readonly rx: RxLinkWords,
     private readonly threads: Worker[],
     private readonly offloadsOn: boolean,
+    private readonly rxOffloads: boolean,
   ) {
     this.ctl = new Int32Array(ring, 0, CTL_WORDS);
     this.counts = new Float64Array(ring, 0, CTL_WORDS / 2);
@@ -686,7 +694,7 @@ class TapLinkDevice implements TapLink {
           error: word(CTL_TX_ERROR),
         },
       },
-      offloads: { on: this.offloadsOn, writes: this.offloadsOn ? this.counts[CTL_F64_WRITES]! : this.counts[CTL_F64_FRAMES_OUT]!, superSegments: this.counts[CTL_F64_SUPER_SEGMENTS]! },
+      offloads: { on: this.offloadsOn, writes: this.offloadsOn ? this.counts[CTL_F64_WRITES]! : this.counts[CTL_F64_FRAMES_OUT]!, superSegments: this.counts[CTL_F64_SUPER_SEGMENTS]!, receive: this.rxOffloads, superSegmentsIn: this.counts[CTL_F64_SUPER_IN]! },
       // The worse of the two threads' states: "running" only while both run.
       reader: this.threadError ? 'failed' : reader === 'running' ? writer : reader,
       ...(this.threadError ? { readerError: this.threadError } : errno ? { readerError: errnoName(errno) } : {}),

@@ -6,7 +6,7 @@
 // with the frames that went in, byte for byte, checksums included.
 
 import { describe, expect, it } from 'vitest';
-import { continues, fitsSuper, joinablePayload, joinSegments, plainHeader, SUPER_FRAME_BYTES, VNET_HDR_LEN } from '../../host/devices/gso.js';
+import { completeChecksum, continues, fitsSuper, joinablePayload, joinSegments, plainHeader, splitSegments, SUPER_FRAME_BYTES, vnetKind, VNET_HDR_LEN } from '../../host/devices/gso.js';
 
 const MSS = 1448;
 
@@ -175,5 +175,60 @@ describe('TCP segmentation offload', () => {
     expect(taken).toBe(1);
     expect([...out.subarray(0, VNET_HDR_LEN)]).toEqual(new Array(VNET_HDR_LEN).fill(0));
     expect(out.subarray(VNET_HDR_LEN, n)).toEqual(f);
+  });
+});
+
+describe('receive offload: the kernel\'s super-segments taken apart', () => {
+  /** Split a joined frame with splitSegments into fresh buffers. */
+  function split(out: Uint8Array, n: number, room = Infinity): { frames: Uint8Array[]; count: number } {
+    const gso = out[4]! | (out[5]! << 8);
+    const bufs: Uint8Array[] = [];
+    const made: Uint8Array[] = [];
+    const count = splitSegments(out.subarray(VNET_HDR_LEN), n - VNET_HDR_LEN, gso, (i) => (i < room ? (bufs[i] = new Uint8Array(2048)) : null), (i, len) => made.push(bufs[i]!.slice(0, len)));
+    return { frames: made, count };
+  }
+
+  it('gives back the very frames a super-segment was made of: lengths, ids, sequence numbers, flags, both checksums', () => {
+    const make = (lastFlags: number) =>
+      [0, 1, 2, 3, 4].map((i) => frame({ seq: 0xffffe000 + i * MSS, payload: bytes(i === 4 ? 333 : MSS, i), flags: i === 4 ? lastFlags : 0x10, id: (0xfffe + i) & 0xffff }));
+    const expected = make(0x19); // FIN, PSH, ACK on the last
+    const { out, n, taken } = join(make(0x18));
+    expect(taken).toBe(5);
+    // What the kernel would send: the first segment's id, the flags of the whole (FIN too).
+    const fromKernel = out.slice(0, n);
+    fromKernel[VNET_HDR_LEN + 47] = 0x19;
+    expect(vnetKind(fromKernel)).toBe('tcp4');
+    const { frames: made, count } = split(fromKernel, n);
+    expect(count).toBe(5);
+    expect(made).toEqual(expected);
+  });
+
+  it('makes what there is room for and says how many there were (the rest is dropped, counted)', () => {
+    const frames = [0, 1, 2].map((i) => frame({ seq: i * MSS, payload: bytes(MSS, i), id: 7 + i }));
+    const { out, n } = join(frames);
+    const { frames: made, count } = split(out, n, 2);
+    expect(count).toBe(3);
+    expect(made.length).toBe(2);
+  });
+
+  it('refuses what is not TCP over IPv4', () => {
+    const f = frame({ seq: 1, payload: bytes(3000, 1) });
+    f[23] = 17;
+    expect(splitSegments(f, f.length, MSS, () => new Uint8Array(2048), () => {})).toBe(-1);
+  });
+
+  it('completes a partial checksum: the pseudo-header\'s sum in the field, the rest summed', () => {
+    const f = frame({ seq: 9, payload: bytes(500, 3) });
+    const good = f.slice();
+    // What the kernel sends with CHECKSUM_PARTIAL: the folded pseudo-header sum in the field.
+    const pseudo = sum16(f, 26, 34) + 6 + (f.length - 34);
+    const folded = pseudo > 0xffff ? (pseudo & 0xffff) + (pseudo >>> 16) : pseudo;
+    f[50] = folded >> 8;
+    f[51] = folded & 0xff;
+    const vnet = Uint8Array.of(1, 0, 0, 0, 0, 0, 34, 0, 16, 0);
+    expect(vnetKind(vnet)).toBe('partial');
+    expect(completeChecksum(f, f.length, vnet)).toBe(true);
+    expect(f).toEqual(good);
+    expect(completeChecksum(f, 40, vnet), 'the field beyond the frame').toBe(false);
   });
 });

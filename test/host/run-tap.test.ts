@@ -99,13 +99,23 @@ for (const [how, capture, offloads] of [
   });
 
   it('takes 100 MB into discard', async () => {
-    const before = (await run.stats()).tcp.counters;
+    const beforeRecord = await run.stats();
+    const before = beforeRecord.tcp.counters;
     const r = await client(ns, `discard ${ns.peerIp} 9 ${100 * 1024 * 1024}`);
     expect(r).toMatchObject({ sent: 100 * 1024 * 1024, received: 0 });
     const after = await settled(run, (s) => s.tcp.connections === 0);
     expect(after.tcp.counters.bytesIn - before.bytesIn).toBe(100 * 1024 * 1024);
     // The kernel read our scaled windows right: it never sent past their edge.
     expect(after.tcp.counters.dropOutOfWindowData - before.dropOutOfWindowData).toBe(0);
+    // With receive offloads the kernel sent super-segments, which the reader took apart
+    // (every byte above arrived, checked by the stack's checksums).
+    const net = after.net as { offloads?: { receive: boolean; superSegmentsIn: number } };
+    if (!capture) expect(net.offloads!.receive).toBe(offloads);
+    if (!capture && offloads) expect(net.offloads!.superSegmentsIn).toBeGreaterThan(100);
+    if (!capture && !offloads) expect(net.offloads!.superSegmentsIn).toBe(0);
+    // Every frame the reader made passed the stack's checksums.
+    expect(after.drops.tcpBadChecksum - beforeRecord.drops.tcpBadChecksum).toBe(0);
+    expect(after.drops.ipBadChecksum - beforeRecord.drops.ipBadChecksum).toBe(0);
   });
 
   it('serves 1,000 kernel connections and comes back to its baseline', async () => {
