@@ -291,6 +291,9 @@ async function withTap<T>(
       attached = sys.ioctl(fd, TUNSETIFF, sys.ifreqFlags, ifr) >= 0;
     }
     if (!attached) throw tapError(ifname, 'attach', koffi.errno());
+    // A persistent interface keeps the offloads its last user asked for: a
+    // reader without a virtio-net header must get plain, finished frames.
+    if (!vnetHdr) sys.ioctl(fd, TUNSETOFFLOAD, 'unsigned long', 0);
     const name = ifr.ifr_name;
     setMtu(sys, name, mtu);
     return await start(fd, name, mtu, dev, vnetHdr);
