@@ -25,4 +25,29 @@ export type Regression =
   | (Found & { readonly seed: number; readonly path: string });
 
 export const REGRESSIONS: Readonly<Record<string, readonly Regression[]>> = {
+  ...Object.fromEntries(
+    (['wasm', 'ts'] as const).map((engine) => [
+      `stack/tcp/fuzz (${engine})`,
+      [
+        {
+          found: '2026-12-08',
+          why:
+            'An abort, then SYNs at theirs, theirs + 1 and theirs - 1: the in-window SYN sent the embryonic block back to LISTEN ' +
+            '(RFC 9293), the next SYN opened a new one with the same ISS (RFC 6528, the virtual clock at the same tick), and ' +
+            'the checker took its SYN-ACK for a retransmission whose ACK went back. The stack was right; the checker now ' +
+            'takes a SYN-ACK with another acknowledgment for a new incarnation (test/stack/tcp/fuzz.test.ts).',
+          example: [
+            [
+              { kind: 'abort' },
+              { kind: 'segment', flags: 2, seqOff: 0, ackOff: 0, len: 1, window: 0, sack: [] },
+              { kind: 'segment', flags: 2, seqOff: 1, ackOff: 0, len: 1, window: 1, sack: [] },
+              { kind: 'segment', flags: 2, seqOff: -1, ackOff: 0, len: 1, window: 1, sack: [] },
+            ],
+            undefined,
+            false,
+          ],
+        },
+      ],
+    ]),
+  ),
 };

@@ -149,7 +149,11 @@ function segmentProblems(
     if (syn) {
       // Only a passive open of a new incarnation: SYN-ACK to an injected SYN, or its retransmission.
       const fresh = injected !== null && (injected.flags & (SYN | ACK | RST)) === SYN && s.ack === add(injected.seq, 1);
-      const again = spaceRef.space.embryonic && s.seq === spaceRef.space.iss;
+      // A retransmitted SYN-ACK repeats its acknowledgment. One that answers
+      // another SYN is a new incarnation even with the same ISS: an in-window
+      // SYN sends the embryonic block back to LISTEN (RFC 9293 3.10.7.4),
+      // and RFC 6528's ISN repeats within one tick of the (virtual) clock.
+      const again = spaceRef.space.embryonic && s.seq === spaceRef.space.iss && (spaceRef.space.lastAck === null || s.ack === spaceRef.space.lastAck);
       if ((s.flags & ACK) === 0 || fin || s.payload.length > 0) bad('SYN that is not a bare SYN-ACK');
       else if (fresh && !again) spaceRef.space = { iss: s.seq, written: 0, finAllowed: false, lastAck: null, embryonic: true };
       else if (!again) bad('SYN-ACK that answers no SYN');
