@@ -411,6 +411,7 @@ export const enum TF {
   BATCHED = 1 << 21, // on TCP's list of connections to finish
   BATCH_RTO = 1 << 22, // restart the retransmission timer then
   BATCH_DELACK = 1 << 23, // an ACK may still be owed then: arm the delayed-ACK timer
+  FIN_HELD = 1 << 24, // the peer's FIN came out of order, right after held data: X.FIN_SEQ
 }
 
 /** Words of a control block's out-of-order chunk (T.OOO): the list of such
@@ -434,7 +435,8 @@ export const enum X {
   RANGE_OFF = 87, // ... and arena offset of the range's bytes
   SLAB_CHUNK = 119, // OOO_MAX_SLAB words each: the chunk, ...
   SLAB_LIVE = 315, // ... and the bytes of live ranges in it
-  END = 511,
+  FIN_SEQ = 511, // the peer's FIN that came after held data (while TF.FIN_HELD)
+  END = 512,
 }
 
 // ---------------------------------------------------------------------------

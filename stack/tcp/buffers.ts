@@ -359,6 +359,25 @@ export class Reassembly {
     return b < 0 ? 0 : this.w[b + X.RANGES]!;
   }
 
+  /** The sequence number of a FIN that came right after held data (Tcb.finHeld says whether there is one). */
+  get finSeq(): number {
+    const b = this.base();
+    return b < 0 ? 0 : this.w[b + X.FIN_SEQ]!;
+  }
+  set finSeq(seq: number) {
+    const b = this.base();
+    if (b >= 0) this.w[b + X.FIN_SEQ] = seq;
+  }
+
+  /** Whether a held range ends right before `seq`. */
+  endsAt(seq: number): boolean {
+    const b = this.base();
+    if (b < 0) return false;
+    const w = this.w;
+    for (let i = 0; i < w[b + X.RANGES]!; i++) if (seqAdd(w[b + X.RANGE_SEQ + i]!, w[b + X.RANGE_LEN + i]!) === seq) return true;
+    return false;
+  }
+
   /** Bytes held. */
   get bytes(): number {
     const b = this.base();

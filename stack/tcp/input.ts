@@ -375,13 +375,42 @@ export function armFinWait2(ctx: TcpContext, tcb: Tcb): void {
 function textAndFin(ctx: TcpContext, tcb: Tcb, seg: Segment): void {
   // Data starts after a SYN (a SYN-ACK may carry data).
   const start = (seg.flags & TCP_SYN) !== 0 ? seqAdd(seg.seq, 1) : seg.seq;
+  const end = seqAdd(start, seg.payloadLen);
+  // Read before the data moves: draining the held data may free where the FIN is kept.
+  const held = tcb.finHeld ? tcb.reassembly.finSeq : null;
   if (seg.payloadLen > 0) {
     if (canReceiveData(tcb.state)) receiveText(ctx, tcb, start, seg.payloadOff, seg.payloadLen);
     // CLOSE_WAIT, CLOSING, LAST_ACK: the peer already sent FIN; ignore text.
   }
-  if ((seg.flags & TCP_FIN) !== 0 && seqAdd(start, seg.payloadLen) === tcb.rcvNxt) {
+  if ((seg.flags & TCP_FIN) !== 0 && end === tcb.rcvNxt) {
+    tcb.finHeld = false;
+    finArrives(ctx, tcb);
+  } else if ((seg.flags & TCP_FIN) !== 0 && seqGt(end, tcb.rcvNxt)) {
+    holdFin(ctx, tcb, end);
+  } else if (held !== null && tcb.rcvNxt === held) {
+    // The data before an out-of-order FIN is all in: now the FIN.
+    tcb.finHeld = false;
     finArrives(ctx, tcb);
   }
+}
+
+/**
+ * A FIN beyond RCV.NXT (RFC 9293 3.10.7.4 eighth says to process a FIN only
+ * in order). Kept when it comes right after held data, so that filling the
+ * hole completes the stream without waiting for the peer's retransmission;
+ * otherwise dropped (the peer resends it). One FIN only: a FIN at another
+ * sequence number does not replace the held one.
+ */
+function holdFin(ctx: TcpContext, tcb: Tcb, seq: number): void {
+  // Out of order: say where the hole is at once (RFC 5681 4.2).
+  tcb.ackNow = true;
+  if (!canReceiveData(tcb.state) || tcb.finHeld || !tcb.reassembly.endsAt(seq)) {
+    ctx.counters.finOutOfOrderDropped++;
+    return;
+  }
+  tcb.reassembly.finSeq = seq;
+  tcb.finHeld = true;
+  ctx.counters.finHeld++;
 }
 
 /** Payload [seq, seq+len) at arena offset off: in order into the receive queue, else reassembly. */

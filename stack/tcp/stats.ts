@@ -101,6 +101,8 @@ export class TcpCounters {
   pressureResets = 0; // embryonic connections reset under arena pressure
   reassemblyPrunes = 0; // out-of-order queues dropped whole under arena pressure
   reassemblyPrunedBytes = 0; // the bytes they held
+  finHeld = 0; // FINs that came out of order right after held data, kept until it is in order
+  finOutOfOrderDropped = 0; // FINs out of order with nothing held right before them (the peer resends)
   ephemeralExhausted = 0;
   connectRefusedPressure = 0; // connect() refused: heap above its high-water mark
 

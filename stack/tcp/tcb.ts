@@ -338,6 +338,16 @@ export class Tcb implements OooHost {
     const i = this.r + T.FLAGS;
     this.w[i] = on ? this.w[i]! | TF.TIMESTAMPS : this.w[i]! & ~TF.TIMESTAMPS;
   }
+  /** The peer's FIN came out of order, right after data held for
+   *  reassembly (at reassembly.finSeq): it takes effect when that data does.
+   *  Only while data is held: pruning the data forgets the FIN too. */
+  get finHeld(): boolean {
+    return (this.w[this.r + T.FLAGS]! & TF.FIN_HELD) !== 0 && this.reassembly.count > 0;
+  }
+  set finHeld(on: boolean) {
+    const i = this.r + T.FLAGS;
+    this.w[i] = on ? this.w[i]! | TF.FIN_HELD : this.w[i]! & ~TF.FIN_HELD;
+  }
   /** First sequence number of the most recent out-of-order segment held:
    *  the block containing it is reported first (RFC 2018 section 4). */
   get sackLatest(): number {
