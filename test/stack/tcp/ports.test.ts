@@ -64,4 +64,35 @@ describe('ephemeral ports', () => {
     timeWait.add(US, d!, SERVER, 9000, 1, 1, 0);
     expect(pick()).toBe(0);
   });
+
+  it('walks up one port at a time from a per-destination offset (algorithm 4: the counter moves on by one per try)', async () => {
+    const { ports } = await setup();
+    const picks = Array.from({ length: 50 }, () => ports.ephemeral(US, SERVER, 9000, LOW, HIGH));
+    for (let i = 1; i < picks.length; i++) expect((picks[i]! - picks[i - 1]! + 1000) % 1000, `pick ${i}`).toBe(1);
+  });
+
+  it('a pass that finds nothing moves the counter by exactly the range: the walk goes on where it was', async () => {
+    const { ports } = await setup();
+    const pick = () => ports.ephemeral(US, SERVER, 9000, LOW, LOW + 3);
+    const cycle = [pick(), pick(), pick(), pick()];
+    const fake = {} as never;
+    for (const port of cycle) ports.setListener(port, fake);
+    expect(pick()).toBe(0);
+    for (const port of cycle) ports.clearListener(port, fake);
+    expect(pick()).toBe(cycle[0]);
+  });
+});
+
+describe('listeners by port', () => {
+  it('a listener that has gone does not clear the port another listener holds now', async () => {
+    const { ports } = await setup();
+    const old = { name: 'old' } as never;
+    const now = { name: 'now' } as never;
+    ports.setListener(7, old);
+    ports.setListener(7, now);
+    ports.clearListener(7, old);
+    expect(ports.listener(7)).toBe(now);
+    ports.clearListener(7, now);
+    expect(ports.listener(7)).toBeUndefined();
+  });
 });
