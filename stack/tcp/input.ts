@@ -9,7 +9,7 @@
 // segments); the caller runs output() afterwards, once the application has
 // seen the new data, so that the ACK carries the window its reading reopened.
 
-import { CHUNK_SIZE, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN } from '../hotpath/layout.js';
+import { CHUNK_SIZE, TCP_ACK, TCP_FIN, TCP_RST, TCP_SYN, TCP_URG } from '../hotpath/layout.js';
 import { initialWindow, onAckInRecovery, onDupAckInRecovery, onNewAck, onThirdDupAck } from './congestion.js';
 import type { TcpContext } from './context.js';
 import { NO_WSCALE, type SegmentOptions } from './options.js';
@@ -182,7 +182,9 @@ export function segmentArrives(ctx: TcpContext, tcb: Tcb, seg: Segment): void {
   }
   if (!ackArrives(ctx, tcb, seg)) return;
   if (!closingAckChecks(ctx, tcb)) return;
-  // Sixth (URG) is not supported: urgent data is delivered in line (RFC 6093).
+  // Sixth, URG: urgent data stays in line, in order, with the rest of the
+  // stream (RFC 6093's advice; there is no out-of-band byte); counted.
+  if ((flags & TCP_URG) !== 0 && seg.payloadLen > 0) ctx.counters.urgentInLine++;
   // Seventh and eighth: text and FIN.
   if (seg.payloadLen > 0 || (flags & TCP_FIN) !== 0) textAndFin(ctx, tcb, seg);
 }

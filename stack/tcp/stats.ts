@@ -103,6 +103,7 @@ export class TcpCounters {
   reassemblyPrunedBytes = 0; // the bytes they held
   finHeld = 0; // FINs that came out of order right after held data, kept until it is in order
   finOutOfOrderDropped = 0; // FINs out of order with nothing held right before them (the peer resends)
+  urgentInLine = 0; // segments with URG: their data delivered in line (RFC 6093)
   ephemeralExhausted = 0;
   connectRefusedPressure = 0; // connect() refused: heap above its high-water mark
 

@@ -15,7 +15,7 @@ import { expect } from 'vitest';
 import { createEngine } from '../../host/hotpath.js';
 import type { EngineName, HotPath } from '../../stack/hotpath/engine.js';
 import { OwnerKind, ownerTag } from '../../stack/hotpath/engine.js';
-import { D, E, ETH_HLEN, F, IPV4_HLEN, Kind, Slow, TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN } from '../../stack/hotpath/layout.js';
+import { D, E, ETH_HLEN, F, IPV4_HLEN, Kind, Slow, TCP_ACK, TCP_FIN, TCP_PSH, TCP_URG, TCP_RST, TCP_SYN } from '../../stack/hotpath/layout.js';
 import type { TransportLower } from '../../stack/layers.js';
 import { TimerQueue } from '../../stack/time/timers.js';
 import { VirtualClock } from '../../stack/time/virtual-clock.js';
@@ -31,6 +31,7 @@ export const ACK = TCP_ACK;
 export const FIN = TCP_FIN;
 export const RST = TCP_RST;
 export const PSH = TCP_PSH;
+export const URG = TCP_URG;
 
 export const LOCAL_IP = '10.0.0.1';
 export const REMOTE_IP = '10.0.0.2';
@@ -98,6 +99,8 @@ export interface Inject {
   sackOk?: boolean;
   /** SACK blocks as [left0, right0, left1, right1, ...] (at most 4 blocks). */
   sack?: number[];
+  /** The urgent pointer field (meaningful with URG). */
+  urgent?: number;
   payload?: Uint8Array;
 }
 
@@ -241,7 +244,7 @@ export class TcpPeer {
       r[E.TCP_ACK] = (s.ack ?? 0) >>> 0;
       r[E.TCP_FLAGS] = s.flags;
       r[E.TCP_WINDOW] = s.window ?? 65535;
-      r[E.TCP_URG] = 0;
+      r[E.TCP_URG] = s.urgent ?? 0;
       r[E.OPT_MSS] = s.mss ?? 0;
       r[E.OPT_WSCALE] = s.wscale ?? 0xff;
       r[E.OPT_SACK_OK] = s.sackOk ? 1 : 0;
