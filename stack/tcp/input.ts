@@ -199,6 +199,11 @@ const OOW_ACK_INTERVAL = 500;
  * (the same guard as Linux's tcp_invalid_ratelimit).
  */
 function ackUnacceptable(ctx: TcpContext, tcb: Tcb, seg: Segment): void {
+  // Data wholly below RCV.NXT: we have it. Report it with the ACK (RFC 2883 4.1).
+  if (seg.payloadLen > 0 && tcb.sackOk && seqLe(seqAdd(seg.seq, seg.segLen), tcb.rcvNxt)) {
+    const start = (seg.flags & TCP_SYN) !== 0 ? seqAdd(seg.seq, 1) : seg.seq;
+    ctx.dsack = { handle: tcb.handle, left: start, right: seqAdd(start, seg.payloadLen) };
+  }
   if (seg.segLen === 0) {
     const now = ctx.now();
     if (tcb.oowAckedWithin(now, OOW_ACK_INTERVAL)) {
@@ -421,6 +426,12 @@ function receiveText(ctx: TcpContext, tcb: Tcb, seq: number, off: number, len: n
   // Trim what we already have (RFC 9293 3.10.7.4 first: "trim to the window").
   const dup = seqDiff(tcb.rcvNxt, seq);
   if (dup > 0) {
+    // Bytes we had already: say so in the ACK (RFC 2883 4.1), so that the
+    // peer can tell a needless retransmission from a loss.
+    if (tcb.sackOk) {
+      ctx.dsack = { handle: tcb.handle, left: seq, right: seqAdd(seq, Math.min(dup, len)) };
+      tcb.ackNow = true;
+    }
     if (dup >= len) {
       tcb.ackNow = true;
       return;

@@ -70,8 +70,19 @@ function setSackBlocks(ctx: TcpContext, r: Uint32Array, tcb: Tcb, len: number): 
   const room = tcb.rcvMss - len;
   const fit = room >= 12 ? Math.min(4, (room - 4) >>> 3) : 0;
   if (fit === 0) return;
-  r[E.OPT_SACK_COUNT] = tcb.reassembly.writeBlocks(r, E.OPT_SACK, fit, tcb.sackLatest);
-  ctx.counters.sackAcksSent++;
+  // A duplicate just received goes first, as a D-SACK block (RFC 2883 4.1).
+  const d = ctx.dsack;
+  let first = 0;
+  if (d !== null && d.handle === tcb.handle) {
+    r[E.OPT_SACK] = d.left;
+    r[E.OPT_SACK + 1] = d.right;
+    first = 1;
+    ctx.dsack = null;
+    ctx.counters.dsackSent++;
+  }
+  const held = fit > first ? tcb.reassembly.writeBlocks(r, E.OPT_SACK + 2 * first, fit - first, tcb.sackLatest) : 0;
+  r[E.OPT_SACK_COUNT] = first + held;
+  if (r[E.OPT_SACK_COUNT]! > 0) ctx.counters.sackAcksSent++;
 }
 
 /** Take a TX chunk; on failure count it and schedule a retry. */
@@ -114,7 +125,7 @@ export function transmit(ctx: TcpContext, tcb: Tcb, seq: number, flags: number, 
     r[E.TCP_ACK] = tcb.rcvNxt;
     r[E.TCP_WINDOW] = (flags & TCP_RST) !== 0 ? 0 : windowField(ctx, tcb);
     setOptions(r, 0, NO_WSCALE);
-    if (tcb.sackOk && (flags & TCP_RST) === 0 && tcb.reassembly.count > 0) setSackBlocks(ctx, r, tcb, len);
+    if (tcb.sackOk && (flags & TCP_RST) === 0 && (tcb.reassembly.count > 0 || ctx.dsack !== null)) setSackBlocks(ctx, r, tcb, len);
   }
   if (len > 0) tcb.sendBuf.copyToArena(pos, len, slot + ctx.lower.transportAt + hot.tcpHeaderLen());
   ctx.lower.sendTcp(slot, len, tcb.remoteAddr, tcb.localAddr);
@@ -278,7 +289,9 @@ function canTransmit(s: State): boolean {
  */
 export function output(ctx: TcpContext, tcb: Tcb): void {
   if (tcb.released) return;
-  if (canTransmit(tcb.state) && !(ctx.fastPath && sendBurst(ctx, tcb))) sendData(ctx, tcb, false);
+  // A D-SACK report to make: the segments are built here, where SACK blocks are.
+  const burst = ctx.fastPath && (ctx.dsack === null || ctx.dsack.handle !== tcb.handle);
+  if (canTransmit(tcb.state) && !(burst && sendBurst(ctx, tcb))) sendData(ctx, tcb, false);
   if (tcb.ackNow) sendAck(ctx, tcb);
   updateSendTimers(ctx, tcb);
 }

@@ -104,6 +104,7 @@ export class TcpCounters {
   finHeld = 0; // FINs that came out of order right after held data, kept until it is in order
   finOutOfOrderDropped = 0; // FINs out of order with nothing held right before them (the peer resends)
   urgentInLine = 0; // segments with URG: their data delivered in line (RFC 6093)
+  dsackSent = 0; // ACKs that reported a duplicate segment (RFC 2883 D-SACK)
   ephemeralExhausted = 0;
   connectRefusedPressure = 0; // connect() refused: heap above its high-water mark
 

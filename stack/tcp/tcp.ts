@@ -21,7 +21,7 @@ import { ADMISSION_DEFAULTS, Admission } from '../admission.js';
 import { takeRegion, type ArenaRegion } from '../arena-region.js';
 import { ChunkLinks } from './chunk-links.js';
 import { Connection, type ConnectionCore } from './connection.js';
-import type { TcpContext } from './context.js';
+import type { DsackNote, TcpContext } from './context.js';
 import { TcpError } from './errors.js';
 import { applySynOptions, recordSack, segmentArrives, synSentArrives } from './input.js';
 import { IsnGenerator, randomSecret, randomU32 } from './isn.js';
@@ -253,6 +253,8 @@ export class Tcp implements TransportHandler, FastReceiver, TcpContext, Connecti
     if (tcb.state === State.SynSent) synSentArrives(this, tcb, seg);
     else segmentArrives(this, tcb, seg);
     this.afterSegment(tcb);
+    // A D-SACK goes with the ACK this segment gets, or not at all.
+    this.dsack = null;
   }
 
   /** The application hears first (it may read, write or close), then one
@@ -1134,6 +1136,8 @@ export class Tcp implements TransportHandler, FastReceiver, TcpContext, Connecti
 
   // =========================================================================
   // Defences and pressure
+
+  dsack: DsackNote | null = null;
 
   challengeAckAllowed(): boolean {
     const now = this.now();

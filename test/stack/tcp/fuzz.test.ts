@@ -110,6 +110,13 @@ interface Injected {
   segLen: number;
 }
 
+/** Whether [left, right) lies within the payload of the injected segment. */
+function dataOf(inj: Injected, left: number, right: number): boolean {
+  const start = (inj.flags & SYN) !== 0 ? add(inj.seq, 1) : inj.seq;
+  const payload = inj.segLen - ((inj.flags & SYN) !== 0 ? 1 : 0) - ((inj.flags & FIN) !== 0 ? 1 : 0);
+  return diff(left, start) >= 0 && diff(add(start, payload), right) >= 0;
+}
+
 /** Signed distance from `from` to `to` in sequence space. */
 const diff = (to: number, from: number): number => (to - from) | 0;
 
@@ -175,10 +182,15 @@ function segmentProblems(
     if (space.lastAck !== null && diff(s.ack, space.lastAck) < 0) bad(`ACK went back from ${diff(space.lastAck, theirs)}`);
     space.lastAck = s.ack;
     // SACK (RFC 2018): only when both SYNs allowed it; blocks are data above the cumulative ACK that the peer sent.
+    // The first may be a D-SACK (RFC 2883): at or below the ACK, bytes of the segment just injected.
     if (s.sack.length > 0 && !sackOk) bad('SACK blocks without SACK-permitted');
     for (let i = 0; i < s.sack.length; i += 2) {
       const left = diff(s.sack[i]!, s.ack);
       const right = diff(s.sack[i + 1]!, s.ack);
+      if (i === 0 && right <= 0) {
+        if (!(right > left && injected !== null && dataOf(injected, s.sack[i]!, s.sack[i + 1]!))) bad(`D-SACK block [${left}, ${right}) relative to the ACK is not data just received`);
+        continue;
+      }
       if (!(left > 0 && right > left && diff(s.sack[i + 1]!, theirs) <= peer.high)) bad(`SACK block [${left}, ${right}) relative to the ACK`);
     }
   }
