@@ -50,6 +50,18 @@ root.describe('a guest process', () => {
     expect(last.isolate.memory.peak).toBeLessThan(last.isolate.memory.limit);
   }, 30_000);
 
+  it('without root: RLIMIT_DATA and a user namespace instead, said in the boot line, and it serves', async () => {
+    const port = await freePort();
+    const uk = spawnUk(['run', '--isolate', 'process', '--net', `user:hostfwd=tcp:127.0.0.1:${port}-:7`, 'echo'], ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups']);
+    await uk.waitFor(/app: echo on the wasm hot path/);
+    const data = new TextEncoder().encode('as nobody\n');
+    expect(Buffer.from(await echoThrough(port, data)).equals(Buffer.from(data))).toBe(true);
+    uk.child.kill('SIGINT');
+    const r = await uk.exited;
+    expect(r.code).toBe(0);
+    expect(r.stderr).toMatch(/^uk: isolate: process \d+: private memory limit 296M \(RLIMIT_DATA; a cgroup needs root\); empty network namespace \(in a user namespace\); /m);
+  }, 30_000);
+
   it('leaves no cgroup behind', () => {
     const left = spawnSync('sh', ['-c', 'ls -d /sys/fs/cgroup/memory/uk-* /sys/fs/cgroup/uk-* 2>/dev/null'], { encoding: 'utf8' }).stdout.trim();
     expect(left.split('\n').filter((d) => d.includes(`uk-${process.pid}-`))).toEqual([]);
