@@ -186,6 +186,7 @@ export class Stack {
       throw err;
     }
     this.ipv4.register(IPPROTO_TCP, this.tcp);
+    this.ipv4.icmp.registerErrorSink(IPPROTO_TCP, this.tcp);
     this.ethernet.registerFast(this.tcp.fastReceiver);
 
     this.device.setReceiver(this.receive);
@@ -207,7 +208,7 @@ export class Stack {
       fragments: { datagrams: this.ipv4.fragments.datagrams, chunks: this.ipv4.fragments.chunks },
       timers: this.timerStats(),
       frames: { rx: this.ethernet.framesRx, tx: this.ethernet.framesTx },
-      icmp: { echoReplies: this.ipv4.icmp.echoReplies, unreachables: this.ipv4.icmp.unreachables },
+      icmp: { echoReplies: this.ipv4.icmp.echoReplies, unreachables: this.ipv4.icmp.unreachables, errorsIn: this.ipv4.icmp.errorsIn },
       drops: this.drops.snapshot(),
       admission: this.admission.stats(),
     };

@@ -183,7 +183,7 @@ export interface StackStats {
   fragments: { datagrams: number; chunks: number };
   timers: TimerStats;
   frames: { rx: number; tx: number };
-  icmp: { echoReplies: number; unreachables: number };
+  icmp: { echoReplies: number; unreachables: number; errorsIn: number };
   /** Keyed by REASON_NAMES (except 'ok') and DROP_NAMES. */
   drops: Record<string, number>;
   /** Admission control: pressure now, the heap marks, and its counters. */

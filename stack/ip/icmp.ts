@@ -33,6 +33,24 @@ export interface IcmpLower {
 const ECHO_REPLY = 0;
 const DEST_UNREACHABLE = 3;
 const ECHO_REQUEST = 8;
+const TIME_EXCEEDED = 11;
+
+/** An ICMP error about a datagram we sent (RFC 792: its IPv4 header and
+ *  first 8 transport bytes are quoted), for the transport that sent it. */
+export interface IcmpErrorReport {
+  type: number;
+  code: number;
+  localAddr: number;
+  remoteAddr: number;
+  localPort: number;
+  remotePort: number;
+  /** The quoted transport header's bytes 4..7 (TCP: the sequence number). */
+  seq: number;
+}
+
+export interface IcmpErrorSink {
+  icmpError(report: IcmpErrorReport): void;
+}
 /** An error quotes the offending datagram up to a 576-byte error (RFC 1812 4.3.2.3). */
 const MAX_QUOTE = 576 - 20 - ICMP_HLEN;
 const IP_OFFSET_MASK = 0x1fff;
@@ -45,6 +63,10 @@ function isErrorType(type: number): boolean {
 export class Icmp implements TransportHandler {
   echoReplies = 0;
   unreachables = 0;
+  /** Destination-unreachable and time-exceeded messages handed to a transport. */
+  errorsIn = 0;
+
+  private readonly sinks = new Map<number, IcmpErrorSink>();
 
   private tokens: number;
   private refilledAt: number;
@@ -60,12 +82,19 @@ export class Icmp implements TransportHandler {
     this.refilledAt = clock.now();
   }
 
-  /** An ICMP message for us in hot.decoded: answer echo requests, ignore the rest. */
+  /** The transport of IP protocol `proto` hears the errors about what it sent. */
+  registerErrorSink(proto: number, sink: IcmpErrorSink): void {
+    this.sinks.set(proto, sink);
+  }
+
+  /** An ICMP message for us in hot.decoded: answer echo requests, pass errors
+   *  about our datagrams to their transport, ignore the rest. */
   input(): void {
     const d = this.hot.decoded;
-    if (d[D.ICMP_TYPE] !== ECHO_REQUEST || d[D.IP_DST] !== this.ip.localAddress) {
-      return this.drops.count(Drop.IcmpIgnored);
-    }
+    const type = d[D.ICMP_TYPE]!;
+    if (d[D.IP_DST] !== this.ip.localAddress) return this.drops.count(Drop.IcmpIgnored);
+    if (type === DEST_UNREACHABLE || type === TIME_EXCEEDED) return this.errorArrives(type, d[D.ICMP_CODE]!, d[D.PAYLOAD_OFF]!, d[D.PAYLOAD_LEN]!);
+    if (type !== ECHO_REQUEST) return this.drops.count(Drop.IcmpIgnored);
     const src = d[D.IP_SRC]!;
     const len = d[D.PAYLOAD_LEN]!;
     if (len + ICMP_HLEN > this.ip.maxTransportLength(src)) return this.drops.count(Drop.IcmpTooBig);
@@ -78,6 +107,30 @@ export class Icmp implements TransportHandler {
     req[E.ICMP_CODE] = 0;
     req[E.ICMP_REST] = d[D.ICMP_REST]!; // identifier and sequence number
     if (this.ip.sendIcmp(slot, len, src)) this.echoReplies++;
+  }
+
+  /** An error quoting [off, off + len): a datagram we sent, its IPv4 header
+   *  and at least 8 bytes of its transport header, from our address; anything
+   *  else is ignored (counted). The transport checks the rest (RFC 5927). */
+  private errorArrives(type: number, code: number, off: number, len: number): void {
+    const b = this.hot.bytes;
+    const ihl = (b[off]! & 0x0f) * 4;
+    const u32 = (at: number): number => ((b[at]! << 24) | (b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!) >>> 0;
+    const sink = len >= 28 ? this.sinks.get(b[off + 9]!) : undefined;
+    if (sink === undefined || b[off]! >> 4 !== 4 || ihl < 20 || len < ihl + 8 || u32(off + 12) !== this.ip.localAddress) {
+      return this.drops.count(Drop.IcmpIgnored);
+    }
+    const t = off + ihl;
+    this.errorsIn++;
+    sink.icmpError({
+      type,
+      code,
+      localAddr: u32(off + 12),
+      remoteAddr: u32(off + 16),
+      localPort: (b[t]! << 8) | b[t + 1]!,
+      remotePort: (b[t + 2]! << 8) | b[t + 3]!,
+      seq: u32(t + 4),
+    });
   }
 
   /** Destination unreachable (code 2: protocol, 3: port) about the datagram

@@ -105,6 +105,12 @@ export class TcpCounters {
   finOutOfOrderDropped = 0; // FINs out of order with nothing held right before them (the peer resends)
   urgentInLine = 0; // segments with URG: their data delivered in line (RFC 6093)
   dsackSent = 0; // ACKs that reported a duplicate segment (RFC 2883 D-SACK)
+  // ICMP errors about our segments (RFC 1122 4.2.3.9, RFC 5927)
+  icmpHardErrors = 0; // protocol or port unreachable while connecting: the connect fails
+  icmpSoftErrors = 0; // every other one, and hard ones once synchronized: noted, nothing aborted
+  icmpFragNeeded = 0; // among the soft ones: fragmentation needed (path MTU discovery is not built)
+  icmpNoConnection = 0; // about no connection we have
+  icmpBadSequence = 0; // quoting a sequence number outside SND.UNA..SND.MAX: ignored
   ephemeralExhausted = 0;
   connectRefusedPressure = 0; // connect() refused: heap above its high-water mark
 

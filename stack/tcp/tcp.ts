@@ -22,6 +22,7 @@ import { takeRegion, type ArenaRegion } from '../arena-region.js';
 import { ChunkLinks } from './chunk-links.js';
 import { Connection, type ConnectionCore } from './connection.js';
 import type { DsackNote, TcpContext } from './context.js';
+import type { IcmpErrorReport, IcmpErrorSink } from '../ip/icmp.js';
 import { TcpError } from './errors.js';
 import { applySynOptions, recordSack, segmentArrives, synSentArrives } from './input.js';
 import { IsnGenerator, randomSecret, randomU32 } from './isn.js';
@@ -42,7 +43,7 @@ import {
   userAbort, userClose, userCloseRead, userConsume, userEndWrite, userSetKeepAlive, userSetNoDelay, userWrite,
   writableSpace,
 } from './user-calls.js';
-import { seqAdd } from '../hotpath/ts-seq.js';
+import { seqAdd, seqLe, seqLt } from '../hotpath/ts-seq.js';
 
 export type { HandleCallbacks };
 
@@ -71,7 +72,7 @@ const enum Admit {
 /** What a handle call says about a handle that names no live connection. */
 const STALE = 'connection closed';
 
-export class Tcp implements TransportHandler, FastReceiver, TcpContext, ConnectionCore, ListenerCore, TcbHome {
+export class Tcp implements TransportHandler, FastReceiver, TcpContext, ConnectionCore, ListenerCore, TcbHome, IcmpErrorSink {
   readonly hot: HotPath;
   readonly opts: TcpOptions;
   readonly counters = new TcpCounters();
@@ -1138,6 +1139,43 @@ export class Tcp implements TransportHandler, FastReceiver, TcpContext, Connecti
   // Defences and pressure
 
   dsack: DsackNote | null = null;
+
+  /**
+   * An ICMP error about a segment of ours (IcmpErrorSink). RFC 5927 4.1: only
+   * one quoting a sequence number we sent and have not had acknowledged counts.
+   * Protocol and port unreachable are hard errors (RFC 1122 4.2.3.9): they end
+   * a connection still in SYN_SENT (ECONNREFUSED); once synchronized they are
+   * noted only, as every other error is (RFC 5927 4.2: an established
+   * connection is not torn down on an ICMP message).
+   */
+  icmpError(e: IcmpErrorReport): void {
+    if (this.down) return;
+    const c = this.counters;
+    const index = this.table.find(e.localAddr, e.localPort, e.remoteAddr, e.remotePort);
+    if (index < 0) {
+      c.icmpNoConnection++;
+      return;
+    }
+    const tcb = this.cursor(index);
+    if (!(seqLe(tcb.sndUna, e.seq) && seqLt(e.seq, tcb.sndMax))) {
+      c.icmpBadSequence++;
+      return;
+    }
+    const hard = e.type === 3 && (e.code === 2 || e.code === 3);
+    if (hard && tcb.state === State.SynSent) {
+      c.icmpHardErrors++;
+      this.depth++;
+      try {
+        this.release(tcb, 'refused', `ICMP destination unreachable, code ${e.code}`);
+      } finally {
+        this.depth--;
+        this.afterEvent();
+      }
+      return;
+    }
+    if (e.type === 3 && e.code === 4) c.icmpFragNeeded++;
+    c.icmpSoftErrors++;
+  }
 
   challengeAckAllowed(): boolean {
     const now = this.now();

@@ -158,4 +158,48 @@ describe.each(ENGINES)('ICMP (%s engine)', (engine) => {
     expect(peer.frames).toHaveLength(0);
     expect(stack.stats().drops.icmpRateLimited).toBe(0);
   });
+
+  describe('errors about what we sent', () => {
+    /** The node connects to the raw peer; its SYN's IPv4 packet, as the peer got it. */
+    async function connecting() {
+      const env = await setup();
+      const outcome = env.stack.tcp.connect(PEER_IP, 80).then(
+        () => 'connected',
+        (e: unknown) => e,
+      );
+      await advance(env.sim, 1);
+      const syn = env.peer.ofType(0x0800)[0]!;
+      env.peer.clear();
+      return { ...env, outcome, packet: syn.subarray(14) };
+    }
+    const errorFrame = (node: { mac: Uint8Array; ip: string }, peerMac: Uint8Array, type: number, code: number, quote: Uint8Array) =>
+      ipv4Frame(node.mac, peerMac, { src: PEER_IP, dst: node.ip, proto: 1 }, icmpMessage(type, code, 0, quote));
+
+    it('port unreachable quoting our SYN (its IPv4 header and 8 bytes) reaches TCP: the connect fails', async () => {
+      const { sim, peer, node, stack, outcome, packet } = await connecting();
+      peer.send(errorFrame(node, peer.mac, 3, 3, packet.subarray(0, 28)));
+      await advance(sim, 1);
+      expect(String(await outcome)).toMatch(/ECONNREFUSED/);
+      expect(stack.stats().icmp.errorsIn).toBe(1);
+      expect(stack.stats().tcp.counters.icmpHardErrors).toBe(1);
+      expect(stack.stats().tcp.connections).toBe(0);
+    });
+
+    it('ignores, counted, an error whose quote is cut short, is not IPv4, or is not from our address', async () => {
+      const { sim, peer, node, stack, outcome, packet } = await connecting();
+      const notOurs = packet.slice(0, 28);
+      notOurs[15] ^= 1; // the quoted source
+      const notV4 = packet.slice(0, 28);
+      notV4[0] = 0x65;
+      for (const quote of [packet.subarray(0, 27), notOurs, notV4]) peer.send(errorFrame(node, peer.mac, 3, 3, quote));
+      await advance(sim, 1);
+      expect(stack.stats().icmp.errorsIn).toBe(0);
+      expect(stack.stats().drops.icmpIgnored).toBe(3);
+      expect(stack.stats().tcp.counters.icmpHardErrors).toBe(0);
+      // The connect is still under way: its SYN is retransmitted.
+      await advance(sim, 1100);
+      expect(peer.ofType(0x0800).length).toBeGreaterThan(0);
+      void outcome;
+    });
+  });
 });
