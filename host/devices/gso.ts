@@ -67,7 +67,7 @@ export function continues(a: Uint8Array, aPayload: number, b: Uint8Array): boole
 }
 
 /** Write the virtio-net header for a frame sent as it is. */
-export function plainHeader(out: Uint8Array): void {
+function plainHeader(out: Uint8Array): void {
   out.fill(0, 0, VNET_HDR_LEN);
   out[1] = VIRTIO_NET_HDR_GSO_NONE;
 }
@@ -124,8 +124,65 @@ export function joinSegments(out: Uint8Array, frames: readonly Uint8Array[], len
 }
 
 /** Whether another `payload` bytes keep the joined datagram within IPv4's 64 KB. */
-export function fitsSuper(headerBytes: number, payloadSoFar: number, payload: number): boolean {
+function fitsSuper(headerBytes: number, payloadSoFar: number, payload: number): boolean {
   return headerBytes - ETH + payloadSoFar + payload <= MAX_IP_LENGTH;
+}
+
+/**
+ * The writer's side: from the frames waiting (frame 0 first), the run that
+ * can leave as one write, built into `out` behind its virtio-net header.
+ * One instance per writer, reused for every write (nothing allocated per
+ * frame); the figures of the last build stay readable until the next.
+ */
+export class SegmentJoiner {
+  readonly out = new Uint8Array(SUPER_FRAME_BYTES);
+  /** Of the last build: frames taken, their bytes, and the bytes to write. */
+  frames = 0;
+  bytes = 0;
+  writeBytes = 0;
+  private readonly run: Uint8Array[] = [];
+  private readonly lengths: number[] = [];
+
+  /** `frameAt(i)` and `lengthAt(i)` give waiting frame i of `count` (each
+   *  at most `maxFrame` bytes, the first already checked). */
+  constructor(
+    private readonly frameAt: (i: number) => Uint8Array,
+    private readonly lengthAt: (i: number) => number,
+    private readonly maxFrame: number,
+  ) {}
+
+  build(count: number): void {
+    const { run, lengths } = this;
+    const first = this.frameAt(0);
+    const len = this.lengthAt(0);
+    const gsoSize = joinablePayload(first, len);
+    run.length = 0;
+    lengths.length = 0;
+    run.push(first);
+    lengths.push(len);
+    this.bytes = len;
+    let payload = gsoSize;
+    let prevPayload = gsoSize;
+    for (let i = 1; gsoSize > 0 && i < count && prevPayload === gsoSize; i++) {
+      const next = this.frameAt(i);
+      const nextLen = this.lengthAt(i);
+      const nextPayload = nextLen >= ETH && nextLen <= this.maxFrame ? joinablePayload(next, nextLen) : -1;
+      if (nextPayload <= 0 || nextPayload > gsoSize || !continues(run[run.length - 1]!, prevPayload, next) || !fitsSuper(len - gsoSize, payload, nextPayload)) break;
+      run.push(next);
+      lengths.push(nextLen);
+      this.bytes += nextLen;
+      payload += nextPayload;
+      prevPayload = nextPayload;
+    }
+    this.frames = run.length;
+    if (run.length > 1) {
+      this.writeBytes = joinSegments(this.out, run, lengths, gsoSize);
+      return;
+    }
+    plainHeader(this.out);
+    this.out.set(first.subarray(0, len), VNET_HDR_LEN);
+    this.writeBytes = VNET_HDR_LEN + len;
+  }
 }
 
 // ---- Receiving: the kernel's super-segments taken apart --------------------

@@ -24,7 +24,7 @@
 
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import koffi from 'koffi';
-import { completeChecksum, continues, fitsSuper, gsoSizeOf, joinablePayload, joinSegments, plainHeader, splitSegments, SUPER_FRAME_BYTES, vnetKind, VNET_HDR_LEN } from './gso.js';
+import { completeChecksum, gsoSizeOf, SegmentJoiner, splitSegments, SUPER_FRAME_BYTES, vnetKind, VNET_HDR_LEN } from './gso.js';
 
 // ---- Ring layout, shared with tap.ts ------------------------------------------
 
@@ -281,18 +281,25 @@ export function runLinkReader(d: LinkReaderData, port: { postMessage(v: unknown)
     { base: scratch, len: 0 },
     { base: overflow, len: overflow.length },
   ];
+  // splitSegments' two callbacks, made once: the next free slot, and publishing into it.
+  let free = 0;
+  let made = 0;
+  let freeViews: Uint8Array[] = [];
+  const nextFree = (i: number): Uint8Array | null => (i < free ? freeViews[head & mask]! : null);
+  const publishMade = (_i: number, length: number): void => {
+    made++;
+    publish(length);
+  };
   /** A super-segment read into `first` (and overflow): its frames into the
    *  free slots from HEAD on, as many as there are (the rest dropped, counted). */
-  const takeApart = (views: Uint8Array[], first: Uint8Array, n: number, publish: (length: number) => void): void => {
+  const takeApart = (views: Uint8Array[], first: Uint8Array, n: number): void => {
     const inFirst = Math.min(n, first.length);
     whole.set(first.subarray(0, inFirst));
     if (n > inFirst) whole.set(overflow.subarray(0, n - inFirst), inFirst);
-    const free = mask + 1 - ((head - Atomics.load(lctl, link.tail)) | 0);
-    let made = 0;
-    const frames = splitSegments(whole, n, gsoSizeOf(header), (i) => (i < free ? views[head & mask]! : null), (_i, length) => {
-      made++;
-      publish(length);
-    });
+    free = mask + 1 - ((head - Atomics.load(lctl, link.tail)) | 0);
+    made = 0;
+    freeViews = views;
+    const frames = splitSegments(whole, n, gsoSizeOf(header), nextFree, publishMade);
     if (frames < 0) {
       Atomics.add(lctl, link.badLength, 1);
       return;
@@ -315,6 +322,19 @@ export function runLinkReader(d: LinkReaderData, port: { postMessage(v: unknown)
   const wait = fdPoller(d.fd, d.pollMs, poll, ctl);
   let head = Atomics.load(lctl, link.head);
   let end: number = ReaderState.stopped;
+  let unannounced = 0;
+  /** Hand the frame in the slot at HEAD to the guest (woken every NOTIFY_EVERY). */
+  const publish = (length: number): void => {
+    lctl[link.lengths + (head & mask)] = length;
+    head = (head + 1) | 0;
+    Atomics.store(lctl, link.head, head);
+    counts[CTL_F64_FRAMES_IN]! += 1;
+    counts[CTL_F64_BYTES_IN]! += length;
+    if (++unannounced === NOTIFY_EVERY) {
+      Atomics.notify(lctl, link.head);
+      unannounced = 0;
+    }
+  };
   Atomics.store(ctl, CTL_STATE, ReaderState.running);
   port.postMessage('ready');
 
@@ -325,19 +345,7 @@ export function runLinkReader(d: LinkReaderData, port: { postMessage(v: unknown)
       end = w;
       break;
     }
-    let unannounced = 0;
-    /** Hand the frame in the slot at HEAD to the guest. */
-    const publish = (length: number): void => {
-      lctl[link.lengths + (head & mask)] = length;
-      head = (head + 1) | 0;
-      Atomics.store(lctl, link.head, head);
-      counts[CTL_F64_FRAMES_IN]! += 1;
-      counts[CTL_F64_BYTES_IN]! += length;
-      if (++unannounced === NOTIFY_EVERY) {
-        Atomics.notify(lctl, link.head);
-        unannounced = 0;
-      }
-    };
+    unannounced = 0;
     while (Atomics.load(ctl, CTL_STOP) === 0) {
       const views = viewsOnceReady();
       const full = ((head - Atomics.load(lctl, link.tail)) | 0) > mask;
@@ -368,7 +376,7 @@ export function runLinkReader(d: LinkReaderData, port: { postMessage(v: unknown)
       else if (full) Atomics.add(lctl, link.ringFull, 1);
       if (views === null || full) continue;
       if (kind === 'tcp4' && d.rxOffloads) {
-        takeApart(views, into, n, publish);
+        takeApart(views, into, n);
         continue;
       }
       const ok = n <= maxFrame && n >= 14 && kind !== 'unknown' && kind !== 'tcp4' && (kind !== 'partial' || completeChecksum(into, n, header));
@@ -397,44 +405,12 @@ export function runLinkWriter(d: LinkWriterData, port: { postMessage(v: unknown)
   let slotViews: Uint8Array[] | null = null;
   let tail = Atomics.load(lctl, link.tail);
   let end: number = ReaderState.stopped;
-  // With offloads: the frame written, behind its virtio-net header (gso.ts).
-  const superFrame = new Uint8Array(d.vnetHdr ? SUPER_FRAME_BYTES : 0);
-  const runFrames: Uint8Array[] = [];
-  const runLengths: number[] = [];
-  /** Put the run of TX slots from `from` that can leave as one frame into
-   *  superFrame: one segment (behind a plain header) or several joined. */
-  const joinRun = (views: Uint8Array[], words: Int32Array, ring: LinkWords, from: number, to: number, len: number) => {
-    const first = views[from & mask]!;
-    const gsoSize = joinablePayload(first, len);
-    runFrames.length = 0;
-    runLengths.length = 0;
-    runFrames.push(first);
-    runLengths.push(len);
-    let payload = gsoSize;
-    let prev = first;
-    let prevPayload = gsoSize;
-    const headerBytes = len - gsoSize;
-    for (let at = (from + 1) | 0; gsoSize > 0 && at !== to && prevPayload === gsoSize; at = (at + 1) | 0) {
-      const next = views[at & mask]!;
-      const nextLen = words[ring.lengths + (at & mask)]!;
-      const nextPayload = nextLen >= 14 && nextLen <= d.mtu + 14 ? joinablePayload(next, nextLen) : -1;
-      if (nextPayload <= 0 || nextPayload > gsoSize || !continues(prev, prevPayload, next) || !fitsSuper(headerBytes, payload, nextPayload)) break;
-      runFrames.push(next);
-      runLengths.push(nextLen);
-      payload += nextPayload;
-      prev = next;
-      prevPayload = nextPayload;
-    }
-    if (runFrames.length === 1) {
-      plainHeader(superFrame);
-      superFrame.set(first.subarray(0, len), VNET_HDR_LEN);
-      return { frames: 1, bytes: len, writeBytes: VNET_HDR_LEN + len };
-    }
-    const writeBytes = joinSegments(superFrame, runFrames, runLengths, gsoSize);
-    let bytes = 0;
-    for (const l of runLengths) bytes += l;
-    return { frames: runFrames.length, bytes, writeBytes };
-  };
+  // With offloads: the run of waiting segments that leaves as one write (gso.ts).
+  const joiner = new SegmentJoiner(
+    (i) => slotViews![(tail + i) & mask]!,
+    (i) => lctl[link.lengths + ((tail + i) & mask)]!,
+    d.mtu + 14,
+  );
   Atomics.store(ctl, CTL_WRITER_STATE, ReaderState.running);
   port.postMessage('ready');
 
@@ -464,10 +440,10 @@ export function runLinkWriter(d: LinkWriterData, port: { postMessage(v: unknown)
       } else if (!d.vnetHdr) {
         n = write(d.fd, slotViews[slot]!, len) as number;
       } else {
-        const run = joinRun(slotViews, lctl, link, tail, head, len);
-        taken = run.frames;
-        bytes = run.bytes;
-        n = write(d.fd, superFrame, run.writeBytes) as number;
+        joiner.build((head - tail) | 0);
+        taken = joiner.frames;
+        bytes = joiner.bytes;
+        n = write(d.fd, joiner.out, joiner.writeBytes) as number;
         counts[CTL_F64_WRITES]! += 1;
         if (taken > 1) counts[CTL_F64_SUPER_SEGMENTS]! += 1;
       }

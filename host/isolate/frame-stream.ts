@@ -19,6 +19,7 @@ import type { FrameCapture } from '../link/tender-device.js';
 /** Bytes waiting in the socket beyond which frames are dropped. */
 const MAX_QUEUED = 1 << 20;
 const LENGTH_BYTES = 2;
+const EMPTY = Buffer.alloc(0);
 
 export interface FrameStreamStats {
   framesIn: number;
@@ -39,9 +40,10 @@ export class FrameStream implements NetDevice {
   private batchEnd: (() => void) | null = null;
   /** Frames of this turn, each behind its length, written in one go. */
   private pending: Buffer[] = [];
+  private pendingBytes = 0;
   private flushQueued = false;
   /** A frame (or its length) split across reads. */
-  private partial: Buffer = Buffer.alloc(0);
+  private partial: Buffer = EMPTY;
   private closed = false;
   private readonly counters: FrameStreamStats = { framesIn: 0, framesOut: 0, bytesIn: 0, bytesOut: 0, dropsQueueFull: 0, dropsTooLong: 0, corrupt: 0 };
 
@@ -76,7 +78,8 @@ export class FrameStream implements NetDevice {
       this.counters.dropsTooLong++;
       return false;
     }
-    if (this.socket.writableLength > MAX_QUEUED) {
+    // What waits counts whether it is still this turn's or already the socket's.
+    if (this.socket.writableLength + this.pendingBytes > MAX_QUEUED) {
       this.counters.dropsQueueFull++;
       return false;
     }
@@ -85,6 +88,7 @@ export class FrameStream implements NetDevice {
     out.writeUInt16BE(frame.length, 0);
     out.set(frame, LENGTH_BYTES);
     this.pending.push(out);
+    this.pendingBytes += out.length;
     this.counters.framesOut++;
     this.counters.bytesOut += frame.length;
     if (!this.flushQueued) {
@@ -102,14 +106,16 @@ export class FrameStream implements NetDevice {
     if (this.closed) return;
     this.closed = true;
     this.pending = [];
+    this.pendingBytes = 0;
     this.socket.destroy();
   }
 
   private flush(): void {
     this.flushQueued = false;
     if (this.closed || this.pending.length === 0) return;
-    const out = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending);
+    const out = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.pendingBytes);
     this.pending = [];
+    this.pendingBytes = 0;
     this.socket.write(out);
   }
 
@@ -133,8 +139,8 @@ export class FrameStream implements NetDevice {
       this.capture?.write(frame, Date.now());
       this.receiver?.(frame);
     }
-    // Copied: the socket may reuse its chunk.
-    this.partial = Buffer.from(data.subarray(at));
+    // Copied: the socket may reuse its chunk (usually nothing is left over).
+    this.partial = at === data.length ? EMPTY : Buffer.from(data.subarray(at));
     if (delivered > 0) this.batchEnd?.();
   }
 }

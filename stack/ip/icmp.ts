@@ -55,6 +55,10 @@ export interface IcmpErrorSink {
 const MAX_QUOTE = 576 - 20 - ICMP_HLEN;
 const IP_OFFSET_MASK = 0x1fff;
 
+function u32(b: Uint8Array, at: number): number {
+  return ((b[at]! << 24) | (b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!) >>> 0;
+}
+
 /** ICMP types that are errors (an error is never sent about one of these). */
 function isErrorType(type: number): boolean {
   return type === 3 || type === 4 || type === 5 || type === 11 || type === 12;
@@ -115,9 +119,8 @@ export class Icmp implements TransportHandler {
   private errorArrives(type: number, code: number, off: number, len: number): void {
     const b = this.hot.bytes;
     const ihl = (b[off]! & 0x0f) * 4;
-    const u32 = (at: number): number => ((b[at]! << 24) | (b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!) >>> 0;
     const sink = len >= 28 ? this.sinks.get(b[off + 9]!) : undefined;
-    if (sink === undefined || b[off]! >> 4 !== 4 || ihl < 20 || len < ihl + 8 || u32(off + 12) !== this.ip.localAddress) {
+    if (sink === undefined || b[off]! >> 4 !== 4 || ihl < 20 || len < ihl + 8 || u32(b, off + 12) !== this.ip.localAddress) {
       return this.drops.count(Drop.IcmpIgnored);
     }
     const t = off + ihl;
@@ -125,11 +128,11 @@ export class Icmp implements TransportHandler {
     sink.icmpError({
       type,
       code,
-      localAddr: u32(off + 12),
-      remoteAddr: u32(off + 16),
+      localAddr: u32(b, off + 12),
+      remoteAddr: u32(b, off + 16),
       localPort: (b[t]! << 8) | b[t + 1]!,
       remotePort: (b[t + 2]! << 8) | b[t + 3]!,
-      seq: u32(t + 4),
+      seq: u32(b, t + 4),
     });
   }
 

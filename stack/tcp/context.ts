@@ -32,15 +32,17 @@ export interface TcpContext {
   spareChunks(): number;
   /** Called when a TX slot or chunk could not be had: relieve pressure. */
   arenaPressure(): void;
-  /** A duplicate segment to report in the ACK it gets (RFC 2883 D-SACK), or
-   *  null: set while the segment is processed, cleared after it (an ACK
-   *  delayed past that carries no report; it is advice). */
-  dsack: DsackNote | null;
+  /** A duplicate segment to report in the ACK it gets (RFC 2883 D-SACK):
+   *  set while the segment is processed, cleared after it (an ACK delayed
+   *  past that carries no report; it is advice). One record, reused. */
+  readonly dsack: DsackNote;
 }
 
-/** Which connection (its handle) got the duplicate bytes [left, right). */
+/** Which connection (its handle; NO_DSACK: none) got the duplicate bytes [left, right). */
 export interface DsackNote {
   handle: number;
   left: number;
   right: number;
 }
+
+export const NO_DSACK = -1;

@@ -202,7 +202,7 @@ function ackUnacceptable(ctx: TcpContext, tcb: Tcb, seg: Segment): void {
   // Data wholly below RCV.NXT: we have it. Report it with the ACK (RFC 2883 4.1).
   if (seg.payloadLen > 0 && tcb.sackOk && seqLe(seqAdd(seg.seq, seg.segLen), tcb.rcvNxt)) {
     const start = (seg.flags & TCP_SYN) !== 0 ? seqAdd(seg.seq, 1) : seg.seq;
-    ctx.dsack = { handle: tcb.handle, left: start, right: seqAdd(start, seg.payloadLen) };
+    noteDsack(ctx, tcb, start, seqAdd(start, seg.payloadLen));
   }
   if (seg.segLen === 0) {
     const now = ctx.now();
@@ -213,6 +213,14 @@ function ackUnacceptable(ctx: TcpContext, tcb: Tcb, seg: Segment): void {
     tcb.noteOowAck(now);
   }
   sendAck(ctx, tcb);
+}
+
+/** Bytes [left, right) we already had: for the ACK this segment gets (RFC 2883). */
+function noteDsack(ctx: TcpContext, tcb: Tcb, left: number, right: number): void {
+  const d = ctx.dsack;
+  d.handle = tcb.handle;
+  d.left = left;
+  d.right = right;
 }
 
 /** RST in an acceptable segment. */
@@ -429,7 +437,7 @@ function receiveText(ctx: TcpContext, tcb: Tcb, seq: number, off: number, len: n
     // Bytes we had already: say so in the ACK (RFC 2883 4.1), so that the
     // peer can tell a needless retransmission from a loss.
     if (tcb.sackOk) {
-      ctx.dsack = { handle: tcb.handle, left: seq, right: seqAdd(seq, Math.min(dup, len)) };
+      noteDsack(ctx, tcb, seq, seqAdd(seq, Math.min(dup, len)));
       tcb.ackNow = true;
     }
     if (dup >= len) {

@@ -7,7 +7,7 @@
 // per segment.
 
 import { Burst, BURST_MAX, CHUNK_SIZE, E, F, TCP_ACK, TCP_FIN, TCP_PSH, TCP_RST, TCP_SYN } from '../hotpath/layout.js';
-import type { TcpContext } from './context.js';
+import { NO_DSACK, type TcpContext } from './context.js';
 import { NO_WSCALE } from './options.js';
 import { cancelTiming, startTiming } from './rtt.js';
 import type { Segment } from './segment.js';
@@ -73,11 +73,11 @@ function setSackBlocks(ctx: TcpContext, r: Uint32Array, tcb: Tcb, len: number): 
   // A duplicate just received goes first, as a D-SACK block (RFC 2883 4.1).
   const d = ctx.dsack;
   let first = 0;
-  if (d !== null && d.handle === tcb.handle) {
+  if (d.handle === tcb.handle) {
     r[E.OPT_SACK] = d.left;
     r[E.OPT_SACK + 1] = d.right;
     first = 1;
-    ctx.dsack = null;
+    d.handle = NO_DSACK;
     ctx.counters.dsackSent++;
   }
   const held = fit > first ? tcb.reassembly.writeBlocks(r, E.OPT_SACK + 2 * first, fit - first, tcb.sackLatest) : 0;
@@ -125,7 +125,7 @@ export function transmit(ctx: TcpContext, tcb: Tcb, seq: number, flags: number, 
     r[E.TCP_ACK] = tcb.rcvNxt;
     r[E.TCP_WINDOW] = (flags & TCP_RST) !== 0 ? 0 : windowField(ctx, tcb);
     setOptions(r, 0, NO_WSCALE);
-    if (tcb.sackOk && (flags & TCP_RST) === 0 && (tcb.reassembly.count > 0 || ctx.dsack !== null)) setSackBlocks(ctx, r, tcb, len);
+    if (tcb.sackOk && (flags & TCP_RST) === 0 && (tcb.reassembly.count > 0 || ctx.dsack.handle === tcb.handle)) setSackBlocks(ctx, r, tcb, len);
   }
   if (len > 0) tcb.sendBuf.copyToArena(pos, len, slot + ctx.lower.transportAt + hot.tcpHeaderLen());
   ctx.lower.sendTcp(slot, len, tcb.remoteAddr, tcb.localAddr);
@@ -290,7 +290,7 @@ function canTransmit(s: State): boolean {
 export function output(ctx: TcpContext, tcb: Tcb): void {
   if (tcb.released) return;
   // A D-SACK report to make: the segments are built here, where SACK blocks are.
-  const burst = ctx.fastPath && (ctx.dsack === null || ctx.dsack.handle !== tcb.handle);
+  const burst = ctx.fastPath && ctx.dsack.handle !== tcb.handle;
   if (canTransmit(tcb.state) && !(burst && sendBurst(ctx, tcb))) sendData(ctx, tcb, false);
   if (tcb.ackNow) sendAck(ctx, tcb);
   updateSendTimers(ctx, tcb);

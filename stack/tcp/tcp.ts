@@ -21,7 +21,7 @@ import { ADMISSION_DEFAULTS, Admission } from '../admission.js';
 import { takeRegion, type ArenaRegion } from '../arena-region.js';
 import { ChunkLinks } from './chunk-links.js';
 import { Connection, type ConnectionCore } from './connection.js';
-import type { DsackNote, TcpContext } from './context.js';
+import { NO_DSACK, type DsackNote, type TcpContext } from './context.js';
 import type { IcmpErrorReport, IcmpErrorSink } from '../ip/icmp.js';
 import { TcpError } from './errors.js';
 import { applySynOptions, recordSack, segmentArrives, synSentArrives } from './input.js';
@@ -255,7 +255,7 @@ export class Tcp implements TransportHandler, FastReceiver, TcpContext, Connecti
     else segmentArrives(this, tcb, seg);
     this.afterSegment(tcb);
     // A D-SACK goes with the ACK this segment gets, or not at all.
-    this.dsack = null;
+    this.dsack.handle = NO_DSACK;
   }
 
   /** The application hears first (it may read, write or close), then one
@@ -1138,7 +1138,7 @@ export class Tcp implements TransportHandler, FastReceiver, TcpContext, Connecti
   // =========================================================================
   // Defences and pressure
 
-  dsack: DsackNote | null = null;
+  readonly dsack: DsackNote = { handle: NO_DSACK, left: 0, right: 0 };
 
   /**
    * An ICMP error about a segment of ours (IcmpErrorSink). RFC 5927 4.1: only

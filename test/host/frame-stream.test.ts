@@ -98,4 +98,13 @@ describe('FrameStream', () => {
     expect(left.stats().dropsQueueFull).toBe(dropped);
     expect(sent * 1502).toBeLessThan(2 * 1024 * 1024);
   });
+
+  it('counts a turn\'s own frames against the megabyte too: one synchronous burst cannot queue more', () => {
+    const [a] = pair();
+    const left = new FrameStream(a, MAC, 1500);
+    let sent = 0;
+    for (let i = 0; i < 1000; i++) if (left.send(frame(1500, 1))) sent++;
+    expect(sent * 1502).toBeLessThanOrEqual((1 << 20) + 1502);
+    expect(left.stats().dropsQueueFull).toBe(1000 - sent);
+  });
 });

@@ -6,7 +6,7 @@
 // with the frames that went in, byte for byte, checksums included.
 
 import { describe, expect, it } from 'vitest';
-import { completeChecksum, continues, fitsSuper, joinablePayload, joinSegments, plainHeader, splitSegments, SUPER_FRAME_BYTES, vnetKind, VNET_HDR_LEN } from '../../host/devices/gso.js';
+import { completeChecksum, joinablePayload, SegmentJoiner, splitSegments, vnetKind, VNET_HDR_LEN } from '../../host/devices/gso.js';
 
 const MSS = 1448;
 
@@ -97,26 +97,11 @@ function segment(out: Uint8Array, n: number): Uint8Array[] {
 
 const bytes = (n: number, seed: number) => Uint8Array.from({ length: n }, (_, i) => (i * 31 + seed) & 0xff);
 
-/** Join what joinablePayload and continues admit, as the writer does. */
+/** What the writer's joiner makes of `frames` waiting in its ring. */
 function join(frames: Uint8Array[]): { out: Uint8Array; n: number; taken: number } {
-  const out = new Uint8Array(SUPER_FRAME_BYTES);
-  const gso = joinablePayload(frames[0]!, frames[0]!.length);
-  const run = [frames[0]!];
-  let payload = gso;
-  let prevPayload = gso;
-  for (let i = 1; gso > 0 && i < frames.length && prevPayload === gso; i++) {
-    const p = joinablePayload(frames[i]!, frames[i]!.length);
-    if (p <= 0 || p > gso || !continues(run[run.length - 1]!, prevPayload, frames[i]!) || !fitsSuper(frames[0]!.length - gso, payload, p)) break;
-    run.push(frames[i]!);
-    payload += p;
-    prevPayload = p;
-  }
-  if (run.length === 1) {
-    plainHeader(out);
-    out.set(run[0]!, VNET_HDR_LEN);
-    return { out, n: VNET_HDR_LEN + run[0]!.length, taken: 1 };
-  }
-  return { out, n: joinSegments(out, run, run.map((f) => f.length), gso), taken: run.length };
+  const joiner = new SegmentJoiner((i) => frames[i]!, (i) => frames[i]!.length, 1514);
+  joiner.build(frames.length);
+  return { out: joiner.out, n: joiner.writeBytes, taken: joiner.frames };
 }
 
 describe('TCP segmentation offload', () => {

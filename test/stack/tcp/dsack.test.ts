@@ -6,12 +6,10 @@
 
 import { describe, expect, it } from 'vitest';
 import { ACK, add, TcpPeer } from '../../helpers/tcp-peer.js';
+import { pattern as bytes } from '../../helpers/stack-pair.js';
 
 const ENGINES = ['wasm', 'ts'] as const;
 
-function bytes(n: number, seed = 1): Uint8Array {
-  return Uint8Array.from({ length: n }, (_, i) => (i * 3 + seed) & 0xff);
-}
 
 describe.each(ENGINES)('D-SACK (%s)', (engine) => {
   it('a whole duplicate segment: acknowledged at once, reported as the first block, once', async () => {

@@ -9,11 +9,12 @@ import { TCB_TIMER_SLOTS, TCP_TIMER_COUNT, TCP_TIMER_NAMES, TcpTimer } from '../
 describe('TCP timer slots', () => {
   it('give every kind but TIME_WAIT a slot in the record, and TIME_WAIT none', () => {
     expect(TCB_TIMER_SLOTS).toHaveLength(TCP_TIMER_COUNT);
-    expect(TCP_TIMER_NAMES).toHaveLength(TCP_TIMER_COUNT);
+    const names: readonly string[] = TCP_TIMER_NAMES;
+    expect(names).toHaveLength(TCP_TIMER_COUNT);
     for (let kind = 0; kind < TCP_TIMER_COUNT; kind++) {
       const slot = TCB_TIMER_SLOTS[kind]!;
-      if (kind === TcpTimer.TimeWait) expect(slot, TCP_TIMER_NAMES[kind]).toBe(-1);
-      else expect(slot >= 0 && slot < TCB_TIMER_WORDS, TCP_TIMER_NAMES[kind]).toBe(true);
+      if (kind === TcpTimer.TimeWait) expect(slot, names[kind]).toBe(-1);
+      else expect(slot >= 0 && slot < TCB_TIMER_WORDS, names[kind]).toBe(true);
     }
   });
 

@@ -5,12 +5,10 @@
 
 import { describe, expect, it } from 'vitest';
 import { ACK, add, PSH, TcpPeer, URG } from '../../helpers/tcp-peer.js';
+import { pattern as bytes } from '../../helpers/stack-pair.js';
 
 const ENGINES = ['wasm', 'ts'] as const;
 
-function bytes(n: number, seed = 1): Uint8Array {
-  return Uint8Array.from({ length: n }, (_, i) => (i * 13 + seed) & 0xff);
-}
 
 describe.each(ENGINES)('urgent data (%s)', (engine) => {
   it('is delivered in line and in order, whatever the pointer, and acknowledged like any data', async () => {
